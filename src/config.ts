@@ -1,0 +1,386 @@
+import { z } from 'zod';
+
+/**
+ * Every setting the app reads, validated once. A missing or malformed setting
+ * is reported by name, all of them at once, so an operator fixes the app
+ * settings in one pass instead of one restart per typo.
+ *
+ * Settings are UPPER_SNAKE, except the `<Connection>__<property>` forms the
+ * Functions host mandates for identity-based connections.
+ */
+
+const url = z.url({ protocol: /^https?$/ }).transform((value) => value.replace(/\/+$/, ''));
+const httpsUrl = z.url({ protocol: /^https$/ }).transform((value) => value.replace(/\/+$/, ''));
+const guid = z
+  .string()
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a GUID');
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0'])
+    .default(fallback ? 'true' : 'false')
+    .transform((value) => value === 'true' || value === '1');
+const tableName = (fallback: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be 3-63 letters or digits, starting with a letter')
+    .default(fallback);
+
+/** One entry per setting: its schema and the sentence the README and sample show. */
+export const SETTINGS = {
+  AUDIT_QUEUE_NAME: {
+    schema: z.string().min(1).default('audit-events'),
+    description: 'Service Bus queue the PKI services enqueue audit events to and the forwarder reads.',
+    example: 'audit-events',
+  },
+  ServiceBusConnection: {
+    schema: z.string().min(1).optional(),
+    description:
+      'Development only: a Service Bus connection string (emulator or namespace). Production uses ServiceBusConnection__fullyQualifiedNamespace.',
+    example:
+      'Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=<key>;UseDevelopmentEmulator=true;',
+  },
+  ServiceBusConnection__fullyQualifiedNamespace: {
+    schema: z.string().min(1).optional(),
+    description: 'Service Bus namespace host name, reached with the managed identity.',
+    example: 'contoso-pki-siem.servicebus.windows.net',
+  },
+  ServiceBusConnection__credential: {
+    schema: z.literal('managedidentity').optional(),
+    description: 'Tells the Functions host to use a managed identity for the Service Bus trigger.',
+    example: 'managedidentity',
+  },
+  ServiceBusConnection__clientId: {
+    schema: guid.optional(),
+    description: 'Client id of the user-assigned managed identity the Service Bus trigger uses.',
+    example: '00000000-0000-0000-0000-000000000000',
+  },
+  TABLE_STORAGE_CONNECTION_STRING: {
+    schema: z.string().min(1).optional(),
+    description:
+      'Development only: Table Storage connection string (Azurite). Production uses TABLE_STORAGE_ENDPOINT.',
+    example: 'UseDevelopmentStorage=true',
+  },
+  TABLE_STORAGE_ENDPOINT: {
+    schema: url.optional(),
+    description: 'Table service endpoint reached with the managed identity.',
+    example: 'https://contosopkisiem.table.core.windows.net',
+  },
+  TENANTS_TABLE: {
+    schema: tableName('SiemConnections'),
+    description: 'Table holding one connection entity per customer tenant.',
+    example: 'SiemConnections',
+  },
+  PARKED_TABLE: {
+    schema: tableName('SiemParkedEvents'),
+    description: 'Table holding parked (undeliverable) events per tenant, with reason and attempts.',
+    example: 'SiemParkedEvents',
+  },
+  MANAGED_IDENTITY_CLIENT_ID: {
+    schema: guid.optional(),
+    description:
+      'Client id of the user-assigned managed identity: reaches Table Storage and Service Bus, and is the federated credential of the customer app.',
+    example: '00000000-0000-0000-0000-000000000000',
+  },
+  CUSTOMER_APP_CLIENT_ID: {
+    schema: guid,
+    description: 'Application (client) id of the multi-tenant app customers grant the three roles to.',
+    example: '68554b48-233f-42b4-9aa7-2eadca4d7727',
+  },
+  CUSTOMER_APP_CREDENTIAL: {
+    schema: z.enum(['managedIdentity', 'certificate', 'secret']).default('managedIdentity'),
+    description:
+      'How the app proves itself in a customer tenant: managedIdentity (federated credential, production), certificate or secret (development).',
+    example: 'managedIdentity',
+  },
+  CUSTOMER_APP_CERTIFICATE_PATH: {
+    schema: z.string().min(1).optional(),
+    description:
+      'With CUSTOMER_APP_CREDENTIAL=certificate: path to a PEM file holding the certificate and its private key.',
+    example: '/home/site/certs/customer-app.pem',
+  },
+  CUSTOMER_APP_CLIENT_SECRET: {
+    schema: z.string().min(1).optional(),
+    description: "With CUSTOMER_APP_CREDENTIAL=secret (development only): the app's client secret.",
+    example: '<secret from the app registration>',
+  },
+  AZURE_AUTHORITY_HOST: {
+    schema: httpsUrl.default('https://login.microsoftonline.com'),
+    description:
+      'Entra authority host: https://login.microsoftonline.com (public), https://login.microsoftonline.us (US Gov), https://login.chinacloudapi.cn (China).',
+    example: 'https://login.microsoftonline.com',
+  },
+  AZURE_DISABLE_INSTANCE_DISCOVERY: {
+    schema: bool(false),
+    description:
+      'Skip Entra instance discovery: only for an authority host the public cloud does not know (sandbox, tests).',
+    example: 'false',
+  },
+  FEDERATED_TOKEN_AUDIENCE: {
+    schema: z.string().min(1).default('api://AzureADTokenExchange'),
+    description:
+      'Audience of the managed identity token exchanged for the customer app: api://AzureADTokenExchange (public), api://AzureADTokenExchangeUSGov, api://AzureADTokenExchangeChina.',
+    example: 'api://AzureADTokenExchange',
+  },
+  ARM_ENDPOINT: {
+    schema: httpsUrl.default('https://management.azure.com'),
+    description:
+      'Azure Resource Manager endpoint: https://management.azure.com, https://management.usgovcloudapi.net, https://management.chinacloudapi.cn.',
+    example: 'https://management.azure.com',
+  },
+  LOGS_INGESTION_AUDIENCE: {
+    schema: httpsUrl.default('https://monitor.azure.com'),
+    description:
+      'Logs Ingestion API token audience: https://monitor.azure.com, https://monitor.azure.us, https://monitor.azure.cn.',
+    example: 'https://monitor.azure.com',
+  },
+  API_AUDIENCE: {
+    schema: z.string().min(1),
+    description: "Audience (aud) the portal's bearer tokens must carry: this API's app id URI or client id.",
+    example: 'api://pki-siem-export',
+  },
+  API_ISSUERS: {
+    schema: z
+      .string()
+      .min(1)
+      .transform((value) =>
+        value
+          .split(',')
+          .map((issuer) => issuer.trim())
+          .filter(Boolean),
+      ),
+    description:
+      'Comma-separated accepted token issuers. "{tenantid}" stands for the token\'s own tid claim (multi-tenant callers).',
+    example: 'https://login.microsoftonline.com/{tenantid}/v2.0',
+  },
+  API_JWKS_URI: {
+    schema: httpsUrl.optional(),
+    description:
+      'JWKS with the keys that sign API tokens. Default: <AZURE_AUTHORITY_HOST>/common/discovery/v2.0/keys.',
+    example: 'https://login.microsoftonline.com/common/discovery/v2.0/keys',
+  },
+  API_REQUIRED_ROLE: {
+    schema: z.string().min(1).default('SiemExport.Manage'),
+    description: 'App role every caller must hold.',
+    example: 'SiemExport.Manage',
+  },
+  API_ALL_TENANTS_ROLE: {
+    schema: z.string().min(1).default('SiemExport.AllTenants'),
+    description:
+      "App role that lets a caller (the portal backend) act for any tenant; without it the token's tid must be the route's tenant.",
+    example: 'SiemExport.AllTenants',
+  },
+  CONNECTION_TIMEOUT_SECONDS: {
+    schema: positiveInt(60),
+    description:
+      'Longest a Create Connection request may take before it answers with what it has (steps not done report pending).',
+    example: '60',
+  },
+  PROPAGATION_WINDOW_MINUTES: {
+    schema: positiveInt(30),
+    description:
+      'How long after provisioning a 403/404 from ingestion counts as role/DCR propagation (pending), not failure.',
+    example: '30',
+  },
+  FORWARDER_MAX_CONCURRENT_UPLOADS: {
+    schema: positiveInt(8),
+    description: 'Most Logs Ingestion uploads the forwarder runs at once per batch.',
+    example: '8',
+  },
+  FORWARDER_TIME_BUDGET_SECONDS: {
+    schema: positiveInt(120),
+    description:
+      "Time a forwarder batch may spend uploading before unfinished work is re-enqueued; must stay well inside the queue's lock duration.",
+    example: '120',
+  },
+  RETRY_BUDGET_HOURS: {
+    schema: positiveInt(168),
+    description: 'How long an event keeps being retried before it is parked and its tenant suspended.',
+    example: '168',
+  },
+  RETRY_BASE_DELAY_SECONDS: {
+    schema: positiveInt(30),
+    description: 'First re-enqueue delay after a transient failure; doubles per attempt, with jitter.',
+    example: '30',
+  },
+  RETRY_MAX_DELAY_SECONDS: {
+    schema: positiveInt(3600),
+    description: 'Longest delay between two delivery attempts of an event.',
+    example: '3600',
+  },
+  CONNECTION_CACHE_SECONDS: {
+    schema: positiveInt(30),
+    description: "How long the forwarder caches a tenant's connection before reading it again.",
+    example: '30',
+  },
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+type SettingValues = { [K in SettingName]: z.output<(typeof SETTINGS)[K]['schema']> };
+
+export type ServiceBusSettings =
+  | { kind: 'connectionString'; connectionString: string; queueName: string }
+  | { kind: 'identity'; fullyQualifiedNamespace: string; queueName: string };
+
+export type TableStorageSettings =
+  { kind: 'connectionString'; connectionString: string } | { kind: 'identity'; endpoint: string };
+
+export type CustomerCredentialSettings =
+  | { kind: 'managedIdentity'; managedIdentityClientId: string; federatedTokenAudience: string }
+  | { kind: 'certificate'; certificatePath: string }
+  | { kind: 'secret'; clientSecret: string };
+
+export interface Config {
+  serviceBus: ServiceBusSettings;
+  tableStorage: TableStorageSettings;
+  tables: { tenants: string; parked: string };
+  managedIdentityClientId: string | undefined;
+  customerApp: {
+    clientId: string;
+    credential: CustomerCredentialSettings;
+  };
+  cloud: {
+    authorityHost: string;
+    disableInstanceDiscovery: boolean;
+    armEndpoint: string;
+    logsIngestionAudience: string;
+  };
+  api: {
+    audience: string;
+    issuers: string[];
+    jwksUri: string;
+    requiredRole: string;
+    allTenantsRole: string;
+  };
+  connection: { timeoutMs: number; propagationWindowMs: number };
+  forwarder: {
+    maxConcurrentUploads: number;
+    timeBudgetMs: number;
+    retryBudgetMs: number;
+    retryBaseDelayMs: number;
+    retryMaxDelayMs: number;
+    connectionCacheMs: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid app settings:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Validates every setting at once; throws a ConfigError naming each bad one. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const values: Partial<Record<SettingName, unknown>> = {};
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const raw = env[name];
+    const parsed = SETTINGS[name].schema.safeParse(raw === '' ? undefined : raw);
+    if (parsed.success) {
+      values[name] = parsed.data;
+    } else {
+      const reason =
+        raw === undefined || raw === '' ? 'is missing' : (parsed.error.issues[0]?.message ?? 'is invalid');
+      problems.push(`${name} ${reason}. ${SETTINGS[name].description}`);
+    }
+  }
+  const v = values as SettingValues;
+
+  const either = <A extends SettingName, B extends SettingName>(a: A, b: B): void => {
+    const hasA = env[a] !== undefined && env[a] !== '';
+    const hasB = env[b] !== undefined && env[b] !== '';
+    if (hasA === hasB)
+      problems.push(`Set exactly one of ${a} and ${b} (found ${hasA ? 'both' : 'neither'}).`);
+  };
+  either('ServiceBusConnection', 'ServiceBusConnection__fullyQualifiedNamespace');
+  either('TABLE_STORAGE_CONNECTION_STRING', 'TABLE_STORAGE_ENDPOINT');
+
+  const needsManagedIdentity =
+    v.CUSTOMER_APP_CREDENTIAL === 'managedIdentity' ||
+    v.TABLE_STORAGE_ENDPOINT !== undefined ||
+    v.ServiceBusConnection__fullyQualifiedNamespace !== undefined;
+  if (needsManagedIdentity && !v.MANAGED_IDENTITY_CLIENT_ID) {
+    problems.push(
+      'MANAGED_IDENTITY_CLIENT_ID is missing. It is required when CUSTOMER_APP_CREDENTIAL=managedIdentity or a connection uses the managed identity.',
+    );
+  }
+  if (v.CUSTOMER_APP_CREDENTIAL === 'certificate' && !v.CUSTOMER_APP_CERTIFICATE_PATH) {
+    problems.push(
+      'CUSTOMER_APP_CERTIFICATE_PATH is missing. It is required when CUSTOMER_APP_CREDENTIAL=certificate.',
+    );
+  }
+  if (v.CUSTOMER_APP_CREDENTIAL === 'secret' && !v.CUSTOMER_APP_CLIENT_SECRET) {
+    problems.push(
+      'CUSTOMER_APP_CLIENT_SECRET is missing. It is required when CUSTOMER_APP_CREDENTIAL=secret.',
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const credential: CustomerCredentialSettings =
+    v.CUSTOMER_APP_CREDENTIAL === 'certificate'
+      ? { kind: 'certificate', certificatePath: v.CUSTOMER_APP_CERTIFICATE_PATH as string }
+      : v.CUSTOMER_APP_CREDENTIAL === 'secret'
+        ? { kind: 'secret', clientSecret: v.CUSTOMER_APP_CLIENT_SECRET as string }
+        : {
+            kind: 'managedIdentity',
+            managedIdentityClientId: v.MANAGED_IDENTITY_CLIENT_ID as string,
+            federatedTokenAudience: v.FEDERATED_TOKEN_AUDIENCE,
+          };
+
+  return {
+    serviceBus: v.ServiceBusConnection
+      ? { kind: 'connectionString', connectionString: v.ServiceBusConnection, queueName: v.AUDIT_QUEUE_NAME }
+      : {
+          kind: 'identity',
+          fullyQualifiedNamespace: v.ServiceBusConnection__fullyQualifiedNamespace as string,
+          queueName: v.AUDIT_QUEUE_NAME,
+        },
+    tableStorage: v.TABLE_STORAGE_CONNECTION_STRING
+      ? { kind: 'connectionString', connectionString: v.TABLE_STORAGE_CONNECTION_STRING }
+      : { kind: 'identity', endpoint: v.TABLE_STORAGE_ENDPOINT as string },
+    tables: { tenants: v.TENANTS_TABLE, parked: v.PARKED_TABLE },
+    managedIdentityClientId: v.MANAGED_IDENTITY_CLIENT_ID,
+    customerApp: { clientId: v.CUSTOMER_APP_CLIENT_ID, credential },
+    cloud: {
+      authorityHost: v.AZURE_AUTHORITY_HOST,
+      disableInstanceDiscovery: v.AZURE_DISABLE_INSTANCE_DISCOVERY,
+      armEndpoint: v.ARM_ENDPOINT,
+      logsIngestionAudience: v.LOGS_INGESTION_AUDIENCE,
+    },
+    api: {
+      audience: v.API_AUDIENCE,
+      issuers: v.API_ISSUERS,
+      jwksUri: v.API_JWKS_URI ?? `${v.AZURE_AUTHORITY_HOST}/common/discovery/v2.0/keys`,
+      requiredRole: v.API_REQUIRED_ROLE,
+      allTenantsRole: v.API_ALL_TENANTS_ROLE,
+    },
+    connection: {
+      timeoutMs: v.CONNECTION_TIMEOUT_SECONDS * 1000,
+      propagationWindowMs: v.PROPAGATION_WINDOW_MINUTES * 60_000,
+    },
+    forwarder: {
+      maxConcurrentUploads: v.FORWARDER_MAX_CONCURRENT_UPLOADS,
+      timeBudgetMs: v.FORWARDER_TIME_BUDGET_SECONDS * 1000,
+      retryBudgetMs: v.RETRY_BUDGET_HOURS * 3_600_000,
+      retryBaseDelayMs: v.RETRY_BASE_DELAY_SECONDS * 1000,
+      retryMaxDelayMs: v.RETRY_MAX_DELAY_SECONDS * 1000,
+      connectionCacheMs: v.CONNECTION_CACHE_SECONDS * 1000,
+    },
+  };
+}
+
+let cached: Config | undefined;
+
+/** The process-wide configuration, validated on first use (never at import time). */
+export function getConfig(): Config {
+  cached ??= loadConfig();
+  return cached;
+}
+
+/** Tests and the sandbox swap the environment; this forgets the validated copy. */
+export function resetConfigForTests(): void {
+  cached = undefined;
+}

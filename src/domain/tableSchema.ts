@@ -1,0 +1,180 @@
+/**
+ * The one definition of the two custom tables we write in each customer's
+ * workspace. Everything else derives from it: the table PUT body, the DCR
+ * stream declaration, the row mapper, the README column table and the KQL
+ * checks of the Sentinel content.
+ *
+ * Column names keep the legacy Data Collector API suffixes (_s string,
+ * _d double, _g guid, _t datetime, _b bool) so the seed's queries
+ * (`EventID_d == 4888`) and queries customers wrote against the old export keep
+ * working. `TimeGenerated` is mandatory in every Log Analytics table.
+ */
+
+/** Our logical column types; each maps to one Tables API type and one DCR stream type. */
+export type ColumnType = 'string' | 'real' | 'boolean' | 'datetime' | 'guid';
+
+export interface ColumnDefinition {
+  readonly name: string;
+  readonly type: ColumnType;
+  readonly description: string;
+}
+
+export const CA_TABLE = 'EZCA_CAs_CL';
+export const CERTIFICATE_TABLE = 'EZCA_Certificates_CL';
+export type TableName = typeof CA_TABLE | typeof CERTIFICATE_TABLE;
+export const TABLE_NAMES: readonly TableName[] = [CA_TABLE, CERTIFICATE_TABLE];
+
+/** Names Log Analytics reserves; a custom column must not use them (create-custom-table docs). */
+export const RESERVED_COLUMN_NAMES: ReadonlySet<string> = new Set([
+  'id',
+  'BilledSize',
+  'IsBillable',
+  'InvalidTimeGenerated',
+  'TenantId',
+  'Title',
+  'Type',
+  'UniqueId',
+  '_ItemId',
+  '_ResourceGroup',
+  '_ResourceId',
+  '_SubscriptionId',
+  '_TimeReceived',
+]);
+
+const COMMON_COLUMNS: readonly ColumnDefinition[] = [
+  {
+    name: 'TimeGenerated',
+    type: 'datetime',
+    description: "When the event happened (the event's time, UTC).",
+  },
+  {
+    name: 'EventID_d',
+    type: 'real',
+    description: 'Catalog event ID, e.g. 4888 (a double, as the legacy export wrote it).',
+  },
+  {
+    name: 'EventRecordId_g',
+    type: 'guid',
+    description: 'Unique id of this event; the same on a redelivered copy, so queries can dedupe on it.',
+  },
+  { name: 'EventSummary_s', type: 'string', description: 'Catalog summary of the event ID.' },
+  {
+    name: 'Criticality_s',
+    type: 'string',
+    description: 'Potential criticality: High, Medium, Low or Informational.',
+  },
+  { name: 'Outcome_s', type: 'string', description: 'Success, Denied or Failure.' },
+  { name: 'Message_s', type: 'string', description: 'Human-readable description from the PKI service.' },
+  { name: 'CustomerTenantId_g', type: 'guid', description: 'Entra tenant the event belongs to (yours).' },
+  { name: 'ActorUpn_s', type: 'string', description: 'User principal name of who acted, when a user acted.' },
+  { name: 'ActorObjectId_g', type: 'guid', description: 'Entra object id of who acted.' },
+  {
+    name: 'ActorAppId_g',
+    type: 'guid',
+    description: 'Application id of who acted, when an application acted.',
+  },
+  { name: 'ActorIpAddress_s', type: 'string', description: 'IP address the request came from.' },
+  { name: 'CaId_s', type: 'string', description: 'Identifier of the certificate authority concerned.' },
+  { name: 'CaName_s', type: 'string', description: 'Display name of the certificate authority concerned.' },
+  {
+    name: 'Details_s',
+    type: 'string',
+    description: 'Event-specific details as a JSON object string (parse_json() in KQL).',
+  },
+  {
+    name: 'SchemaVersion_s',
+    type: 'string',
+    description: 'Version of the event contract the PKI service sent.',
+  },
+];
+
+const CERTIFICATE_COLUMNS: readonly ColumnDefinition[] = [
+  {
+    name: 'CertificateSerialNumber_s',
+    type: 'string',
+    description: 'Serial number of the certificate concerned (hex).',
+  },
+  {
+    name: 'CertificateThumbprint_s',
+    type: 'string',
+    description: 'SHA-1 thumbprint of the certificate concerned (hex).',
+  },
+  {
+    name: 'CertificateSubject_s',
+    type: 'string',
+    description: 'Subject distinguished name of the certificate.',
+  },
+  {
+    name: 'CertificateSubjectAltNames_s',
+    type: 'string',
+    description: 'Subject alternative names as a JSON array string.',
+  },
+  { name: 'CertificateTemplate_s', type: 'string', description: 'Certificate template or profile used.' },
+  { name: 'CertificateRequester_s', type: 'string', description: 'Who requested the certificate.' },
+];
+
+/**
+ * Both tables share one column set so a security engineer can `union` them
+ * without guessing: CA events about a CA certificate (import, renewal) fill the
+ * certificate columns too, certificate events name their issuing CA.
+ */
+export const TABLE_COLUMNS: Readonly<Record<TableName, readonly ColumnDefinition[]>> = {
+  [CA_TABLE]: [...COMMON_COLUMNS, ...CERTIFICATE_COLUMNS],
+  [CERTIFICATE_TABLE]: [...COMMON_COLUMNS, ...CERTIFICATE_COLUMNS],
+};
+
+/** Tables API (Microsoft.OperationalInsights/workspaces/tables) column type names. */
+const TABLES_API_TYPE: Record<ColumnType, string> = {
+  string: 'string',
+  real: 'real',
+  boolean: 'boolean',
+  datetime: 'dateTime',
+  guid: 'guid',
+};
+
+/** DCR stream declaration column types: lower-case `datetime`, and no `guid` type at all. */
+const STREAM_TYPE: Record<ColumnType, string> = {
+  string: 'string',
+  real: 'real',
+  boolean: 'boolean',
+  datetime: 'datetime',
+  guid: 'string',
+};
+
+/** KQL scalar type of each column as Log Analytics exposes it (guid columns query as string). */
+const KQL_TYPE: Record<ColumnType, string> = {
+  string: 'string',
+  real: 'real',
+  boolean: 'bool',
+  datetime: 'datetime',
+  guid: 'string',
+};
+
+export function tablesApiColumns(
+  table: TableName,
+): Array<{ name: string; type: string; description: string }> {
+  return TABLE_COLUMNS[table].map((column) => ({
+    name: column.name,
+    type: TABLES_API_TYPE[column.type],
+    description: column.description,
+  }));
+}
+
+export function streamDeclarationColumns(table: TableName): Array<{ name: string; type: string }> {
+  return TABLE_COLUMNS[table].map((column) => ({ name: column.name, type: STREAM_TYPE[column.type] }));
+}
+
+/** `(TimeGenerated:datetime, EventID_d:real, …)` as the Kusto language service's TableSymbol wants it. */
+export function kqlSchema(table: TableName): string {
+  return `(${TABLE_COLUMNS[table].map((column) => `${column.name}:${KQL_TYPE[column.type]}`).join(', ')})`;
+}
+
+/** The DCR input stream for a table: `Custom-` + table name (stream keys must start with `Custom-`). */
+export function streamName(table: TableName): string {
+  return `Custom-${table}`;
+}
+
+/** The DCR data flow's output stream for a custom table. */
+export function outputStreamName(table: TableName): string {
+  return `Custom-${table}`;
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    globalSetup: ['test/support/globalSetup.ts'],
+    reporters: ['default', './test/support/closingLineReporter.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+  },
+});
