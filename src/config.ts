@@ -26,7 +26,11 @@ const tableName = (fallback: string) =>
     .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be 3-63 letters or digits, starting with a letter')
     .default(fallback);
 
-/** One entry per setting: its schema and the sentence the README and sample show. */
+/**
+ * One entry per setting: its schema and the sentence the README and sample show.
+ * `devOnly` settings exist for local runs and the sandbox; a production
+ * deployment (identity everywhere) never sets them.
+ */
 export const SETTINGS = {
   AUDIT_QUEUE_NAME: {
     schema: z.string().min(1).default('audit-events'),
@@ -34,6 +38,7 @@ export const SETTINGS = {
     example: 'audit-events',
   },
   ServiceBusConnection: {
+    devOnly: true,
     schema: z.string().min(1).optional(),
     description:
       'Development only: a Service Bus connection string (emulator or namespace). Production uses ServiceBusConnection__fullyQualifiedNamespace.',
@@ -56,6 +61,7 @@ export const SETTINGS = {
     example: '00000000-0000-0000-0000-000000000000',
   },
   TABLE_STORAGE_CONNECTION_STRING: {
+    devOnly: true,
     schema: z.string().min(1).optional(),
     description:
       'Development only: Table Storage connection string (Azurite). Production uses TABLE_STORAGE_ENDPOINT.',
@@ -94,12 +100,14 @@ export const SETTINGS = {
     example: 'managedIdentity',
   },
   CUSTOMER_APP_CERTIFICATE_PATH: {
+    devOnly: true,
     schema: z.string().min(1).optional(),
     description:
       'With CUSTOMER_APP_CREDENTIAL=certificate: path to a PEM file holding the certificate and its private key.',
     example: '/home/site/certs/customer-app.pem',
   },
   CUSTOMER_APP_CLIENT_SECRET: {
+    devOnly: true,
     schema: z.string().min(1).optional(),
     description: "With CUSTOMER_APP_CREDENTIAL=secret (development only): the app's client secret.",
     example: '<secret from the app registration>',
@@ -111,6 +119,7 @@ export const SETTINGS = {
     example: 'https://login.microsoftonline.com',
   },
   AZURE_DISABLE_INSTANCE_DISCOVERY: {
+    devOnly: true,
     schema: bool(false),
     description:
       'Skip Entra instance discovery: only for an authority host the public cloud does not know (sandbox, tests).',
