@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import type { ParkedEvent, ParkedEventPage, ParkedEventStore } from '../domain/ports';
+import { isStatus, type LazyTable, MAX_STRING_PROPERTY_CHARS } from './tableStorage';
+
+/** Partition for messages nothing identifies a tenant in (not JSON, no tenantId anywhere). */
+export const UNATTRIBUTED_PARTITION = '_unattributed';
+const MAX_HISTORY = 10;
+/**
+ * The body is kept as binary chunks, not strings: bytes survive exactly
+ * (Azurite has been seen to corrupt multi-byte characters in long string
+ * properties), and a binary property holds up to 64 KiB. A Service Bus
+ * Standard message is at most 256 KB, so its body fits in five chunks.
+ */
+const BODY_CHUNK_BYTES = 60_000;
+const MAX_BODY_CHUNKS = 8;
+
+interface ParkedEntity {
+  partitionKey: string;
+  rowKey: string;
+  messageId: string;
+  eventRecordId: string;
+  eventId: number | null;
+  category: string;
+  reason: string;
+  attempts: number;
+  firstAttemptAt: string;
+  parkedAt: string;
+  historyJson: string;
+  bodyChunks: number;
+  [chunk: `body${number}`]: Uint8Array;
+}
+
+/** Park time first so a partition lists oldest first; the uuid keeps rows apart within a millisecond. */
+export function newParkedId(parkedAt: string): string {
+  return `${parkedAt}_${randomUUID()}`;
+}
+
+function toEntity(event: ParkedEvent): ParkedEntity {
+  const bytes = Buffer.from(event.body, 'utf8');
+  const chunks: Uint8Array[] = [];
+  for (let offset = 0; offset < bytes.length && chunks.length < MAX_BODY_CHUNKS; offset += BODY_CHUNK_BYTES) {
+    // Larger than any Service Bus message can be: the head is kept rather than failing the park.
+    chunks.push(bytes.subarray(offset, offset + BODY_CHUNK_BYTES));
+  }
+  const entity: ParkedEntity = {
+    partitionKey: event.tenantId ?? UNATTRIBUTED_PARTITION,
+    rowKey: event.parkedId,
+    messageId: event.messageId ?? '',
+    eventRecordId: event.eventRecordId ?? '',
+    eventId: event.eventId ?? null,
+    category: event.category,
+    reason: event.reason.slice(0, MAX_STRING_PROPERTY_CHARS),
+    attempts: event.attempts,
+    firstAttemptAt: event.firstAttemptAt ?? '',
+    parkedAt: event.parkedAt,
+    historyJson: JSON.stringify(event.history.slice(-MAX_HISTORY)).slice(0, MAX_STRING_PROPERTY_CHARS),
+    bodyChunks: chunks.length,
+  };
+  chunks.forEach((chunk, index) => {
+    entity[`body${index}`] = chunk;
+  });
+  return entity;
+}
+
+function fromEntity(entity: ParkedEntity): ParkedEvent {
+  const chunks: Uint8Array[] = [];
+  for (let index = 0; index < entity.bodyChunks; index += 1) {
+    const chunk = entity[`body${index}`];
+    if (chunk) chunks.push(chunk);
+  }
+  const body = Buffer.concat(chunks).toString('utf8');
+  return {
+    tenantId: entity.partitionKey === UNATTRIBUTED_PARTITION ? undefined : entity.partitionKey,
+    parkedId: entity.rowKey,
+    messageId: entity.messageId || undefined,
+    eventRecordId: entity.eventRecordId || undefined,
+    eventId: typeof entity.eventId === 'number' ? entity.eventId : undefined,
+    category: entity.category as ParkedEvent['category'],
+    reason: entity.reason,
+    body,
+    attempts: entity.attempts,
+    firstAttemptAt: entity.firstAttemptAt || undefined,
+    parkedAt: entity.parkedAt,
+    history: JSON.parse(entity.historyJson) as ParkedEvent['history'],
+  };
+}
+
+export class TableParkedEventStore implements ParkedEventStore {
+  constructor(private readonly table: LazyTable) {}
+
+  async park(events: readonly ParkedEvent[]): Promise<void> {
+    const client = await this.table.get();
+    // Entities are independent; upsert makes a retried park (after a crash) idempotent.
+    await Promise.all(events.map((event) => client.upsertEntity(toEntity(event), 'Replace')));
+  }
+
+  async list(
+    tenantId: string,
+    page: { limit: number; continuationToken?: string },
+  ): Promise<ParkedEventPage> {
+    const client = await this.table.get();
+    const iterator = client
+      .listEntities<ParkedEntity>({ queryOptions: { filter: `PartitionKey eq '${escapeOData(tenantId)}'` } })
+      .byPage({
+        maxPageSize: page.limit,
+        ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}),
+      });
+    const next = await iterator.next();
+    if (next.done) return { items: [] };
+    const items = next.value.map((entity) => fromEntity(entity));
+    const token = next.value.continuationToken;
+    return token ? { items, continuationToken: token } : { items };
+  }
+
+  async count(tenantId: string): Promise<number> {
+    const client = await this.table.get();
+    let total = 0;
+    const entities = client.listEntities({
+      queryOptions: { filter: `PartitionKey eq '${escapeOData(tenantId)}'`, select: ['RowKey'] },
+    });
+    for await (const _entity of entities) total += 1;
+    return total;
+  }
+
+  async remove(tenantId: string, parkedIds: readonly string[]): Promise<void> {
+    const client = await this.table.get();
+    await Promise.all(
+      parkedIds.map(async (parkedId) => {
+        try {
+          await client.deleteEntity(tenantId, parkedId);
+        } catch (error) {
+          // Already removed by a concurrent replay: the goal is reached.
+          if (!isStatus(error, 404)) throw error;
+        }
+      }),
+    );
+  }
+}
+
+function escapeOData(value: string): string {
+  return value.replace(/'/g, "''");
+}

@@ -1,0 +1,69 @@
+import type { TokenCredential } from '@azure/identity';
+import type { CustomerCredentials } from './adapters/customerCredentials';
+import type { Config } from './config';
+import type { Clock, ParkedEventStore, TenantConnectionStore } from './domain/ports';
+
+/**
+ * Builds adapters and use cases on first use, never at import time: a function
+ * file imports this module to register itself, and the Azure SDKs (hundreds of
+ * milliseconds to load) are only required when an invocation needs them.
+ * Everything built here is reused across invocations of the same instance.
+ */
+
+export interface Infrastructure {
+  config: Config;
+  clock: Clock;
+  /** The app's own identity (managed identity in production) for its storage and queue. */
+  appCredential: () => TokenCredential;
+  customerCredentials: CustomerCredentials;
+  connections: TenantConnectionStore;
+  parked: ParkedEventStore;
+}
+
+let infrastructurePromise: Promise<Infrastructure> | undefined;
+
+export function infrastructure(): Promise<Infrastructure> {
+  infrastructurePromise ??= buildInfrastructure().catch((error: unknown) => {
+    // A bad setting must be reported on every invocation, not cached as a rejected promise forever.
+    infrastructurePromise = undefined;
+    throw error;
+  });
+  return infrastructurePromise;
+}
+
+async function buildInfrastructure(): Promise<Infrastructure> {
+  const { getConfig } = await import('./config');
+  const config = getConfig();
+  const [{ DefaultAzureCredential, ManagedIdentityCredential }, tables, store, parked, credentials] =
+    await Promise.all([
+      import('@azure/identity'),
+      import('./adapters/tableStorage'),
+      import('./adapters/tenantConnectionStore'),
+      import('./adapters/parkedEventStore'),
+      import('./adapters/customerCredentials'),
+    ]);
+  let appCredential: TokenCredential | undefined;
+  const getAppCredential = (): TokenCredential => {
+    appCredential ??= config.managedIdentityClientId
+      ? new ManagedIdentityCredential({ clientId: config.managedIdentityClientId })
+      : new DefaultAzureCredential();
+    return appCredential;
+  };
+  return {
+    config,
+    clock: { now: () => new Date() },
+    appCredential: getAppCredential,
+    customerCredentials: new credentials.CustomerCredentials(config),
+    connections: new store.TableTenantConnectionStore(
+      tables.openTable(config.tableStorage, config.tables.tenants, getAppCredential),
+    ),
+    parked: new parked.TableParkedEventStore(
+      tables.openTable(config.tableStorage, config.tables.parked, getAppCredential),
+    ),
+  };
+}
+
+/** Tests and the sandbox change settings between runs; this forgets everything built. */
+export function resetCompositionForTests(): void {
+  infrastructurePromise = undefined;
+}

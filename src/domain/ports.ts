@@ -1,0 +1,110 @@
+import type { TenantConnection, Versioned, ConnectionTarget } from './tenantConnection';
+
+/**
+ * The ports the use cases depend on. Adapters in src/adapters implement them
+ * with the Azure SDKs; tests implement them with fakes. Nothing here knows
+ * about HTTP, Service Bus or Table Storage.
+ */
+
+export interface Clock {
+  now(): Date;
+}
+
+/** Structured, content-free logging: fields are counts, ids and codes, never event contents or secrets. */
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface TenantConnectionStore {
+  get(tenantId: string): Promise<Versioned<TenantConnection> | undefined>;
+  /** Creates the tenant's entity; throws ConcurrencyConflictError when one exists already. */
+  create(connection: TenantConnection): Promise<Versioned<TenantConnection>>;
+  /** Replaces the entity if `etag` is still current; throws ConcurrencyConflictError otherwise. */
+  replace(connection: TenantConnection, etag: string): Promise<Versioned<TenantConnection>>;
+  /** Connections whose last test is pending propagation (re-tested by a timer until ok or expired). */
+  listPendingTests(): Promise<Array<Versioned<TenantConnection>>>;
+}
+
+/** Why an event was parked instead of delivered. */
+export type ParkCategory =
+  /** Not JSON, contract violation, unknown event ID: never retried. */
+  | 'invalidMessage'
+  /** The ingestion API refused this very record (400, too large). */
+  | 'rejectedByService'
+  /** Transient failures outlasted the retry budget. */
+  | 'retryBudgetExhausted'
+  /** The tenant's connection is suspended: held here until the tenant is fixed and replays. */
+  | 'connectionSuspended';
+
+export interface ParkedEvent {
+  /** The tenant the event belongs to; undefined when nothing in the message says (kept as unattributed). */
+  tenantId: string | undefined;
+  /** Unique within the tenant, sortable by park time. */
+  parkedId: string;
+  /** The Service Bus message id it arrived with. */
+  messageId: string | undefined;
+  /** The event's own id (`id` in the contract), when it could be read. */
+  eventRecordId: string | undefined;
+  eventId: number | undefined;
+  category: ParkCategory;
+  /** Human sentence: why, and what to fix before replaying. */
+  reason: string;
+  /** The message body exactly as received, so a replay sends what the producer sent. */
+  body: string;
+  /** Delivery attempts made before parking. */
+  attempts: number;
+  firstAttemptAt: string | undefined;
+  parkedAt: string;
+  /** Most recent failures, oldest first (bounded). */
+  history: Array<{ at: string; error: string }>;
+}
+
+export interface ParkedEventPage {
+  items: ParkedEvent[];
+  continuationToken?: string;
+}
+
+export interface ParkedEventStore {
+  park(events: readonly ParkedEvent[]): Promise<void>;
+  list(tenantId: string, page: { limit: number; continuationToken?: string }): Promise<ParkedEventPage>;
+  count(tenantId: string): Promise<number>;
+  remove(tenantId: string, parkedIds: readonly string[]): Promise<void>;
+}
+
+/** Where one upload goes: the DCR's ingestion endpoint and immutable id. */
+export type IngestionTarget = Pick<
+  ConnectionTarget,
+  'logsIngestionEndpoint' | 'dataCollectionRuleImmutableId'
+>;
+
+export interface IngestionSink {
+  /**
+   * Sends rows as ONE request (the caller keeps them under the 1 MB limit), with
+   * a token for `tenantId` only. Throws IngestionFailure describing why it failed.
+   */
+  upload(
+    tenantId: string,
+    target: IngestionTarget,
+    stream: string,
+    rows: ReadonlyArray<Record<string, unknown>>,
+    signal?: AbortSignal,
+  ): Promise<void>;
+}
+
+/** A message for the audit queue: re-enqueued retries and replays. */
+export interface OutgoingAuditMessage {
+  /** Unique per copy: the queue's duplicate detection silently drops a reused id. */
+  messageId: string;
+  /** JSON text of the event (v1 contract). */
+  body: string;
+  applicationProperties: Record<string, string | number | boolean>;
+  /** When set, the message stays invisible until then (scheduled message). */
+  scheduledEnqueueTime?: Date;
+}
+
+export interface AuditQueue {
+  /** Sends (or schedules) every message or throws; never partially succeeds silently. */
+  send(messages: readonly OutgoingAuditMessage[]): Promise<void>;
+}

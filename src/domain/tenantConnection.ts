@@ -1,0 +1,111 @@
+import type { TableName } from './tableSchema';
+
+/**
+ * A customer tenant's connection to its Log Analytics workspace, as Table
+ * Storage keeps it (one entity per tenant).
+ *
+ * Two targets are kept apart on purpose: `tested` is what the last "Create
+ * Connection" provisioned and tested; `saved` is what the forwarder delivers
+ * to. Testing a new workspace must not redirect a running export before the
+ * portal user clicks "Save changes".
+ */
+
+export type ConnectionState =
+  /** Create Connection ran; export not turned on yet. */
+  | 'tested'
+  /** Saved: events are delivered. */
+  | 'active'
+  /** Saved, but deliveries are failing (role removed, DCR deleted, outage); still retried. */
+  | 'degraded'
+  /** Outage longer than the retry budget, or access revoked for good: new events are parked. */
+  | 'suspended'
+  /** Turned off by the portal: events are counted and completed, not delivered. */
+  | 'disabled';
+
+export type StepOutcome = 'ok' | 'pending' | 'failed' | 'skipped';
+
+export interface StepResult {
+  outcome: StepOutcome;
+  /** Human sentence: what happened and, unless ok, what to do. */
+  detail: string;
+  /** Stable code for the portal, e.g. AuthorizationFailed, WorkspaceNotFound, RegionMismatch. */
+  code?: string;
+  /** For authorization failures: which of the three roles is missing, and on which scope. */
+  missingRole?: string;
+  scope?: string;
+}
+
+export type ConnectionStep = 'workspace' | 'tables' | 'dataCollectionRule' | 'testMessage';
+
+export interface ConnectionTestResult {
+  /** ok when every step is ok; pending when the test message waits for propagation; failed otherwise. */
+  outcome: 'ok' | 'pending' | 'failed';
+  testedAt: string;
+  steps: Record<ConnectionStep, StepResult>;
+  /** While pending: the time after which a 403/404 counts as failure, not propagation. */
+  pendingUntil?: string;
+}
+
+/** Where a tenant's rows go: everything the forwarder needs to upload. */
+export interface ConnectionTarget {
+  workspaceResourceId: string;
+  /** Normalized Azure region name, e.g. eastus. */
+  location: string;
+  dataCollectionRuleId: string;
+  dataCollectionRuleImmutableId: string;
+  logsIngestionEndpoint: string;
+  /** DCR input stream per table. */
+  streams: Record<TableName, string>;
+  /** When the DCR was (re)provisioned: anchors the role/DCR propagation window. */
+  provisionedAt: string;
+}
+
+export interface TestedConnection {
+  /** Present once the DCR step succeeded; a test that failed earlier has no target. */
+  target?: ConnectionTarget;
+  workspaceResourceId: string;
+  location: string;
+  test: ConnectionTestResult;
+}
+
+export interface TenantConnection {
+  tenantId: string;
+  state: ConnectionState;
+  /** Why the connection is in its state (every state change records why). */
+  stateReason: string;
+  stateChangedAt: string;
+  tested?: TestedConnection;
+  saved?: ConnectionTarget;
+  lastDeliveryAt?: string;
+  lastError?: { at: string; message: string };
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** An entity as read from the store, with the ETag a conditional write must present. */
+export interface Versioned<T> {
+  value: T;
+  etag: string;
+}
+
+/** States in which the forwarder delivers a tenant's events. */
+export function isDelivering(state: ConnectionState): boolean {
+  return state === 'active' || state === 'degraded';
+}
+
+/** Moves to a new state, recording why; returns the same object when nothing changes. */
+export function withState(
+  connection: TenantConnection,
+  state: ConnectionState,
+  reason: string,
+  now: Date,
+): TenantConnection {
+  if (connection.state === state && connection.stateReason === reason) return connection;
+  const at = now.toISOString();
+  return { ...connection, state, stateReason: reason, stateChangedAt: at, updatedAt: at };
+}
+
+/** Inside this window after provisioning, a 403/404 from ingestion means "not propagated yet". */
+export function isWithinPropagationWindow(target: ConnectionTarget, now: Date, windowMs: number): boolean {
+  return now.getTime() - Date.parse(target.provisionedAt) < windowMs;
+}
