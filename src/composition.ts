@@ -1,7 +1,7 @@
 import type { TokenCredential } from '@azure/identity';
 import type { CustomerCredentials } from './adapters/customerCredentials';
 import type { Config } from './config';
-import type { Clock, ParkedEventStore, TenantConnectionStore } from './domain/ports';
+import type { Clock, IngestionSink, ParkedEventStore, TenantConnectionStore } from './domain/ports';
 
 /**
  * Builds adapters and use cases on first use, never at import time: a function
@@ -18,6 +18,8 @@ export interface Infrastructure {
   customerCredentials: CustomerCredentials;
   connections: TenantConnectionStore;
   parked: ParkedEventStore;
+  /** Logs Ingestion uploads with a token for the event's (or route's) tenant only. */
+  ingestion: IngestionSink;
 }
 
 let infrastructurePromise: Promise<Infrastructure> | undefined;
@@ -34,13 +36,14 @@ export function infrastructure(): Promise<Infrastructure> {
 async function buildInfrastructure(): Promise<Infrastructure> {
   const { getConfig } = await import('./config');
   const config = getConfig();
-  const [{ DefaultAzureCredential, ManagedIdentityCredential }, tables, store, parked, credentials] =
+  const [{ DefaultAzureCredential, ManagedIdentityCredential }, tables, store, parked, credentials, sink] =
     await Promise.all([
       import('@azure/identity'),
       import('./adapters/tableStorage'),
       import('./adapters/tenantConnectionStore'),
       import('./adapters/parkedEventStore'),
       import('./adapters/customerCredentials'),
+      import('./adapters/logsIngestionSink'),
     ]);
   let appCredential: TokenCredential | undefined;
   const getAppCredential = (): TokenCredential => {
@@ -49,11 +52,13 @@ async function buildInfrastructure(): Promise<Infrastructure> {
       : new DefaultAzureCredential();
     return appCredential;
   };
+  const customerCredentials = new credentials.CustomerCredentials(config);
   return {
     config,
     clock: { now: () => new Date() },
     appCredential: getAppCredential,
-    customerCredentials: new credentials.CustomerCredentials(config),
+    customerCredentials,
+    ingestion: new sink.LogsIngestionSink(customerCredentials, config.cloud.logsIngestionAudience),
     connections: new store.TableTenantConnectionStore(
       tables.openTable(config.tableStorage, config.tables.tenants, getAppCredential),
     ),
