@@ -39,6 +39,8 @@
  *                                                        { outcome: 'completed' } or { outcome: 'failed',
  *                                                        failedIn: 'host' | 'function', error }, plus logs
  *   HostConversionError                                  error of a batch the host could not convert
+ *   invokeTimer(functionName, { isPastDue?, scheduleStatus? }?): Promise<TimerInvocationResult>
+ *                                                        fires a timer trigger with the host's TimerInfo
  *   getHostLogs(): readonly CapturedLog[]                lines logged outside invocations
  *   setLogListener(listener | undefined): void           stream every captured line (e.g. to a console)
  *
@@ -69,6 +71,8 @@ export type {
   ServiceBusInvokeOptions,
   ServiceBusInvocationResult,
 } from './serviceBus';
+export { invokeTimer } from './timer';
+export type { TimerInvokeOptions, TimerInvocationResult, TimerScheduleStatus } from './timer';
 
 import { ensureAppStarted } from './coreApi';
 import type { WorkerCapabilities } from './coreTypes';

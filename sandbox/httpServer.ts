@@ -1,0 +1,89 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { invokeHttp, type HttpInvocationResult } from '../test/support/functionsHost';
+
+/**
+ * The Functions host's HTTP front door, on loopback: every request is routed to the HTTP trigger whose
+ * route template matches (route prefix from host.json), through the library's invocation model. No
+ * route: 404; a handler that throws: 500 with no body, as the host answers.
+ */
+
+export interface RunningHttpServer {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export interface HttpServerOptions {
+  port?: number;
+  /** Called after every request, for the sandbox's progress lines. */
+  onRequest?: (method: string, path: string, result: HttpInvocationResult) => void;
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+function requestHeaders(request: IncomingMessage): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers[name] = value;
+  }
+  return headers;
+}
+
+async function handle(
+  request: IncomingMessage,
+  response: ServerResponse,
+  options: HttpServerOptions,
+): Promise<void> {
+  const method = request.method ?? 'GET';
+  const path = request.url ?? '/';
+  const body = await readBody(request);
+  const result = await invokeHttp({
+    method,
+    path,
+    headers: requestHeaders(request),
+    body: body.length > 0 ? body : undefined,
+  });
+  options.onRequest?.(method, path, result);
+  const headers: Record<string, string | string[]> = {};
+  result.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  const cookies = result.headers.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  headers['content-length'] = String(result.body.length);
+  response.writeHead(result.status, headers);
+  response.end(result.body);
+}
+
+export async function startHttpServer(options: HttpServerOptions = {}): Promise<RunningHttpServer> {
+  const server: Server = createServer((request, response) => {
+    handle(request, response, options).catch((error: unknown) => {
+      console.error('[sandbox] HTTP request failed in the host:', error);
+      if (!response.headersSent) response.writeHead(500, { 'content-length': '0' });
+      response.end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
