@@ -63,45 +63,46 @@ export const TECHNIQUE_TACTICS: Readonly<Record<string, readonly AttackTactic[]>
 };
 
 /** Valid and required field-mapping identifiers per entity type (EntityMappingIdentifiers of the content repository). */
-const ENTITY_IDENTIFIERS: Readonly<Record<string, { valid: readonly string[]; requiredAnyOf: readonly string[][] }>> =
-  {
-    Account: {
-      valid: [
-        'Name',
-        'FullName',
-        'NTDomain',
-        'DnsDomain',
-        'UPNSuffix',
-        'Sid',
-        'AadTenantId',
-        'AadUserId',
-        'PUID',
-        'IsDomainJoined',
-        'DisplayName',
-        'ObjectGuid',
-      ],
-      requiredAnyOf: [['FullName'], ['Sid'], ['Name'], ['AadUserId'], ['PUID'], ['ObjectGuid']],
-    },
-    Host: {
-      valid: [
-        'DnsDomain',
-        'NTDomain',
-        'HostName',
-        'FullName',
-        'NetBiosName',
-        'AzureID',
-        'OMSAgentID',
-        'OSFamily',
-        'OSVersion',
-        'IsDomainJoined',
-      ],
-      requiredAnyOf: [['FullName'], ['HostName'], ['NetBiosName'], ['AzureID'], ['OMSAgentID']],
-    },
-    IP: { valid: ['Address'], requiredAnyOf: [['Address']] },
-    CloudApplication: { valid: ['AppId', 'Name', 'InstanceName'], requiredAnyOf: [['AppId'], ['Name']] },
-    AzureResource: { valid: ['ResourceId'], requiredAnyOf: [['ResourceId']] },
-    URL: { valid: ['Url'], requiredAnyOf: [['Url']] },
-  };
+const ENTITY_IDENTIFIERS: Readonly<
+  Record<string, { valid: readonly string[]; requiredAnyOf: readonly string[][] }>
+> = {
+  Account: {
+    valid: [
+      'Name',
+      'FullName',
+      'NTDomain',
+      'DnsDomain',
+      'UPNSuffix',
+      'Sid',
+      'AadTenantId',
+      'AadUserId',
+      'PUID',
+      'IsDomainJoined',
+      'DisplayName',
+      'ObjectGuid',
+    ],
+    requiredAnyOf: [['FullName'], ['Sid'], ['Name'], ['AadUserId'], ['PUID'], ['ObjectGuid']],
+  },
+  Host: {
+    valid: [
+      'DnsDomain',
+      'NTDomain',
+      'HostName',
+      'FullName',
+      'NetBiosName',
+      'AzureID',
+      'OMSAgentID',
+      'OSFamily',
+      'OSVersion',
+      'IsDomainJoined',
+    ],
+    requiredAnyOf: [['FullName'], ['HostName'], ['NetBiosName'], ['AzureID'], ['OMSAgentID']],
+  },
+  IP: { valid: ['Address'], requiredAnyOf: [['Address']] },
+  CloudApplication: { valid: ['AppId', 'Name', 'InstanceName'], requiredAnyOf: [['AppId'], ['Name']] },
+  AzureResource: { valid: ['ResourceId'], requiredAnyOf: [['ResourceId']] },
+  URL: { valid: ['Url'], requiredAnyOf: [['Url']] },
+};
 
 const SEVERITIES = ['Informational', 'Low', 'Medium', 'High'] as const;
 const TRIGGER_OPERATORS = { gt: 'GreaterThan', lt: 'LessThan', eq: 'Equal', ne: 'NotEqual' } as const;
@@ -135,30 +136,44 @@ export function isoDurationMinutes(duration: string): number {
     throw new Error(`"${duration}" is not an ISO 8601 duration like PT5H or P7D`);
   }
   const [, days, hours, minutes, seconds] = match;
-  return Number(days ?? 0) * 1440 + Number(hours ?? 0) * 60 + Number(minutes ?? 0) + Number(seconds ?? 0) / 60;
+  return (
+    Number(days ?? 0) * 1440 + Number(hours ?? 0) * 60 + Number(minutes ?? 0) + Number(seconds ?? 0) / 60
+  );
 }
 
-const isoDuration = z.string().refine(
-  (value) => {
-    try {
-      return isoDurationMinutes(value) > 0;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'expected an ISO 8601 duration such as PT5H or P7D' },
-);
+function isoDurationMinutesOrUndefined(duration: string): number | undefined {
+  try {
+    return isoDurationMinutes(duration);
+  } catch {
+    return undefined;
+  }
+}
+
+const isoDuration = z
+  .string()
+  .refine(
+    (value) => (isoDurationMinutesOrUndefined(value) ?? 0) > 0,
+    'expected an ISO 8601 duration such as PT5H or P7D',
+  );
 
 const sentinelDuration = z
   .string()
   .regex(SENTINEL_DURATION, 'expected a Sentinel duration such as 5m, 1h or 14d')
   .refine((value) => {
+    // Zod runs this check even after the regex failed; a malformed value is reported once, by the regex.
+    if (!SENTINEL_DURATION.test(value)) {
+      return true;
+    }
     const minutes = sentinelDurationMinutes(value);
     return minutes >= 5 && minutes <= 14 * 1440;
   }, 'must be between 5m and 14d');
 
-const techniqueId = z.string().regex(/^T\d{4}(\.\d{3})?$/, 'expected a technique id such as T1649 or T1562.008');
-const columnName = z.string().regex(/^[a-zA-Z_]+\w*$/, 'a column name: a letter or _ then letters, digits, _');
+const techniqueId = z
+  .string()
+  .regex(/^T\d{4}(\.\d{3})?$/, 'expected a technique id such as T1649 or T1562.008');
+const columnName = z
+  .string()
+  .regex(/^[a-zA-Z_]+\w*$/, 'a column name: a letter or _ then letters, digits, _');
 
 const entityMapping = z
   .strictObject({
@@ -185,7 +200,9 @@ const entityMapping = z
     if (new Set(used).size !== used.length) {
       context.addIssue({ code: 'custom', message: `${mapping.entityType} maps an identifier twice` });
     }
-    if (!rules.requiredAnyOf.some((combination) => combination.every((identifier) => used.includes(identifier)))) {
+    if (
+      !rules.requiredAnyOf.some((combination) => combination.every((identifier) => used.includes(identifier)))
+    ) {
       context.addIssue({
         code: 'custom',
         message: `${mapping.entityType} needs one of: ${rules.requiredAnyOf.map((set) => set.join('+')).join(', ')}`,
@@ -218,7 +235,10 @@ const ruleFields = {
   severity: z.enum(SEVERITIES),
   customDetails: z
     .record(
-      z.string().regex(/^[a-zA-Z]+\w*$/, 'custom detail keys start with a letter').max(20),
+      z
+        .string()
+        .regex(/^[a-zA-Z]+\w*$/, 'custom detail keys start with a letter')
+        .max(20),
       columnName.max(500),
     )
     .refine((details) => Object.keys(details).length <= 20, 'at most 20 custom details')
@@ -229,7 +249,9 @@ const ruleFields = {
       alertDescriptionFormat: placeholderFormat.optional(),
     })
     .optional(),
-  eventGroupingSettings: z.strictObject({ aggregationKind: z.enum(['SingleAlert', 'AlertPerResult']) }).optional(),
+  eventGroupingSettings: z
+    .strictObject({ aggregationKind: z.enum(['SingleAlert', 'AlertPerResult']) })
+    .optional(),
   incidentConfiguration: z
     .strictObject({
       createIncident: z.boolean(),
@@ -237,8 +259,8 @@ const ruleFields = {
         enabled: z.boolean(),
         reopenClosedIncident: z.boolean(),
         lookbackDuration: isoDuration.refine((value) => {
-          const minutes = isoDurationMinutes(value);
-          return minutes >= 5 && minutes <= 7 * 1440;
+          const minutes = isoDurationMinutesOrUndefined(value);
+          return minutes === undefined || (minutes >= 5 && minutes <= 7 * 1440);
         }, 'grouping look-back must be between PT5M and P7D'),
         matchingMethod: z.enum(['AllEntities', 'AnyAlert', 'Selected']),
         groupByEntities: z.array(z.string()),
@@ -267,7 +289,11 @@ const analyticRuleSchema = z
   .discriminatedUnion('kind', [scheduledRule, nrtRule])
   .superRefine((rule, context) => {
     checkTechniqueTactics(rule, context);
-    if (rule.kind === 'Scheduled') {
+    if (
+      rule.kind === 'Scheduled' &&
+      SENTINEL_DURATION.test(rule.queryFrequency) &&
+      SENTINEL_DURATION.test(rule.queryPeriod)
+    ) {
       const frequency = sentinelDurationMinutes(rule.queryFrequency);
       const period = sentinelDurationMinutes(rule.queryPeriod);
       if (period < frequency) {
@@ -285,16 +311,24 @@ const analyticRuleSchema = z
       const mappedEntities = new Set((rule.entityMappings ?? []).map((mapping) => mapping.entityType));
       const customDetailKeys = new Set(Object.keys(rule.customDetails ?? {}));
       if (
-        grouping.groupByEntities.length + grouping.groupByAlertDetails.length + grouping.groupByCustomDetails.length ===
+        grouping.groupByEntities.length +
+          grouping.groupByAlertDetails.length +
+          grouping.groupByCustomDetails.length ===
         0
       ) {
         context.addIssue({ code: 'custom', message: 'Selected grouping needs at least one group-by field' });
       }
       for (const entity of grouping.groupByEntities.filter((entity) => !mappedEntities.has(entity))) {
-        context.addIssue({ code: 'custom', message: `groups by entity ${entity}, which the rule does not map` });
+        context.addIssue({
+          code: 'custom',
+          message: `groups by entity ${entity}, which the rule does not map`,
+        });
       }
       for (const key of grouping.groupByCustomDetails.filter((key) => !customDetailKeys.has(key))) {
-        context.addIssue({ code: 'custom', message: `groups by custom detail ${key}, which the rule does not define` });
+        context.addIssue({
+          code: 'custom',
+          message: `groups by custom detail ${key}, which the rule does not define`,
+        });
       }
     }
   });
@@ -316,7 +350,10 @@ function checkTechniqueTactics(
       continue;
     }
     for (const tactic of tactics.filter((tactic) => !content.tactics.includes(tactic))) {
-      context.addIssue({ code: 'custom', message: `technique ${technique} belongs to tactic ${tactic}, not listed` });
+      context.addIssue({
+        code: 'custom',
+        message: `technique ${technique} belongs to tactic ${tactic}, not listed`,
+      });
     }
   }
 }
@@ -339,10 +376,15 @@ const workbookItem: z.ZodType<WorkbookItem> = z.lazy(() =>
   z.looseObject({
     type: z.number(),
     name: z.string().optional(),
-    content: z.looseObject({ query: z.string().optional(), items: z.array(workbookItem).optional() }).optional(),
+    content: z
+      .looseObject({ query: z.string().optional(), items: z.array(workbookItem).optional() })
+      .optional(),
   }),
 );
-const workbookSchema = z.looseObject({ version: z.literal('Notebook/1.0'), items: z.array(workbookItem).min(1) });
+const workbookSchema = z.looseObject({
+  version: z.literal('Notebook/1.0'),
+  items: z.array(workbookItem).min(1),
+});
 
 export interface Sourced<T> {
   /** Path relative to the repository root, with forward slashes. */
@@ -376,19 +418,27 @@ export function parseWorkbook(file: string, text: string): Workbook {
 function validate<T>(file: string, schema: z.ZodType<T>, data: unknown): T {
   const result = schema.safeParse(data);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => `  ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    const problems = result.error.issues.map(
+      (issue) => `  ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+    );
     throw new SentinelContentError(`${file} is not valid Sentinel content:\n${problems.join('\n')}`);
   }
   return result.data;
 }
 
 export function loadSentinelContent(root: string = process.cwd()): SentinelContent {
-  const load = <T>(directory: string, extension: string, parse: (file: string, text: string) => T): Array<Sourced<T>> =>
+  const load = <T>(
+    directory: string,
+    extension: string,
+    parse: (file: string, text: string) => T,
+  ): Array<Sourced<T>> =>
     readdirSync(join(root, directory))
       .filter((name) => name.endsWith(extension))
       .sort()
       .map((name) => {
-        const file = relative(root, join(root, directory, name)).split('\\').join('/');
+        const file = relative(root, join(root, directory, name))
+          .split('\\')
+          .join('/');
         return { file, content: parse(file, readFileSync(join(root, file), 'utf8')) };
       });
   const content = {
@@ -396,7 +446,9 @@ export function loadSentinelContent(root: string = process.cwd()): SentinelConte
     huntingQueries: load(HUNTING_QUERIES_DIR, '.yaml', parseHuntingQuery),
     workbooks: load(WORKBOOKS_DIR, '.json', parseWorkbook),
   };
-  const ids = [...content.analyticRules, ...content.huntingQueries].map((item) => item.content.id.toLowerCase());
+  const ids = [...content.analyticRules, ...content.huntingQueries].map((item) =>
+    item.content.id.toLowerCase(),
+  );
   const duplicates = ids.filter((id, index) => ids.indexOf(id) !== index);
   if (duplicates.length > 0) {
     throw new SentinelContentError(`Sentinel content ids must be unique; repeated: ${duplicates.join(', ')}`);
@@ -429,8 +481,10 @@ export const ALERT_RULES_API_VERSION = '2023-02-01-preview';
 export const SAVED_SEARCHES_API_VERSION = '2020-08-01';
 export const WORKBOOKS_API_VERSION = '2022-04-01';
 
-const WORKSPACE_SCOPE = "[format('Microsoft.OperationalInsights/workspaces/{0}', parameters('workspaceName'))]";
-const WORKSPACE_RESOURCE_ID = "[resourceId('Microsoft.OperationalInsights/workspaces', parameters('workspaceName'))]";
+const WORKSPACE_SCOPE =
+  "[format('Microsoft.OperationalInsights/workspaces/{0}', parameters('workspaceName'))]";
+const WORKSPACE_RESOURCE_ID =
+  "[resourceId('Microsoft.OperationalInsights/workspaces', parameters('workspaceName'))]";
 
 export const WORKBOOK_DISPLAY_NAMES: Readonly<Record<string, string>> = {
   'sentinel/workbooks/EZCA_PkiActivity.json': 'EZCA cloud PKI activity',
@@ -492,8 +546,12 @@ function alertRuleResource({ file, content: rule }: Sourced<AnalyticRule>): Reco
       ...(rule.entityMappings === undefined ? {} : { entityMappings: rule.entityMappings }),
       ...(rule.customDetails === undefined ? {} : { customDetails: rule.customDetails }),
       ...(rule.alertDetailsOverride === undefined ? {} : { alertDetailsOverride: rule.alertDetailsOverride }),
-      ...(rule.eventGroupingSettings === undefined ? {} : { eventGroupingSettings: rule.eventGroupingSettings }),
-      ...(rule.incidentConfiguration === undefined ? {} : { incidentConfiguration: rule.incidentConfiguration }),
+      ...(rule.eventGroupingSettings === undefined
+        ? {}
+        : { eventGroupingSettings: rule.eventGroupingSettings }),
+      ...(rule.incidentConfiguration === undefined
+        ? {}
+        : { incidentConfiguration: rule.incidentConfiguration }),
     },
   };
 }
@@ -555,7 +613,8 @@ export function buildArmTemplate(content: SentinelContent): ArmTemplate {
       workspaceName: {
         type: 'string',
         metadata: {
-          description: 'Name of the Log Analytics workspace that has Microsoft Sentinel enabled and receives the EZCA tables.',
+          description:
+            'Name of the Log Analytics workspace that has Microsoft Sentinel enabled and receives the EZCA tables.',
         },
       },
       location: {

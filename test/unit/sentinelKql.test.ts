@@ -33,7 +33,9 @@ describe('KQL of the shipped Sentinel content', () => {
     const sources = shippedQueries().map((entry) => entry.source);
     expect(sources.filter((source) => source.startsWith('sentinel/analytic-rules/'))).toHaveLength(6);
     expect(sources.filter((source) => source.startsWith('sentinel/hunting-queries/'))).toHaveLength(3);
-    expect(sources.filter((source) => source.startsWith('sentinel/workbooks/')).length).toBeGreaterThanOrEqual(3);
+    expect(
+      sources.filter((source) => source.startsWith('sentinel/workbooks/')).length,
+    ).toBeGreaterThanOrEqual(3);
   });
 
   it('analyses every query without an error diagnostic', () => {
@@ -51,9 +53,14 @@ describe('KQL of the shipped Sentinel content', () => {
         file,
         query: rule.query,
         columns: [
-          ...(rule.entityMappings ?? []).flatMap((mapping) => mapping.fieldMappings.map((field) => field.columnName)),
+          ...(rule.entityMappings ?? []).flatMap((mapping) =>
+            mapping.fieldMappings.map((field) => field.columnName),
+          ),
           ...Object.values(rule.customDetails ?? {}),
-          ...[rule.alertDetailsOverride?.alertDisplayNameFormat, rule.alertDetailsOverride?.alertDescriptionFormat]
+          ...[
+            rule.alertDetailsOverride?.alertDisplayNameFormat,
+            rule.alertDetailsOverride?.alertDescriptionFormat,
+          ]
             .flatMap((format) => [...(format ?? '').matchAll(/\{\{([^}]+)\}\}/g)])
             .map((match) => match[1] ?? ''),
         ],
@@ -61,7 +68,9 @@ describe('KQL of the shipped Sentinel content', () => {
       ...content.huntingQueries.map(({ file, content: hunt }) => ({
         file,
         query: hunt.query,
-        columns: (hunt.entityMappings ?? []).flatMap((mapping) => mapping.fieldMappings.map((field) => field.columnName)),
+        columns: (hunt.entityMappings ?? []).flatMap((mapping) =>
+          mapping.fieldMappings.map((field) => field.columnName),
+        ),
       })),
     ];
     for (const { file, query, columns } of items) {
