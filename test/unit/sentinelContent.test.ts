@@ -190,6 +190,16 @@ describe('workbook', () => {
       expect(byItem.get(name), name).toMatch(/summarize arg_max\(TimeGenerated, \*\) by EventRecordId_g/);
     }
   });
+
+  it('leaves the connection-test rows out of every tile', () => {
+    for (const { content: workbook } of content.workbooks) {
+      for (const { item, query } of workbookQueries(workbook)) {
+        const excludes = new RegExp(`EventID_d\\s*!=\\s*${CONNECTION_TEST_EVENT_ID}\\b`).test(query);
+        const ids = selectedEventIds(query);
+        expect(excludes || (ids.length > 0 && !ids.includes(CONNECTION_TEST_EVENT_ID)), item).toBe(true);
+      }
+    }
+  });
 });
 
 describe('rule schema', () => {
