@@ -72,7 +72,8 @@ export function toHostMessage(message: ServiceBusReceivedMessage): ServiceBusTes
     >,
     // The AMQP header counts earlier deliveries (0 the first time); .NET, hence the host, adds one.
     deliveryCount: (message.deliveryCount ?? 0) + 1,
-    sequenceNumber: message.sequenceNumber === undefined ? undefined : BigInt(message.sequenceNumber.toString()),
+    sequenceNumber:
+      message.sequenceNumber === undefined ? undefined : BigInt(message.sequenceNumber.toString()),
     enqueuedTimeUtc: message.enqueuedTimeUtc,
     expiresAtUtc: expires !== undefined && expires <= DOTNET_MAX_DATE_MS ? message.expiresAtUtc : undefined,
     lockToken: message.lockToken,
@@ -122,7 +123,9 @@ export class ServiceBusListener {
     // A trigger's own autoCompleteMessages overrides host.json's.
     const own = fn.trigger.autoCompleteMessages;
     this.autoComplete =
-      own === undefined || own === null ? options.hostOptions.autoCompleteMessages : own === true || own === 'true';
+      own === undefined || own === null
+        ? options.hostOptions.autoCompleteMessages
+        : own === true || own === 'true';
     const retry = options.hostOptions.clientRetryOptions;
     this.client = new ServiceBusClient(connectionString, {
       retryOptions: {
@@ -265,7 +268,10 @@ export class ServiceBusListener {
     await this.settle([message], result);
   }
 
-  private async settle(messages: ServiceBusReceivedMessage[], result: ServiceBusInvocationResult): Promise<void> {
+  private async settle(
+    messages: ServiceBusReceivedMessage[],
+    result: ServiceBusInvocationResult,
+  ): Promise<void> {
     let outcome: DispatchReport['outcome'];
     if (result.outcome === 'failed') {
       outcome = 'abandoned';

@@ -1,5 +1,9 @@
 import { CronExpressionParser } from 'cron-parser';
-import { invokeTimer, type RegisteredFunctionInfo, type TimerInvocationResult } from '../test/support/functionsHost';
+import {
+  invokeTimer,
+  type RegisteredFunctionInfo,
+  type TimerInvocationResult,
+} from '../test/support/functionsHost';
 import { resolveAppSettingReferences } from '../test/support/functionsHost/registry';
 import { parseTimeSpan } from './hostJson';
 
@@ -59,7 +63,9 @@ export class TimerScheduler {
       }
       const everyMs = this.options.everyMs;
       const next: NextOccurrence =
-        everyMs === undefined ? parseSchedule(schedule, fn.name) : (after) => new Date(after.getTime() + everyMs);
+        everyMs === undefined
+          ? parseSchedule(schedule, fn.name)
+          : (after) => new Date(after.getTime() + everyMs);
       const runOnStartup = fn.trigger.runOnStartup === true || fn.trigger.runOnStartup === 'true';
       let last = new Date();
       const plan = (after: Date, immediately = false) => {

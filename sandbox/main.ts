@@ -1,0 +1,203 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { parseArgs } from 'node:util';
+import { prepareTestTrust } from '../test/support/testCa';
+import { runDemo } from './demo';
+import { startSandbox, type RunningSandbox } from './sandbox';
+
+/**
+ * `npm run sandbox [-- --port N] [-- --demo]`: the whole pipeline on this machine, loopback only.
+ *
+ * Node reads NODE_EXTRA_CA_CERTS only when a process starts, and the app's Azure SDKs must trust the
+ * stand-ins' test CA. So this process prepares the CA and, unless it was started already trusting it
+ * (as when a test worker spawns it), runs itself again as a child with the variable set, relaying
+ * signals to it and exiting with its exit code. The child does the work.
+ */
+
+const caBundleAtStart = process.env.NODE_EXTRA_CA_CERTS;
+
+const USAGE = `Usage: npm run sandbox -- [options]
+
+Starts Azurite, the Azure stand-in (Entra ID, ARM, Logs Ingestion) with a demo tenant, the
+Service Bus stand-in with the audit queue, and the app's functions, all on 127.0.0.1. When ready,
+prints one JSON line on stdout (apiBaseUrl, bearerToken, tenantId, workspaceResourceId, location,
+serviceBusConnectionString, queueName, rowsUrl, tenantsUrl, azureAdminUrl, …); progress goes to
+stderr. Ctrl-C (SIGINT) or SIGTERM stops everything.
+
+Options:
+  --port N               API port (default: a free port)
+  --demo                 walk the how-to's flow (Create Connection, Save changes, one event of every
+                         catalog ID), print the landed rows and the alerts they raise, then exit
+  --timer-every SECONDS  fire timer functions this often instead of on their schedules
+  --location REGION      region of the demo workspace (default westeurope)
+  --setting NAME=VALUE   override an app setting (repeatable), e.g. --setting RETRY_BASE_DELAY_SECONDS=5
+  --help                 show this text
+`;
+
+interface CliOptions {
+  port?: number;
+  demo: boolean;
+  timerEveryMs?: number;
+  location?: string;
+  settings: Record<string, string>;
+  help: boolean;
+}
+
+class UsageError extends Error {}
+
+function parseCli(argv: string[]): CliOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        port: { type: 'string' },
+        demo: { type: 'boolean', default: false },
+        'timer-every': { type: 'string' },
+        location: { type: 'string' },
+        setting: { type: 'string', multiple: true },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const { values } = parsed;
+  const options: CliOptions = { demo: values.demo, help: values.help, settings: {} };
+  if (values.port !== undefined) {
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new UsageError(`--port must be a port number (0-65535), got "${values.port}".`);
+    }
+    options.port = port;
+  }
+  if (values['timer-every'] !== undefined) {
+    const seconds = Number(values['timer-every']);
+    if (!(seconds > 0)) throw new UsageError(`--timer-every must be a positive number of seconds.`);
+    options.timerEveryMs = seconds * 1000;
+  }
+  if (values.location !== undefined) options.location = values.location;
+  for (const setting of values.setting ?? []) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(setting);
+    if (!match) throw new UsageError(`--setting must look like NAME=VALUE, got "${setting}".`);
+    options.settings[match[1]!] = match[2]!;
+  }
+  return options;
+}
+
+const progress = (line: string) => process.stderr.write(`[sandbox] ${line}\n`);
+
+/** Runs this script again with the trust in place; the child's exit code becomes ours. */
+function runTrustedChild(): Promise<number> {
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    env: process.env,
+  });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    });
+  }
+  return new Promise((resolve) => {
+    child.once('error', (error) => {
+      progress(`could not start the sandbox process: ${error.message}`);
+      resolve(1);
+    });
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+  });
+}
+
+async function runSandboxHere(options: CliOptions): Promise<number> {
+  let sandbox: RunningSandbox | undefined;
+  let stopRequested: string | undefined;
+  let stopping: Promise<number> | undefined;
+
+  const stop = (reason: string, code: number): Promise<number> => {
+    if (!sandbox) return Promise.resolve(code);
+    stopping ??= (async () => {
+      progress(`stopping (${reason})…`);
+      // A stop that hangs must not keep the ports open forever.
+      setTimeout(() => {
+        progress('did not stop within 20 s; exiting anyway');
+        process.exit(1);
+      }, 20_000).unref();
+      await sandbox.stop();
+      progress('stopped');
+      return code;
+    })();
+    return stopping;
+  };
+
+  const exitAfterStop = (reason: string) => {
+    if (!sandbox) {
+      // Still starting: the startup below stops what it started as soon as it returns.
+      stopRequested ??= reason;
+      return;
+    }
+    void stop(reason, 0).then((code) => process.exit(code));
+  };
+  process.on('SIGINT', () => exitAfterStop('SIGINT'));
+  process.on('SIGTERM', () => exitAfterStop('SIGTERM'));
+  process.on('SIGHUP', () => exitAfterStop('SIGHUP'));
+  // The launcher went away without a signal (killed): nobody would stop us otherwise.
+  process.on('disconnect', () => exitAfterStop('launcher exited'));
+
+  sandbox = await startSandbox({
+    ...(options.port !== undefined ? { port: options.port } : {}),
+    ...(options.timerEveryMs !== undefined ? { timerEveryMs: options.timerEveryMs } : {}),
+    ...(options.location !== undefined ? { location: options.location } : {}),
+    settings: options.settings,
+    log: progress,
+  });
+  if (stopRequested) return stop(stopRequested, 0);
+
+  process.stdout.write(`${JSON.stringify(sandbox.info)}\n`);
+  progress(`ready: API ${sandbox.info.apiBaseUrl}, rows ${sandbox.info.rowsUrl}`);
+
+  if (options.demo) {
+    let succeeded = false;
+    try {
+      succeeded = await runDemo(sandbox.info, {
+        out: (line) => process.stdout.write(`${line}\n`),
+        progress,
+      });
+    } catch (error) {
+      progress(`demo failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return stop('demo finished', succeeded ? 0 : 1);
+  }
+  progress('press Ctrl-C to stop');
+  // Keep running until a signal stops us (the handlers above exit the process).
+  return new Promise<number>(() => undefined);
+}
+
+async function main(): Promise<number> {
+  let options: CliOptions;
+  try {
+    options = parseCli(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const trust = await prepareTestTrust();
+  if (caBundleAtStart !== trust.bundlePath) return runTrustedChild();
+  return runSandboxHere(options);
+}
+
+// Nobody reading our output any more is no reason to crash while stopping.
+process.stdout.on('error', () => undefined);
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    progress(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);
