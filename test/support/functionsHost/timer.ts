@@ -39,7 +39,9 @@ export async function invokeTimer(
 ): Promise<TimerInvocationResult> {
   const info = describeFunction(functionEntry(functionName));
   if (info.triggerType.toLowerCase() !== 'timertrigger') {
-    throw new FunctionsHostError(`Function "${functionName}" is triggered by ${info.triggerType}, not a timer.`);
+    throw new FunctionsHostError(
+      `Function "${functionName}" is triggered by ${info.triggerType}, not a timer.`,
+    );
   }
   const status = options.scheduleStatus;
   const timerInfo = {
