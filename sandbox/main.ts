@@ -95,11 +95,12 @@ function runTrustedChild(): Promise<number> {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: process.env,
   });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(signal, () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    });
-  }
+  const relay = (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => relay(signal));
+  // Started with an IPC channel (by a test) and that parent went away: stop too.
+  process.on('disconnect', () => relay('SIGTERM'));
   return new Promise((resolve) => {
     child.once('error', (error) => {
       progress(`could not start the sandbox process: ${error.message}`);
