@@ -393,3 +393,38 @@ export function getConfig(): Config {
 export function resetConfigForTests(): void {
   cached = undefined;
 }
+
+/**
+ * Settings the Functions host and platform read, never `loadConfig`: the
+ * deployment template sets them next to the production `SETTINGS` (those
+ * without `devOnly`), so this list and `SETTINGS` together are exactly the
+ * Function App's app settings. Flex Consumption takes the runtime from the
+ * site's `functionAppConfig`, so FUNCTIONS_WORKER_RUNTIME and
+ * FUNCTIONS_EXTENSION_VERSION are deliberately absent.
+ */
+export const HOST_SETTINGS = {
+  AzureWebJobsStorage__accountName: {
+    description: 'Host storage account (leases, timers, diagnostics), reached with the managed identity.',
+    example: 'contosopkisiem',
+  },
+  AzureWebJobsStorage__credential: {
+    description: 'Tells the Functions host to reach its storage with a managed identity.',
+    example: 'managedidentity',
+  },
+  AzureWebJobsStorage__clientId: {
+    description: 'Client id of the user-assigned managed identity the host uses for its storage.',
+    example: '00000000-0000-0000-0000-000000000000',
+  },
+  APPLICATIONINSIGHTS_CONNECTION_STRING: {
+    description:
+      "Application Insights resource for the app's own telemetry. It carries an instrumentation key, which Microsoft documents as an identifier, not a secret; the resource refuses key-only ingestion.",
+    example:
+      'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/',
+  },
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: {
+    description: 'Makes telemetry ingestion authenticate with the managed identity (Microsoft Entra).',
+    example: 'ClientId=00000000-0000-0000-0000-000000000000;Authorization=AAD',
+  },
+} as const;
+
+export type HostSettingName = keyof typeof HOST_SETTINGS;
