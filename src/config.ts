@@ -85,7 +85,7 @@ export const SETTINGS = {
   MANAGED_IDENTITY_CLIENT_ID: {
     schema: guid.optional(),
     description:
-      'Client id of the user-assigned managed identity: reaches Table Storage and Service Bus, and is the federated credential of the customer app.',
+      'Client id of the user-assigned managed identity: reaches Table Storage and Service Bus, and is the federated credential of the customer app. Unset locally: identity-based connections then use your own sign-in (DefaultAzureCredential).',
     example: '00000000-0000-0000-0000-000000000000',
   },
   CUSTOMER_APP_CLIENT_ID: {
@@ -307,13 +307,12 @@ export function loadConfig(env: Env = process.env): Config {
   either('ServiceBusConnection', 'ServiceBusConnection__fullyQualifiedNamespace');
   either('TABLE_STORAGE_CONNECTION_STRING', 'TABLE_STORAGE_ENDPOINT');
 
-  const needsManagedIdentity =
-    v.CUSTOMER_APP_CREDENTIAL === 'managedIdentity' ||
-    v.TABLE_STORAGE_ENDPOINT !== undefined ||
-    v.ServiceBusConnection__fullyQualifiedNamespace !== undefined;
-  if (needsManagedIdentity && !v.MANAGED_IDENTITY_CLIENT_ID) {
+  // Identity-based storage and queue connections without MANAGED_IDENTITY_CLIENT_ID use the
+  // developer's own sign-in (DefaultAzureCredential), so a local run against real resources needs
+  // no fake identity; only the federated customer credential cannot work without one.
+  if (v.CUSTOMER_APP_CREDENTIAL === 'managedIdentity' && !v.MANAGED_IDENTITY_CLIENT_ID) {
     problems.push(
-      'MANAGED_IDENTITY_CLIENT_ID is missing. It is required when CUSTOMER_APP_CREDENTIAL=managedIdentity or a connection uses the managed identity.',
+      "MANAGED_IDENTITY_CLIENT_ID is missing. It is required when CUSTOMER_APP_CREDENTIAL=managedIdentity: the user-assigned identity is the customer app's federated credential.",
     );
   }
   if (v.CUSTOMER_APP_CREDENTIAL === 'certificate' && !v.CUSTOMER_APP_CERTIFICATE_PATH) {
