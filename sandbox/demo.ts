@@ -1,8 +1,14 @@
 import { EVENT_CATALOG, catalogEntry } from '../src/domain/catalog';
 import { TABLE_NAMES } from '../src/domain/tableSchema';
-import { AuditEventPublisher, buildEvent, sampleEvent } from '../src/producer';
+import {
+  TenantApi,
+  demoTenant,
+  oneOfEachCatalogEvent,
+  publish,
+  workspaceRows,
+  type ApiResponse,
+} from '../test/support/sandboxClient';
 import { SEED_ALERTS, evaluateSeedQuery } from '../test/support/seedAlerts';
-import type { RowsResponse } from './controlServer';
 import type { SandboxInfo } from './sandbox';
 
 /**
@@ -21,61 +27,20 @@ export interface DemoOutput {
 const LANDING_DEADLINE_MS = 60_000;
 const POLL_INTERVAL_MS = 250;
 
-interface ApiResult {
-  status: number;
-  body: unknown;
+/** Create Connection answers `{ test: { outcome, steps: { <step>: { outcome, detail, code? } } } }`. */
+function connectionTest(body: unknown): { outcome: string; steps: string[] } {
+  const test = (body as { test?: { outcome?: unknown; steps?: unknown } } | undefined)?.test;
+  const steps = test?.steps && typeof test.steps === 'object' ? Object.entries(test.steps) : [];
+  return {
+    outcome: String(test?.outcome ?? 'unknown'),
+    steps: steps.map(([name, step]) => {
+      const { outcome, detail } = (step ?? {}) as Record<string, unknown>;
+      return `   - ${name}: ${String(outcome)}${typeof detail === 'string' && detail ? ` (${detail})` : ''}`;
+    }),
+  };
 }
 
-async function callApi(info: SandboxInfo, method: string, path: string, json?: unknown): Promise<ApiResult> {
-  const response = await fetch(`${info.apiBaseUrl}/tenants/${info.tenantId}/siem${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${info.bearerToken}`,
-      ...(json !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
-  });
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = text ? (JSON.parse(text) as unknown) : undefined;
-  } catch {
-    // not JSON: shown as text
-  }
-  return { status: response.status, body };
-}
-
-export async function fetchRows(rowsUrl: string): Promise<RowsResponse> {
-  const response = await fetch(rowsUrl);
-  if (!response.ok) throw new Error(`GET ${rowsUrl} answered ${response.status}: ${await response.text()}`);
-  return (await response.json()) as RowsResponse;
-}
-
-/** The rows of one workspace, table name → rows. */
-function workspaceTables(
-  rows: RowsResponse,
-  workspaceResourceId: string,
-): Record<string, Record<string, unknown>[]> {
-  const workspace = rows.workspaces.find(
-    (candidate) => candidate.workspaceResourceId.toLowerCase() === workspaceResourceId.toLowerCase(),
-  );
-  return workspace?.tables ?? {};
-}
-
-function describeSteps(body: unknown): string[] {
-  if (typeof body !== 'object' || body === null) return [];
-  const steps = (body as { steps?: unknown }).steps;
-  if (!Array.isArray(steps)) return [];
-  return steps.map((step) => {
-    const { name, step: stepName, outcome, status, message, detail } = step as Record<string, unknown>;
-    const label = String(name ?? stepName ?? 'step');
-    const result = String(outcome ?? status ?? '');
-    const why = message ?? detail;
-    return `   - ${label}: ${result}${typeof why === 'string' && why ? ` (${why})` : ''}`;
-  });
-}
-
-function problemText(result: ApiResult): string {
+function problemText(result: ApiResponse): string {
   if (typeof result.body === 'object' && result.body !== null) {
     const { title, detail, code } = result.body as Record<string, unknown>;
     return [code, title, detail].filter((part) => typeof part === 'string' && part).join(': ');
@@ -90,47 +55,29 @@ export async function runDemo(info: SandboxInfo, io: DemoOutput): Promise<boolea
   out(`Workspace   ${info.workspaceResourceId} (${info.location})`);
   out('');
 
+  const api = new TenantApi(info.apiBaseUrl, demoTenant(info));
   out('1. Create Connection  POST /api/tenants/{tenantId}/siem/connection');
-  const connection = await callApi(info, 'POST', '/connection', {
-    workspaceResourceId: info.workspaceResourceId,
-    location: info.location,
-  });
-  out(`   -> ${connection.status}`);
-  for (const line of describeSteps(connection.body)) out(line);
-  if (connection.status < 200 || connection.status >= 300) {
-    out(`   Create Connection failed: ${problemText(connection)}`);
+  const connection = await api.createConnection();
+  const test = connectionTest(connection.body);
+  out(`   -> ${connection.status}, test ${test.outcome}`);
+  for (const line of test.steps) out(line);
+  if (connection.status !== 200 || (test.outcome !== 'ok' && test.outcome !== 'pending')) {
+    out(`   Create Connection did not succeed: ${problemText(connection) || test.outcome}`);
     return false;
   }
 
   out('2. Save changes       PUT /api/tenants/{tenantId}/siem');
-  const save = await callApi(info, 'PUT', '', {
-    workspaceResourceId: info.workspaceResourceId,
-    location: info.location,
-  });
+  const save = await api.save();
   out(`   -> ${save.status}`);
-  if (save.status < 200 || save.status >= 300) {
+  if (save.status !== 200) {
     out(`   Save changes failed: ${problemText(save)}`);
     return false;
   }
 
   out(`3. One event of every catalog ID (${EVENT_CATALOG.length}) enqueued through the producer`);
-  const publisher = AuditEventPublisher.connect({
-    connectionString: info.serviceBusConnectionString,
-    queueName: info.queueName,
-  });
-  const events = EVENT_CATALOG.map((entry, index) =>
-    buildEvent(sampleEvent(entry.eventId, info.tenantId, index + 1, EVENT_CATALOG.length)),
-  );
-  try {
-    const result = await publisher.send(events);
-    if (result.refused.length > 0) {
-      out(`   The producer refused ${result.refused.length} event(s): ${JSON.stringify(result.refused)}`);
-      return false;
-    }
-    out(`   -> ${result.sent.length} sent`);
-  } finally {
-    await publisher.close();
-  }
+  const events = oneOfEachCatalogEvent(info.tenantId);
+  await publish(info, events);
+  out(`   -> ${events.length} sent`);
 
   out('4. Waiting for the rows to land in the workspace');
   const expected = new Map(events.map((event) => [event.id.toLowerCase(), event]));
@@ -138,7 +85,7 @@ export async function runDemo(info: SandboxInfo, io: DemoOutput): Promise<boolea
   let tables: Record<string, Record<string, unknown>[]> = {};
   let landed = new Set<string>();
   for (;;) {
-    tables = workspaceTables(await fetchRows(info.rowsUrl), info.workspaceResourceId);
+    tables = await workspaceRows(info, info.workspaceResourceId);
     landed = new Set(
       Object.values(tables)
         .flat()
@@ -184,6 +131,16 @@ export async function runDemo(info: SandboxInfo, io: DemoOutput): Promise<boolea
   }
   out('');
 
+  const misplaced = TABLE_NAMES.flatMap((table) =>
+    (tables[table] ?? [])
+      .filter((row) => expected.has(String(row.EventRecordId_g ?? '').toLowerCase()))
+      .filter((row) => catalogEntry(Number(row.EventID_d))?.table !== table)
+      .map((row) => `${String(row.EventID_d)} in ${table}`),
+  );
+  if (misplaced.length > 0) {
+    out(`In the wrong table: ${misplaced.join(', ')}`);
+    return false;
+  }
   const missing = [...expected.values()].filter((event) => !landed.has(event.id.toLowerCase()));
   if (missing.length > 0) {
     out(

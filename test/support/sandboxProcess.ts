@@ -21,6 +21,8 @@ export interface SandboxProcess {
   stdoutLines(): string[];
   /** Every loopback port the sandbox announced (API, rows, stand-ins). */
   ports(): number[];
+  /** Resolves when the process exits by itself (e.g. after --demo). */
+  exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Sends the signal (default SIGTERM) and waits for the process to exit. */
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -112,6 +114,7 @@ export async function startSandboxProcess(options: StartSandboxProcessOptions = 
     stderr: () => stderr,
     stdoutLines: () => [...lines],
     ports: () => sandboxPorts(info),
+    exited: () => exited,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;

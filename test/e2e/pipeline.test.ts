@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { catalogEntry } from '../../src/domain/catalog';
+import type { AuditEvent } from '../../src/domain/eventContract';
+import { TABLE_NAMES } from '../../src/domain/tableSchema';
+import { AzureStandInAdmin } from '../support/azureStandIn';
+import {
+  TenantApi,
+  addTenant,
+  demoTenant,
+  oneOfEachCatalogEvent,
+  publish,
+  rowCountsByRecordId,
+  workspaceRows,
+} from '../support/sandboxClient';
+import { eventually, isPortOpen, startSandboxProcess, type SandboxProcess } from '../support/sandboxProcess';
+import { SEED_ALERTS, evaluateSeedQuery } from '../support/seedAlerts';
+
+/**
+ * The product end to end, in a sandbox process, driven only through its public surfaces: the portal's
+ * HTTP calls, events through the producer, the rows the workspaces received, and the Azure stand-in's
+ * admin API to break a workspace.
+ */
+
+let sandbox: SandboxProcess;
+let azure: AzureStandInAdmin;
+
+beforeAll(async () => {
+  sandbox = await startSandboxProcess();
+  azure = new AzureStandInAdmin(sandbox.info.azureAdminUrl);
+});
+
+afterAll(async () => {
+  if (!sandbox) return;
+  expect(await sandbox.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+  for (const port of sandbox.ports()) expect(await isPortOpen(port)).toBe(false);
+});
+
+/** Waits until every event has exactly one row in the workspace, then returns the row counts. */
+async function allLanded(
+  workspaceResourceId: string,
+  events: readonly AuditEvent[],
+): Promise<Map<string, number>> {
+  return eventually(
+    `${events.length} events in ${workspaceResourceId}`,
+    async () => {
+      const counts = await rowCountsByRecordId(sandbox.info, workspaceResourceId);
+      return events.every((event) => counts.has(event.id.toLowerCase())) ? counts : undefined;
+    },
+    { timeoutMs: 40_000, intervalMs: 200 },
+  );
+}
+
+describe("the how-to's flow", () => {
+  it('connects, saves, and lands one event of every catalog ID in its table with the columns the alert queries use', async () => {
+    const { info } = sandbox;
+    const api = new TenantApi(info.apiBaseUrl, demoTenant(info));
+
+    const created = await api.createConnection();
+    expect(created.status).toBe(200);
+    expect(created.body).toMatchObject({ test: { outcome: 'ok' } });
+    expect((await api.save()).status).toBe(200);
+
+    const events = oneOfEachCatalogEvent(info.tenantId);
+    await publish(info, events);
+    const counts = await allLanded(info.workspaceResourceId, events);
+    for (const event of events) expect(counts.get(event.id.toLowerCase()), `event ${event.eventId}`).toBe(1);
+
+    const tables = await workspaceRows(info, info.workspaceResourceId);
+    for (const event of events) {
+      const entry = catalogEntry(event.eventId)!;
+      for (const table of TABLE_NAMES) {
+        const rows = tables[table]!.filter((row) => row.EventRecordId_g === event.id);
+        expect(rows.length, `event ${event.eventId} in ${table}`).toBe(table === entry.table ? 1 : 0);
+      }
+      const row = tables[entry.table]!.find((candidate) => candidate.EventRecordId_g === event.id)!;
+      expect(row).toMatchObject({
+        EventID_d: event.eventId,
+        TimeGenerated: expect.any(String),
+        Criticality_s: entry.criticality,
+        EventSummary_s: entry.summary,
+        CustomerTenantId_g: info.tenantId,
+        Outcome_s: event.outcome,
+      });
+      expect(Date.parse(row.TimeGenerated as string)).toBe(Date.parse(event.time));
+    }
+
+    // Each of the how-to's alert queries returns exactly the row of its event.
+    for (const alert of SEED_ALERTS) {
+      const hits = evaluateSeedQuery(alert.query, tables);
+      const expected = events.filter((event) => alert.query.endsWith(`== ${event.eventId}`));
+      expect(
+        hits.map((row) => row.EventRecordId_g),
+        alert.title,
+      ).toEqual(expected.map((event) => event.id));
+    }
+
+    const settings = await api.settings();
+    expect(settings.status).toBe(200);
+    expect(settings.body).toMatchObject({ exportEnabled: true, state: 'active', health: { parkedCount: 0 } });
+  });
+});
+
+describe('a workspace outage', () => {
+  it("delays only that tenant's events, other tenants keep landing, and after recovery every event lands exactly once", async () => {
+    const { info } = sandbox;
+    const [failing, healthy] = await Promise.all([addTenant(info), addTenant(info, { location: 'eastus' })]);
+    const failingApi = new TenantApi(info.apiBaseUrl, failing);
+    await Promise.all([
+      failingApi.connectAndSave(),
+      new TenantApi(info.apiBaseUrl, healthy).connectAndSave(),
+    ]);
+
+    // The failing tenant's workspace answers 503 to every upload until further notice.
+    const outage = await azure.injectFault({
+      face: 'ingestion',
+      operation: 'upload',
+      tenantId: failing.tenantId,
+      status: 503,
+    });
+    const failingEvents = oneOfEachCatalogEvent(failing.tenantId);
+    const healthyEvents = oneOfEachCatalogEvent(healthy.tenantId);
+    await publish(info, [...failingEvents, ...healthyEvents]);
+
+    // The other tenant is not held up by the outage…
+    const healthyCounts = await allLanded(healthy.workspaceResourceId, healthyEvents);
+    expect([...healthyCounts.values()].every((count) => count === 1)).toBe(true);
+    // …while the failing tenant's uploads are retried (with backoff, not Service Bus redeliveries).
+    await eventually('the failing workspace to be retried', async () => {
+      const fault = (await azure.listFaults()).find((candidate) => candidate.id === outage.id);
+      return (fault?.hits ?? 0) >= 4;
+    });
+    const landedDuringOutage = await rowCountsByRecordId(info, failing.workspaceResourceId);
+    expect(failingEvents.filter((event) => landedDuringOutage.has(event.id.toLowerCase()))).toEqual([]);
+    const duringOutage = await failingApi.settings();
+    expect(duringOutage.body).toMatchObject({
+      exportEnabled: true,
+      health: { lastError: expect.any(Object) },
+    });
+
+    // The workspace comes back flaky: two connections reset, then it serves again.
+    await azure.injectFault({
+      face: 'ingestion',
+      operation: 'upload',
+      tenantId: failing.tenantId,
+      resetConnection: true,
+      times: 2,
+    });
+    await azure.clearFaults({ id: outage.id });
+
+    const counts = await allLanded(failing.workspaceResourceId, failingEvents);
+    for (const event of failingEvents)
+      expect(counts.get(event.id.toLowerCase()), `event ${event.eventId}`).toBe(1);
+    const resets = await azure.requests({
+      tenantId: failing.tenantId,
+      face: 'ingestion',
+      operation: 'upload',
+    });
+    expect(resets.filter((request) => request.errorCode === 'ConnectionReset')).toHaveLength(2);
+
+    // Nothing was dead-lettered or parked on the way.
+    const queue = (await (await fetch(`${info.serviceBusAdminUrl}/queues/${info.queueName}`)).json()) as {
+      counts: { deadLettered: number };
+    };
+    expect(queue.counts.deadLettered).toBe(0);
+    const after = await failingApi.settings();
+    expect(after.body).toMatchObject({ state: 'active', health: { parkedCount: 0 } });
+  });
+});

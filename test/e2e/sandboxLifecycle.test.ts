@@ -1,0 +1,112 @@
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EVENT_CATALOG } from '../../src/domain/catalog';
+import { TenantApi, demoTenant, fetchRows } from '../support/sandboxClient';
+import {
+  isPortOpen,
+  sandboxPorts,
+  startSandboxProcess,
+  type SandboxProcess,
+} from '../support/sandboxProcess';
+import { SEED_ALERTS } from '../support/seedAlerts';
+
+/**
+ * `npm run sandbox` as a developer meets it: the JSON line, --port, the API answering like the real
+ * host, Ctrl-C leaving nothing behind; and `--demo` walking the how-to's flow by itself.
+ */
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+const started: SandboxProcess[] = [];
+
+afterAll(async () => {
+  for (const sandbox of started) await sandbox.stop('SIGKILL');
+});
+
+/** A port nothing listens on right now (the OS picked it, then we let it go). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+describe('npm run sandbox', () => {
+  it('announces itself in one JSON line, serves the API on --port, and stops cleanly on Ctrl-C', async () => {
+    const port = await freePort();
+    const sandbox = await startSandboxProcess({ args: ['--port', String(port)] });
+    started.push(sandbox);
+    const { info } = sandbox;
+
+    expect(info.apiBaseUrl).toBe(`http://127.0.0.1:${port}/api`);
+    expect(info).toMatchObject({
+      tenantId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      workspaceResourceId: expect.stringMatching(
+        /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.OperationalInsights\/workspaces\/[^/]+$/,
+      ),
+      location: 'westeurope',
+      queueName: 'audit-events',
+      serviceBusConnectionString: expect.stringContaining('UseDevelopmentEmulator=true'),
+      bearerToken: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/),
+    });
+    for (const port of sandboxPorts(info)) expect(await isPortOpen(port)).toBe(true);
+
+    // The rows URL lists the demo workspace, nothing received yet.
+    const rows = await fetchRows(info);
+    expect(rows.workspaces).toEqual([
+      expect.objectContaining({
+        workspaceResourceId: info.workspaceResourceId,
+        tables: { EZCA_CAs_CL: [], EZCA_Certificates_CL: [] },
+      }),
+    ]);
+
+    // The app's routes, as the host routes them: authenticated, and 404 for what no function serves.
+    const api = new TenantApi(info.apiBaseUrl, demoTenant(info));
+    const settings = await api.settings();
+    expect(settings.status).toBeLessThan(500);
+    expect((await fetch(`${info.apiBaseUrl}/tenants/${info.tenantId}/siem`)).status).toBe(401);
+    expect((await fetch(`${info.apiBaseUrl}/no/such/route`)).status).toBe(404);
+
+    expect(await sandbox.stop('SIGINT')).toEqual({ code: 0, signal: null });
+    for (const port of sandbox.ports()) expect(await isPortOpen(port)).toBe(false);
+    expect(sandbox.stderr()).toContain('stopped');
+  });
+
+  it('refuses unknown options with the usage text and exit code 2', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/main.ts', '--prot', '80'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--prot/);
+    expect(stderr).toContain('Usage: npm run sandbox');
+  });
+});
+
+describe('npm run sandbox -- --demo', () => {
+  it("walks the how-to's flow, prints every catalog event in its table and the alerts they raise, and exits 0", async () => {
+    const sandbox = await startSandboxProcess({ args: ['--demo'] });
+    started.push(sandbox);
+    const exit = await sandbox.exited();
+    const output = sandbox.stdoutLines().join('\n');
+    expect(exit.code, `${output}\n${sandbox.stderr()}`).toBe(0);
+    expect(output).toContain('All 11 catalog events landed in their tables.');
+    const caSection = output.slice(output.indexOf('EZCA_CAs_CL ('), output.indexOf('EZCA_Certificates_CL ('));
+    const certificateSection = output.slice(
+      output.indexOf('EZCA_Certificates_CL ('),
+      output.indexOf('Alert conditions'),
+    );
+    for (const entry of EVENT_CATALOG) {
+      const section = entry.table === 'EZCA_CAs_CL' ? caSection : certificateSection;
+      expect(section).toMatch(new RegExp(`EventID ${entry.eventId}\\s+${entry.criticality}\\s`));
+    }
+    for (const alert of SEED_ALERTS) expect(output).toContain(`ALERT  ${alert.title}`);
+    for (const port of sandbox.ports()) expect(await isPortOpen(port)).toBe(false);
+  });
+});
