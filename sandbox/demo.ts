@@ -111,11 +111,12 @@ export async function runDemo(info: SandboxInfo, io: DemoOutput): Promise<boolea
     }
     for (const [eventId, group] of [...byEventId.entries()].sort(([a], [b]) => a - b)) {
       const entry = catalogEntry(eventId);
-      const criticality = String(group[0]?.Criticality_s ?? entry?.criticality ?? '?');
-      out(
-        `  EventID ${String(eventId).padEnd(5)} ${criticality.padEnd(7)} ${entry?.summary ?? ''}` +
-          (group.length > 1 ? `  (${group.length} rows)` : ''),
-      );
+      for (const row of group) {
+        out(
+          `  EventID ${String(eventId).padEnd(5)} ${String(row.Criticality_s ?? entry?.criticality ?? '?').padEnd(7)} ` +
+            `${String(row.Outcome_s ?? '').padEnd(8)} ${String(row.EventRecordId_g)}  ${entry?.summary ?? ''}`,
+        );
+      }
     }
     out('');
   }

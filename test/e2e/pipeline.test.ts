@@ -50,7 +50,7 @@ async function allLanded(
   );
 }
 
-describe("the how-to's flow", () => {
+describe("the how-to's flow", { timeout: 60_000 }, () => {
   it('connects, saves, and lands one event of every catalog ID in its table with the columns the alert queries use', async () => {
     const { info } = sandbox;
     const api = new TenantApi(info.apiBaseUrl, demoTenant(info));
@@ -100,7 +100,7 @@ describe("the how-to's flow", () => {
   });
 });
 
-describe('a workspace outage', () => {
+describe('a workspace outage', { timeout: 60_000 }, () => {
   it("delays only that tenant's events, other tenants keep landing, and after recovery every event lands exactly once", async () => {
     const { info } = sandbox;
     const [failing, healthy] = await Promise.all([addTenant(info), addTenant(info, { location: 'eastus' })]);

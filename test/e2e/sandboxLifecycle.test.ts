@@ -34,7 +34,7 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-describe('npm run sandbox', () => {
+describe('npm run sandbox', { timeout: 60_000 }, () => {
   it('announces itself in one JSON line, serves the API on --port, and stops cleanly on Ctrl-C', async () => {
     const port = await freePort();
     const sandbox = await startSandboxProcess({ args: ['--port', String(port)] });
@@ -89,7 +89,7 @@ describe('npm run sandbox', () => {
   });
 });
 
-describe('npm run sandbox -- --demo', () => {
+describe('npm run sandbox -- --demo', { timeout: 60_000 }, () => {
   it("walks the how-to's flow, prints every catalog event in its table and the alerts they raise, and exits 0", async () => {
     const sandbox = await startSandboxProcess({ args: ['--demo'] });
     started.push(sandbox);
