@@ -77,7 +77,7 @@ function parseNewTenant(body: unknown): NewTenantInput {
   }
   return {
     ...(location !== undefined ? { location } : {}),
-    ...(roles !== undefined ? { roles: roles as string[] } : {}),
+    ...(roles !== undefined ? { roles } : {}),
   };
 }
 

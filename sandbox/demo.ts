@@ -27,15 +27,20 @@ export interface DemoOutput {
 const LANDING_DEADLINE_MS = 60_000;
 const POLL_INTERVAL_MS = 250;
 
+/** A row or response value as text: strings and numbers as they are, anything else empty. */
+function text(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
+}
+
 /** Create Connection answers `{ test: { outcome, steps: { <step>: { outcome, detail, code? } } } }`. */
 function connectionTest(body: unknown): { outcome: string; steps: string[] } {
   const test = (body as { test?: { outcome?: unknown; steps?: unknown } } | undefined)?.test;
   const steps = test?.steps && typeof test.steps === 'object' ? Object.entries(test.steps) : [];
   return {
-    outcome: String(test?.outcome ?? 'unknown'),
+    outcome: text(test?.outcome) || 'unknown',
     steps: steps.map(([name, step]) => {
       const { outcome, detail } = (step ?? {}) as Record<string, unknown>;
-      return `   - ${name}: ${String(outcome)}${typeof detail === 'string' && detail ? ` (${detail})` : ''}`;
+      return `   - ${name}: ${text(outcome)}${typeof detail === 'string' && detail ? ` (${detail})` : ''}`;
     }),
   };
 }
@@ -45,7 +50,7 @@ function problemText(result: ApiResponse): string {
     const { title, detail, code } = result.body as Record<string, unknown>;
     return [code, title, detail].filter((part) => typeof part === 'string' && part).join(': ');
   }
-  return String(result.body ?? '');
+  return text(result.body);
 }
 
 export async function runDemo(info: SandboxInfo, io: DemoOutput): Promise<boolean> {
@@ -89,7 +94,7 @@ export async function runDemo(info: SandboxInfo, io: DemoOutput): Promise<boolea
     landed = new Set(
       Object.values(tables)
         .flat()
-        .map((row) => String(row.EventRecordId_g ?? '').toLowerCase())
+        .map((row) => text(row.EventRecordId_g).toLowerCase())
         .filter((id) => expected.has(id)),
     );
     if (landed.size === expected.size || Date.now() > deadline) break;
@@ -100,9 +105,7 @@ export async function runDemo(info: SandboxInfo, io: DemoOutput): Promise<boolea
   out('');
 
   for (const table of TABLE_NAMES) {
-    const rows = (tables[table] ?? []).filter((row) =>
-      expected.has(String(row.EventRecordId_g ?? '').toLowerCase()),
-    );
+    const rows = (tables[table] ?? []).filter((row) => expected.has(text(row.EventRecordId_g).toLowerCase()));
     out(`${table} (${rows.length} row${rows.length === 1 ? '' : 's'})`);
     const byEventId = new Map<number, Record<string, unknown>[]>();
     for (const row of rows) {
@@ -113,8 +116,8 @@ export async function runDemo(info: SandboxInfo, io: DemoOutput): Promise<boolea
       const entry = catalogEntry(eventId);
       for (const row of group) {
         out(
-          `  EventID ${String(eventId).padEnd(5)} ${String(row.Criticality_s ?? entry?.criticality ?? '?').padEnd(7)} ` +
-            `${String(row.Outcome_s ?? '').padEnd(8)} ${String(row.EventRecordId_g)}  ${entry?.summary ?? ''}`,
+          `  EventID ${String(eventId).padEnd(5)} ${(text(row.Criticality_s) || entry?.criticality || '?').padEnd(7)} ` +
+            `${text(row.Outcome_s).padEnd(8)} ${text(row.EventRecordId_g)}  ${entry?.summary ?? ''}`,
         );
       }
     }
@@ -124,7 +127,7 @@ export async function runDemo(info: SandboxInfo, io: DemoOutput): Promise<boolea
   out("Alert conditions from the how-to's example queries:");
   for (const alert of SEED_ALERTS) {
     const hits = evaluateSeedQuery(alert.query, tables).filter((row) =>
-      expected.has(String(row.EventRecordId_g ?? '').toLowerCase()),
+      expected.has(text(row.EventRecordId_g).toLowerCase()),
     );
     out(
       `  ${hits.length > 0 ? 'ALERT' : 'quiet'}  ${alert.title}: ${alert.query.replace(/\n/g, ' ')}  -> ${hits.length} row(s)`,
@@ -134,9 +137,9 @@ export async function runDemo(info: SandboxInfo, io: DemoOutput): Promise<boolea
 
   const misplaced = TABLE_NAMES.flatMap((table) =>
     (tables[table] ?? [])
-      .filter((row) => expected.has(String(row.EventRecordId_g ?? '').toLowerCase()))
+      .filter((row) => expected.has(text(row.EventRecordId_g).toLowerCase()))
       .filter((row) => catalogEntry(Number(row.EventID_d))?.table !== table)
-      .map((row) => `${String(row.EventID_d)} in ${table}`),
+      .map((row) => `${text(row.EventID_d)} in ${table}`),
   );
   if (misplaced.length > 0) {
     out(`In the wrong table: ${misplaced.join(', ')}`);

@@ -93,7 +93,7 @@ export function serviceBusHostOptions(hostJson: unknown): ServiceBusHostOptions 
       mode: pick(
         retry,
         'mode',
-        'exponential' as 'exponential' | 'fixed',
+        'exponential',
         (v): v is 'exponential' | 'fixed' => v === 'exponential' || v === 'fixed',
         '"exponential" or "fixed"',
       ),

@@ -111,11 +111,13 @@ function runTrustedChild(): Promise<number> {
 }
 
 async function runSandboxHere(options: CliOptions): Promise<number> {
-  let sandbox: RunningSandbox | undefined;
+  // Set once startup returns; the signal handlers below see it through this holder.
+  const running: { sandbox?: RunningSandbox } = {};
   let stopRequested: string | undefined;
   let stopping: Promise<number> | undefined;
 
   const stop = (reason: string, code: number): Promise<number> => {
+    const sandbox = running.sandbox;
     if (!sandbox) return Promise.resolve(code);
     stopping ??= (async () => {
       progress(`stopping (${reason})…`);
@@ -132,7 +134,7 @@ async function runSandboxHere(options: CliOptions): Promise<number> {
   };
 
   const exitAfterStop = (reason: string) => {
-    if (!sandbox) {
+    if (!running.sandbox) {
       // Still starting: the startup below stops what it started as soon as it returns.
       stopRequested ??= reason;
       return;
@@ -145,13 +147,13 @@ async function runSandboxHere(options: CliOptions): Promise<number> {
   // The launcher went away without a signal (killed): nobody would stop us otherwise.
   process.on('disconnect', () => exitAfterStop('launcher exited'));
 
-  sandbox = await startSandbox({
+  const sandbox = (running.sandbox = await startSandbox({
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.timerEveryMs !== undefined ? { timerEveryMs: options.timerEveryMs } : {}),
     ...(options.location !== undefined ? { location: options.location } : {}),
     settings: options.settings,
     log: progress,
-  });
+  }));
   if (stopRequested) return stop(stopRequested, 0);
 
   process.stdout.write(`${JSON.stringify(sandbox.info)}\n`);

@@ -94,7 +94,10 @@ describe('parked events', { timeout: 60_000 }, () => {
     });
     const refused = parked.filter((item) => item.category === 'rejectedByService');
     expect(refused).toEqual([
-      expect.objectContaining({ eventRecordId: event.id, reason: expect.stringMatching(/refused/i) }),
+      expect.objectContaining({
+        eventRecordId: event.id,
+        reason: expect.stringMatching(/refused/i) as unknown,
+      }),
     ]);
     const invalid = parked.filter((item) => item.category === 'invalidMessage');
     expect(invalid).toHaveLength(2);
@@ -128,6 +131,9 @@ describe('parked events', { timeout: 60_000 }, () => {
 
     const replay = await api.replay({});
     expect(replay.status).toBe(409);
-    expect(replay.body).toMatchObject({ code: 'ExportNotActive', detail: expect.stringMatching(/save/i) });
+    expect(replay.body).toMatchObject({
+      code: 'ExportNotActive',
+      detail: expect.stringMatching(/save/i) as unknown,
+    });
   });
 });

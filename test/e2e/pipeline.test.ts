@@ -75,7 +75,7 @@ describe("the how-to's flow", { timeout: 60_000 }, () => {
       const row = tables[entry.table]!.find((candidate) => candidate.EventRecordId_g === event.id)!;
       expect(row).toMatchObject({
         EventID_d: event.eventId,
-        TimeGenerated: expect.any(String),
+        TimeGenerated: expect.any(String) as unknown,
         Criticality_s: entry.criticality,
         EventSummary_s: entry.summary,
         CustomerTenantId_g: info.tenantId,
@@ -134,7 +134,7 @@ describe('a workspace outage', { timeout: 60_000 }, () => {
     const duringOutage = await failingApi.settings();
     expect(duringOutage.body).toMatchObject({
       exportEnabled: true,
-      health: { lastError: expect.any(Object) },
+      health: { lastError: expect.any(Object) as unknown },
     });
 
     // The workspace comes back flaky: two connections reset, then it serves again.

@@ -43,14 +43,14 @@ describe('npm run sandbox', { timeout: 60_000 }, () => {
 
     expect(info.apiBaseUrl).toBe(`http://127.0.0.1:${port}/api`);
     expect(info).toMatchObject({
-      tenantId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      tenantId: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown,
       workspaceResourceId: expect.stringMatching(
         /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.OperationalInsights\/workspaces\/[^/]+$/,
-      ),
+      ) as unknown,
       location: 'westeurope',
       queueName: 'audit-events',
-      serviceBusConnectionString: expect.stringContaining('UseDevelopmentEmulator=true'),
-      bearerToken: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/),
+      serviceBusConnectionString: expect.stringContaining('UseDevelopmentEmulator=true') as unknown,
+      bearerToken: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/) as unknown,
     });
     for (const port of sandboxPorts(info)) expect(await isPortOpen(port)).toBe(true);
 

@@ -142,7 +142,7 @@ export async function rowCountsByRecordId(
 ): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   for (const row of Object.values(await workspaceRows(info, workspaceResourceId)).flat()) {
-    const id = String(row.EventRecordId_g ?? '').toLowerCase();
+    const id = typeof row.EventRecordId_g === 'string' ? row.EventRecordId_g.toLowerCase() : '';
     counts.set(id, (counts.get(id) ?? 0) + 1);
   }
   return counts;
