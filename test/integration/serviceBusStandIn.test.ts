@@ -45,7 +45,10 @@ async function receiveAtLeast(
   return received;
 }
 
-async function receiveOne(receiver: ServiceBusReceiver, maxWaitTimeInMs = 10_000): Promise<ServiceBusReceivedMessage> {
+async function receiveOne(
+  receiver: ServiceBusReceiver,
+  maxWaitTimeInMs = 10_000,
+): Promise<ServiceBusReceivedMessage> {
   const [message] = await receiveAtLeast(receiver, 1, maxWaitTimeInMs);
   if (!message) {
     throw new Error(`No message arrived within ${maxWaitTimeInMs} ms.`);
@@ -141,6 +144,22 @@ describe('send, receive and settle', () => {
     await sender.close();
   });
 
+  it('locks only as many messages as the receiver asked for', async () => {
+    const queue = await newQueue();
+    const sender = client.createSender(queue);
+    const receiver = client.createReceiver(queue);
+    await sender.sendMessages([{ body: 1 }, { body: 2 }, { body: 3 }]);
+
+    const [first] = await receiveAtLeast(receiver, 1);
+    expect(first?.body).toBe(1);
+    expect((await admin.getQueue(queue)).counts).toMatchObject({ active: 3, locked: 1 });
+    const rest = await receiveAtLeast(receiver, 2);
+    expect(rest.map((m) => m.body as unknown)).toEqual([2, 3]);
+    await Promise.all([first!, ...rest].map((m) => receiver.completeMessage(m)));
+    await receiver.close();
+    await sender.close();
+  });
+
   it('removes messages as they are delivered in receiveAndDelete mode', async () => {
     const queue = await newQueue();
     const sender = client.createSender(queue);
@@ -148,7 +167,7 @@ describe('send, receive and settle', () => {
     await sender.sendMessages([{ body: 'one' }, { body: 'two' }]);
 
     const messages = await receiveAtLeast(receiver, 2);
-    expect(messages.map((m) => m.body)).toEqual(['one', 'two']);
+    expect(messages.map((m) => m.body as unknown)).toEqual(['one', 'two']);
     expect(messages.every((m) => m.lockToken === undefined)).toBe(true);
     expect((await admin.getQueue(queue)).counts.active).toBe(0);
     await receiver.close();
@@ -252,7 +271,12 @@ describe('scheduled messages', () => {
     expect(message.messageId).toBe('c-2');
     expect(message.sequenceNumber?.toNumber()).toBe(kept!.toNumber());
     await receiver.completeMessage(message);
-    expect((await admin.getQueue(queue)).counts).toEqual({ active: 0, locked: 0, scheduled: 0, deadLettered: 0 });
+    expect((await admin.getQueue(queue)).counts).toEqual({
+      active: 0,
+      locked: 0,
+      scheduled: 0,
+      deadLettered: 0,
+    });
 
     const again: unknown = await sender.cancelScheduledMessages(cancelled!).catch((error: unknown) => error);
     expect(errorCode(again)).toBe('MessageNotFound');
@@ -403,7 +427,7 @@ describe('duplicate detection', () => {
     expect(summary.duplicatesDropped).toBe(2);
     expect(summary.counts.active).toBe(2);
     const messages = await receiveAtLeast(receiver, 2);
-    expect(messages.map((m) => [m.messageId, m.body])).toEqual([
+    expect(messages.map((m) => [m.messageId, m.body as unknown])).toEqual([
       ['evt-dup', 'first'],
       ['evt-other', 'other'],
     ]);

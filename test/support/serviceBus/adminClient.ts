@@ -58,16 +58,19 @@ export class ServiceBusStandInAdmin {
 
   /** Messages in the queue, locked ones included (their state is `locked`). */
   async activeMessages(name: string): Promise<StandInMessage[]> {
-    return (await this.call<{ messages: StandInMessage[] }>('GET', `${this.queuePath(name)}/messages`)).messages;
+    return (await this.call<{ messages: StandInMessage[] }>('GET', `${this.queuePath(name)}/messages`))
+      .messages;
   }
 
   async scheduledMessages(name: string): Promise<StandInMessage[]> {
-    return (await this.call<{ messages: StandInMessage[] }>('GET', `${this.queuePath(name)}/scheduled`)).messages;
+    return (await this.call<{ messages: StandInMessage[] }>('GET', `${this.queuePath(name)}/scheduled`))
+      .messages;
   }
 
   /** The dead-letter queue, with deadLetterReason and deadLetterErrorDescription on each message. */
   async deadLetteredMessages(name: string): Promise<StandInMessage[]> {
-    return (await this.call<{ messages: StandInMessage[] }>('GET', `${this.queuePath(name)}/deadletter`)).messages;
+    return (await this.call<{ messages: StandInMessage[] }>('GET', `${this.queuePath(name)}/deadletter`))
+      .messages;
   }
 
   private queuePath(name: string): string {
@@ -83,7 +86,7 @@ export class ServiceBusStandInAdmin {
     if (response.status === 204) {
       return undefined as T;
     }
-    const payload = (await response.json()) as unknown;
+    const payload: unknown = await response.json();
     if (!response.ok) {
       const error = (payload as Partial<AdminErrorBody>).error;
       throw new ServiceBusStandInAdminError(

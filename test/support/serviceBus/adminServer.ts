@@ -61,7 +61,10 @@ function send(response: ServerResponse, status: number, body?: unknown): void {
     return;
   }
   const json = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(json),
+  });
   response.end(json);
 }
 

@@ -202,7 +202,9 @@ export function parseSections(bytes: Buffer): AmqpSections {
           sections.footer = section;
           break;
         default:
-          throw new AmqpDecodeError('The message contains a section that is not an AMQP 1.0 message section.');
+          throw new AmqpDecodeError(
+            'The message contains a section that is not an AMQP 1.0 message section.',
+          );
       }
     }
   } catch (error) {
@@ -220,7 +222,9 @@ export function splitBatch(outer: Buffer): Buffer[] {
   const inner: Buffer[] = [];
   for (const section of sections.bodySections) {
     if (sectionCode(section) !== SECTION.data || !Buffer.isBuffer(section.value)) {
-      throw new AmqpDecodeError('A batch message may only carry data sections, each holding one encoded message.');
+      throw new AmqpDecodeError(
+        'A batch message may only carry data sections, each holding one encoded message.',
+      );
     }
     inner.push(section.value);
   }
@@ -261,7 +265,10 @@ export function withMessageId(sections: AmqpSections, messageId: string): AmqpSe
     (field) => field ?? null,
   );
   fields[0] = amqpTypes.wrap_string(messageId);
-  const described = amqpTypes.described(amqpTypes.wrap_ulong(SECTION.properties), amqpTypes.wrap_list(fields));
+  const described = amqpTypes.described(
+    amqpTypes.wrap_ulong(SECTION.properties),
+    amqpTypes.wrap_list(fields),
+  );
   return { ...sections, properties: described };
 }
 
@@ -289,7 +296,10 @@ export function encodeForReceiver(sections: AmqpSections, overrides: EncodeOverr
   if (sections.properties) {
     values.push(sections.properties);
   }
-  const applicationProperties = new Map([...sections.applicationProperties, ...overrides.applicationProperties]);
+  const applicationProperties = new Map([
+    ...sections.applicationProperties,
+    ...overrides.applicationProperties,
+  ]);
   if (applicationProperties.size > 0) {
     values.push(describedMap(SECTION.applicationProperties, applicationProperties, false));
   }
@@ -375,7 +385,7 @@ export function toJson(value: unknown): JsonValue {
     }
     return result;
   }
-  return String(value as never);
+  return null; // symbols and functions cannot come out of an AMQP decoder
 }
 
 export function plainValue(value: Typed): unknown {

@@ -47,7 +47,9 @@ const OPTION_KEYS = new Set<string>(Object.keys(DEFAULT_QUEUE_OPTIONS));
 
 function positiveInteger(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER, min = 1): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new QueueOptionsError(`${name} must be an integer between ${min} and ${max}; got ${JSON.stringify(value)}.`);
+    throw new QueueOptionsError(
+      `${name} must be an integer between ${min} and ${max}; got ${JSON.stringify(value)}.`,
+    );
   }
   return value;
 }
@@ -76,10 +78,17 @@ export function resolveQueueOptions(options: unknown = {}): ResolvedQueueOptions
     resolved.maxDeliveryCount = positiveInteger('maxDeliveryCount', given.maxDeliveryCount);
   }
   if (given.lockDurationMs !== undefined) {
-    resolved.lockDurationMs = positiveInteger('lockDurationMs', given.lockDurationMs, LIMITS.maxLockDurationMs);
+    resolved.lockDurationMs = positiveInteger(
+      'lockDurationMs',
+      given.lockDurationMs,
+      LIMITS.maxLockDurationMs,
+    );
   }
   if (given.requiresDuplicateDetection !== undefined) {
-    resolved.requiresDuplicateDetection = flag('requiresDuplicateDetection', given.requiresDuplicateDetection);
+    resolved.requiresDuplicateDetection = flag(
+      'requiresDuplicateDetection',
+      given.requiresDuplicateDetection,
+    );
   }
   if (given.duplicateDetectionHistoryTimeWindowMs !== undefined) {
     resolved.duplicateDetectionHistoryTimeWindowMs = positiveInteger(
@@ -89,7 +98,10 @@ export function resolveQueueOptions(options: unknown = {}): ResolvedQueueOptions
     );
   }
   if (given.defaultMessageTimeToLiveMs !== undefined && given.defaultMessageTimeToLiveMs !== null) {
-    resolved.defaultMessageTimeToLiveMs = positiveInteger('defaultMessageTimeToLiveMs', given.defaultMessageTimeToLiveMs);
+    resolved.defaultMessageTimeToLiveMs = positiveInteger(
+      'defaultMessageTimeToLiveMs',
+      given.defaultMessageTimeToLiveMs,
+    );
   }
   if (given.deadLetteringOnMessageExpiration !== undefined) {
     resolved.deadLetteringOnMessageExpiration = flag(
@@ -134,7 +146,7 @@ function messageIdKey(messageId: unknown): string | null {
   if (Buffer.isBuffer(messageId)) {
     return messageId.toString('hex');
   }
-  return String(messageId as string | number);
+  return typeof messageId === 'string' ? messageId : JSON.stringify(messageId);
 }
 
 function timestampMs(value: unknown): number | null {
@@ -334,7 +346,11 @@ export class StandInQueue {
     return 'settled';
   }
 
-  abandon(token: string, propertiesToModify: Record<string, unknown> | undefined, nowMs: number): SettleOutcome {
+  abandon(
+    token: string,
+    propertiesToModify: Record<string, unknown> | undefined,
+    nowMs: number,
+  ): SettleOutcome {
     const entry = this.heldLock(token, nowMs);
     if (!entry) {
       return 'lockLost';
@@ -383,7 +399,9 @@ export class StandInQueue {
   peek(subQueue: SubQueue, fromSequenceNumber: number, count: number, nowMs: number): Buffer[] {
     this.expireMessages(nowMs);
     const candidates =
-      subQueue === 'active' ? [...this.active.values(), ...this.scheduled.values()] : [...this.deadLettered.values()];
+      subQueue === 'active'
+        ? [...this.active.values(), ...this.scheduled.values()]
+        : [...this.deadLettered.values()];
     return candidates
       .filter((message) => message.sequenceNumber >= fromSequenceNumber)
       .sort((a, b) => a.sequenceNumber - b.sequenceNumber)
@@ -392,7 +410,11 @@ export class StandInQueue {
   }
 
   purge(): void {
-    for (const message of [...this.active.values(), ...this.deadLettered.values(), ...this.scheduled.values()]) {
+    for (const message of [
+      ...this.active.values(),
+      ...this.deadLettered.values(),
+      ...this.scheduled.values(),
+    ]) {
       message.lock?.cancelTimer();
       message.cancelActivation?.();
       message.cancelExpiry?.();
@@ -460,7 +482,8 @@ export class StandInQueue {
   private store(incoming: IncomingMessage, scheduledForMs: number | null): StoredMessage {
     const ownTtl = incoming.sections.header.ttl ?? null;
     const queueTtl = this.options.defaultMessageTimeToLiveMs;
-    const timeToLiveMs = ownTtl !== null && queueTtl !== null ? Math.min(ownTtl, queueTtl) : (ownTtl ?? queueTtl);
+    const timeToLiveMs =
+      ownTtl !== null && queueTtl !== null ? Math.min(ownTtl, queueTtl) : (ownTtl ?? queueTtl);
     return {
       sequenceNumber: this.nextSequenceNumber++,
       sections: incoming.sections,
@@ -627,8 +650,15 @@ export class StandInQueue {
       applicationProperties[key] = toJson(plainValue(value));
       applicationPropertyTypes[key] = amqpTypeName(value);
     }
-    const text = (value: unknown): string | null =>
-      value === undefined || value === null ? null : Buffer.isBuffer(value) ? value.toString('hex') : String(value);
+    const text = (value: unknown): string | null => {
+      if (value === undefined || value === null) {
+        return null;
+      }
+      if (typeof value === 'string') {
+        return value;
+      }
+      return Buffer.isBuffer(value) ? value.toString('hex') : JSON.stringify(value);
+    };
     const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
     const expiresAtMs =
       message.enqueuedAtMs !== null && message.timeToLiveMs !== null

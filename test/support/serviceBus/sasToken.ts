@@ -7,8 +7,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * cover the audience the client asks to be authorised for.
  */
 export type SasValidation =
-  | { ok: true; expiresAtMs: number }
-  | { ok: false; statusCode: 401; description: string };
+  { ok: true; expiresAtMs: number } | { ok: false; statusCode: 401; description: string };
 
 export interface SasKey {
   keyName: string;
@@ -43,7 +42,12 @@ export function resourceCovers(resource: string, audience: string): boolean {
   return target === scope || target.startsWith(`${scope}/`);
 }
 
-export function validateSasToken(token: unknown, audience: string, key: SasKey, nowMs: number): SasValidation {
+export function validateSasToken(
+  token: unknown,
+  audience: string,
+  key: SasKey,
+  nowMs: number,
+): SasValidation {
   const refuse = (description: string): SasValidation => ({ ok: false, statusCode: 401, description });
   if (typeof token !== 'string') {
     return refuse('InvalidToken: the put-token body must be a SharedAccessSignature string.');
@@ -57,7 +61,9 @@ export function validateSasToken(token: unknown, audience: string, key: SasKey, 
     return refuse('InvalidToken: a SharedAccessSignature needs sr, sig, se and skn.');
   }
   if (decodeURIComponent(keyName) !== key.keyName) {
-    return refuse(`InvalidSignature: the token is signed with an unknown key '${decodeURIComponent(keyName)}'.`);
+    return refuse(
+      `InvalidSignature: the token is signed with an unknown key '${decodeURIComponent(keyName)}'.`,
+    );
   }
   const expected = createHmac('sha256', key.key).update(`${encodedResource}\n${expiry}`).digest();
   const presented = Buffer.from(decodeURIComponent(encodedSignature), 'base64');

@@ -49,6 +49,7 @@ export interface ServiceBusStandInOptions {
 }
 
 const HOST = '127.0.0.1';
+const STOP_GRACE_MS = 1_000;
 const SAS_TOKEN_TYPE = 'servicebus.windows.net:sastoken';
 const DEAD_LETTER_SUFFIX = '$deadletterqueue';
 const MANAGEMENT_SUFFIX = '/$management';
@@ -162,16 +163,18 @@ export class ServiceBusStandIn {
       autoaccept: false,
       // Abandon (modified) and release are different outcomes for Service Bus.
       treat_modified_as_released: false,
-    } as Parameters<typeof rhea.create_container>[0]);
-    container.sasl_server_mechanisms.enable_anonymous();
-    // Authentication happens on $cbs with SAS tokens; SASL PLAIN credentials are not checked by Service Bus either.
-    (container.sasl_server_mechanisms as unknown as { enable_plain(check: () => boolean): void }).enable_plain(
-      () => true,
-    );
+    });
+    const mechanisms = container.sasl_server_mechanisms as {
+      enable_anonymous(): void;
+      enable_plain(check: () => boolean): void;
+    };
+    mechanisms.enable_anonymous();
+    // Authentication happens on $cbs with SAS tokens; Service Bus does not check SASL PLAIN credentials either.
+    mechanisms.enable_plain(() => true);
     this.registerHandlers(container);
     this.container = container;
 
-    const server = container.listen({ port: 0, host: HOST }) as unknown as Server;
+    const server: Server = container.listen({ port: 0, host: HOST });
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -207,10 +210,16 @@ export class ServiceBusStandIn {
       queue.purge();
     }
     for (const connection of this.connections) {
-      connection.close({ condition: CONDITION.connectionForced, description: 'The Service Bus stand-in is stopping.' });
+      connection.close({
+        condition: CONDITION.connectionForced,
+        description: 'The Service Bus stand-in is stopping.',
+      });
     }
-    // Let rhea write the close frames before the sockets go away.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    // Give clients a moment to answer the close, as they would a real broker's, then cut what is left.
+    await Promise.race([
+      Promise.all([...this.sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)))),
+      new Promise<void>((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref()),
+    ]);
     for (const socket of this.sockets) {
       socket.destroy();
     }
@@ -251,7 +260,9 @@ export class ServiceBusStandIn {
     if (this.queues.has(key)) {
       throw new QueueAlreadyExistsError(`Queue '${name}' already exists.`);
     }
-    const queue = new StandInQueue(name, resolveQueueOptions(options), this.timers, () => this.schedulePump());
+    const queue = new StandInQueue(name, resolveQueueOptions(options), this.timers, () =>
+      this.schedulePump(),
+    );
     this.queues.set(key, queue);
     return queue.summary(Date.now());
   }
@@ -381,7 +392,11 @@ export class ServiceBusStandIn {
     const [queueName, subQueueName, ...rest] = path.split('/');
     const queueKey = (queueName ?? '').toLowerCase();
     const subQueue: SubQueue | undefined =
-      subQueueName === undefined ? 'active' : subQueueName.toLowerCase() === DEAD_LETTER_SUFFIX ? 'deadLetter' : undefined;
+      subQueueName === undefined
+        ? 'active'
+        : subQueueName.toLowerCase() === DEAD_LETTER_SUFFIX
+          ? 'deadLetter'
+          : undefined;
     if (!queueName || !this.queues.has(queueKey) || subQueue === undefined || rest.length > 0) {
       return { error: entityNotFound(this.endpoint, path) };
     }
@@ -434,7 +449,8 @@ export class ServiceBusStandIn {
       });
       return;
     } else {
-      internals(receiver).local.attach.max_message_size = this.queues.get(entity.queueKey)?.options.maxMessageSizeBytes;
+      internals(receiver).local.attach.max_message_size = this.queues.get(entity.queueKey)?.options
+        .maxMessageSizeBytes;
       this.roles.set(receiver, { kind: 'producer', queueKey: entity.queueKey });
     }
     this.entityLinks.add(receiver);
@@ -464,7 +480,8 @@ export class ServiceBusStandIn {
     if (attach?.source?.filter) {
       sender.close({
         condition: CONDITION.notImplemented,
-        description: 'Session receivers and filters are not supported by the Service Bus stand-in (queues here are not session-enabled).',
+        description:
+          'Session receivers and filters are not supported by the Service Bus stand-in (queues here are not session-enabled).',
       });
       return;
     }
@@ -472,7 +489,11 @@ export class ServiceBusStandIn {
     const local = internals(sender).local.attach;
     local.snd_settle_mode = remoteAttach?.snd_settle_mode ?? 0;
     local.rcv_settle_mode = remoteAttach?.rcv_settle_mode ?? 0;
-    this.roles.set(sender, { kind: 'consumer', receiveAndDelete: remoteAttach?.snd_settle_mode === 1, ...entity });
+    this.roles.set(sender, {
+      kind: 'consumer',
+      receiveAndDelete: remoteAttach?.snd_settle_mode === 1,
+      ...entity,
+    });
     this.entityLinks.add(sender);
     this.schedulePump();
   }
@@ -501,7 +522,10 @@ export class ServiceBusStandIn {
         this.receiveFromProducer(role.queueKey, context, delivery);
         return;
       default:
-        delivery.reject({ condition: CONDITION.notAllowed, description: 'This link does not accept messages.' });
+        delivery.reject({
+          condition: CONDITION.notAllowed,
+          description: 'This link does not accept messages.',
+        });
     }
   }
 
@@ -519,11 +543,17 @@ export class ServiceBusStandIn {
           ? rawBytesOf(context.message)
           : undefined;
     if (format !== 0 && format !== BATCH_MESSAGE_FORMAT) {
-      delivery.reject({ condition: CONDITION.notImplemented, description: `Message format ${format} is not supported.` });
+      delivery.reject({
+        condition: CONDITION.notImplemented,
+        description: `Message format ${format} is not supported.`,
+      });
       return;
     }
     if (!Buffer.isBuffer(raw)) {
-      delivery.reject({ condition: CONDITION.decodeError, description: 'The message bytes could not be read.' });
+      delivery.reject({
+        condition: CONDITION.decodeError,
+        description: 'The message bytes could not be read.',
+      });
       return;
     }
     const limit = queue.options.maxMessageSizeBytes;
@@ -536,7 +566,9 @@ export class ServiceBusStandIn {
     }
     let messages: IncomingMessage[];
     try {
-      messages = (format === BATCH_MESSAGE_FORMAT ? splitBatch(raw) : [raw]).map((bytes) => decodeIncoming(bytes));
+      messages = (format === BATCH_MESSAGE_FORMAT ? splitBatch(raw) : [raw]).map((bytes) =>
+        decodeIncoming(bytes),
+      );
     } catch (error) {
       delivery.reject({
         condition: CONDITION.decodeError,
@@ -550,7 +582,10 @@ export class ServiceBusStandIn {
 
   private reply(connection: Connection, request: Message, response: ManagementResponse): void {
     const replyTo = (request as { reply_to?: unknown }).reply_to;
-    const link = typeof replyTo === 'string' ? this.connectionStates.get(connection)?.replyLinks.get(replyTo) : undefined;
+    const link =
+      typeof replyTo === 'string'
+        ? this.connectionStates.get(connection)?.replyLinks.get(replyTo)
+        : undefined;
     if (!link) {
       return; // Service Bus drops a response nobody attached a link to receive.
     }
@@ -562,14 +597,18 @@ export class ServiceBusStandIn {
   }
 
   private putToken(connection: Connection, request: Message): ManagementResponse {
-    const properties = (request as { application_properties?: Record<string, unknown> }).application_properties ?? {};
+    const properties =
+      (request as { application_properties?: Record<string, unknown> }).application_properties ?? {};
     const cbsStatus = (code: number, description: string): ManagementResponse => ({
       properties: { 'status-code': code, 'status-description': description },
       body: undefined,
     });
     const audience = properties.name;
     if (properties.operation !== 'put-token' || typeof audience !== 'string') {
-      return cbsStatus(400, "The $cbs node only supports the 'put-token' operation with a 'name' (the audience).");
+      return cbsStatus(
+        400,
+        "The $cbs node only supports the 'put-token' operation with a 'name' (the audience).",
+      );
     }
     if (properties.type !== SAS_TOKEN_TYPE) {
       return cbsStatus(
@@ -596,7 +635,11 @@ export class ServiceBusStandIn {
     const body = ((request as { body?: unknown }).body ?? {}) as Record<string, unknown>;
     const queue = this.queues.get(role.queueKey);
     if (!queue) {
-      return managementError(404, CONDITION.notFound, entityNotFound(this.endpoint, role.queueKey).description ?? '');
+      return managementError(
+        404,
+        CONDITION.notFound,
+        entityNotFound(this.endpoint, role.queueKey).description ?? '',
+      );
     }
     const now = Date.now();
     switch (operation) {
@@ -647,7 +690,11 @@ export class ServiceBusStandIn {
     }
   }
 
-  private scheduleMessages(queue: StandInQueue, body: Record<string, unknown>, now: number): ManagementResponse {
+  private scheduleMessages(
+    queue: StandInQueue,
+    body: Record<string, unknown>,
+    now: number,
+  ): ManagementResponse {
     const incoming: IncomingMessage[] = [];
     for (const entry of asArray(body.messages)) {
       const bytes = (entry as { message?: unknown } | undefined)?.message;
@@ -671,7 +718,11 @@ export class ServiceBusStandIn {
     return ok({ 'sequence-numbers': amqpTypes.wrap_array(sequenceNumbers, 0x81, undefined) });
   }
 
-  private updateDisposition(queue: StandInQueue, body: Record<string, unknown>, now: number): ManagementResponse {
+  private updateDisposition(
+    queue: StandInQueue,
+    body: Record<string, unknown>,
+    now: number,
+  ): ManagementResponse {
     const status = body['disposition-status'];
     const properties = body['properties-to-modify'] as Record<string, unknown> | undefined;
     for (const uuid of asArray(body['lock-tokens'])) {
@@ -721,8 +772,8 @@ export class ServiceBusStandIn {
     const now = Date.now();
     let confirmation: Typed;
     let outcome: SettleOutcome = 'lockLost';
-    const kind = (delivery.remote_state as { constructor?: { composite_type?: string } } | undefined)?.constructor
-      ?.composite_type;
+    const kind = (delivery.remote_state as { constructor?: { composite_type?: string } } | undefined)
+      ?.constructor?.composite_type;
     if (queue && ref) {
       if (kind === 'accepted') {
         outcome = queue.complete(ref.token, now);
@@ -744,7 +795,9 @@ export class ServiceBusStandIn {
         return;
       } else {
         outcome = queue.abandon(ref.token, state?.message_annotations, now);
-        confirmation = amqpMessageUtil.modified({ delivery_failed: true, undeliverable_here: false }).described();
+        confirmation = amqpMessageUtil
+          .modified({ delivery_failed: true, undeliverable_here: false })
+          .described();
       }
       if (outcome === 'settled') {
         this.settle(delivery, confirmation);
@@ -786,7 +839,10 @@ export class ServiceBusStandIn {
     if (!queue || !sender.is_open()) {
       return;
     }
-    while (sender.sendable()) {
+    // rhea lowers the link credit only when a transfer is written (next tick), so budget from it up front.
+    let budget = internals(sender).credit;
+    while (budget > 0 && sender.sendable()) {
+      budget -= 1;
       const next = queue.deliver(role.subQueue, role.receiveAndDelete, Date.now());
       if (!next) {
         return;
