@@ -189,6 +189,54 @@ describe('send, receive and settle', () => {
   });
 });
 
+describe('other ways in', () => {
+  it('peeks active and scheduled messages without locking them', async () => {
+    const queue = await newQueue();
+    const sender = client.createSender(queue);
+    const receiver = client.createReceiver(queue);
+    await sender.sendMessages({ body: 'now', messageId: 'peek-1' });
+    await sender.scheduleMessages({ body: 'later', messageId: 'peek-2' }, new Date(Date.now() + 60_000));
+
+    const peeked = await receiver.peekMessages(10);
+    expect(peeked.map((m) => [m.messageId, m.state])).toEqual([
+      ['peek-1', 'active'],
+      ['peek-2', 'scheduled'],
+    ]);
+    expect(peeked.every((m) => m.lockToken === undefined)).toBe(true);
+    expect((await admin.getQueue(queue)).counts).toMatchObject({ active: 1, locked: 0, scheduled: 1 });
+    await receiver.close();
+    await sender.close();
+  });
+
+  it('feeds a subscribe() handler, which completes each message', async () => {
+    const queue = await newQueue();
+    const sender = client.createSender(queue);
+    const receiver = client.createReceiver(queue);
+    await sender.sendMessages([{ body: 'a' }, { body: 'b' }, { body: 'c' }]);
+
+    const bodies: unknown[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const subscription = receiver.subscribe({
+        processMessage: async (message) => {
+          bodies.push(message.body);
+          if (bodies.length === 3) {
+            await subscription.close();
+            resolve();
+          }
+        },
+        processError: ({ error }) => {
+          reject(error);
+          return Promise.resolve();
+        },
+      });
+    });
+    expect(bodies).toEqual(['a', 'b', 'c']);
+    await expect.poll(async () => (await admin.getQueue(queue)).messagesCompleted).toBe(3);
+    await receiver.close();
+    await sender.close();
+  });
+});
+
 describe('batches and the Standard-tier size limit', () => {
   it('advertises 256 KB so createMessageBatch refuses an oversized message, and delivers a batch', async () => {
     const queue = await newQueue();

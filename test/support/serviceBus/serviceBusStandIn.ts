@@ -137,7 +137,6 @@ export class ServiceBusStandIn {
   private readonly connections = new Set<Connection>();
   private readonly sockets = new Set<Socket>();
   private readonly deliveries = new WeakMap<Delivery, DeliveryRef>();
-  private container: Container | undefined;
   private server: Server | undefined;
   private admin: RunningAdminServer | undefined;
   private port = 0;
@@ -161,7 +160,7 @@ export class ServiceBusStandIn {
       id: 'servicebus-standin',
       // The broker settles every delivery itself, after applying Service Bus's rules.
       autoaccept: false,
-      // Abandon (modified) and release are different outcomes for Service Bus.
+      // Otherwise rhea reports every abandon (modified) a second time, as released.
       treat_modified_as_released: false,
     });
     const mechanisms = container.sasl_server_mechanisms as {
@@ -169,10 +168,9 @@ export class ServiceBusStandIn {
       enable_plain(check: () => boolean): void;
     };
     mechanisms.enable_anonymous();
-    // Authentication happens on $cbs with SAS tokens; Service Bus does not check SASL PLAIN credentials either.
+    // The SDK proves who it is on $cbs with SAS tokens; SASL here is only the handshake it expects.
     mechanisms.enable_plain(() => true);
     this.registerHandlers(container);
-    this.container = container;
 
     const server: Server = container.listen({ port: 0, host: HOST });
     server.on('connection', (socket: Socket) => {
