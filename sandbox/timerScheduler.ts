@@ -78,11 +78,20 @@ export class TimerScheduler {
             const run = invokeTimer(fn.name, {
               firedAt,
               scheduleStatus: { last, next: next(firedAt), lastUpdated: firedAt },
-            }).then((result) => {
-              this.options.onRun?.({ functionName: fn.name, result });
-              last = firedAt;
-              plan(new Date());
-            });
+            })
+              .then(
+                (result) => this.options.onRun?.({ functionName: fn.name, result }),
+                // The host could not even start the invocation: report it like a failed run.
+                (error: unknown) =>
+                  this.options.onRun?.({
+                    functionName: fn.name,
+                    result: { outcome: 'failed', functionName: fn.name, invocationId: '', logs: [], error },
+                  }),
+              )
+              .then(() => {
+                last = firedAt;
+                plan(new Date());
+              });
             this.running.add(run);
             void run.finally(() => this.running.delete(run));
           },
