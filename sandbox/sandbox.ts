@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { resetCompositionForTests } from '../src/composition';
 import { SETTINGS, type SettingName } from '../src/config';
 import { startAzureStandIn, type AzureStandIn } from '../test/support/azureStandIn';
 import { startAzurite, type RunningAzurite } from '../test/support/azurite';
@@ -206,6 +207,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     stops.push({ name: 'log listener', stop: () => Promise.resolve(setLogListener(undefined)) });
     const appDirectory = process.cwd();
     await startFunctionApp({ entryPoints: functionEntryPoints(appDirectory) });
+    // Once no invocation can start any more, let the app close what it opened (SDK clients, connections).
+    stops.push({ name: "the app's clients", stop: () => Promise.resolve(resetCompositionForTests()) });
     const functions = listFunctions();
     log(`functions: ${functions.map((f) => `${f.name} (${f.triggerType})`).join(', ') || 'none'}`);
 
