@@ -1,5 +1,7 @@
 import type { TestProject } from 'vitest/node';
+import { startAzureStandIn } from './azureStandIn';
 import { startAzurite } from './azurite';
+import { readTestTrust } from './testCa';
 
 /**
  * Starts everything the integration tests talk to, once per run, on loopback
@@ -13,6 +15,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     stops.push(() => azurite.stop());
     project.provide('azuriteTableEndpoint', azurite.tableEndpoint);
     project.provide('azuriteConnectionString', azurite.connectionString);
+
+    const trust = readTestTrust();
+    const azure = await startAzureStandIn();
+    stops.push(() => azure.stop());
+    project.provide('azureStandInUrl', azure.baseUrl);
+    project.provide('testCaCertPath', trust.caCertPath);
   } catch (error) {
     await stopAll(stops);
     throw error;
@@ -30,5 +38,9 @@ declare module 'vitest' {
   export interface ProvidedContext {
     azuriteTableEndpoint: string;
     azuriteConnectionString: string;
+    /** https://127.0.0.1:PORT of the shared Azure stand-in; drive it with new AzureStandInAdmin(url). */
+    azureStandInUrl: string;
+    /** PEM of this run's test CA (already trusted through NODE_EXTRA_CA_CERTS). */
+    testCaCertPath: string;
   }
 }
