@@ -24,6 +24,7 @@ export const ARM_SCOPE = 'https://management.azure.com/.default';
 export interface Customer {
   tenant: SeededTenant;
   clientId: string;
+  secret: string;
   credential: ClientSecretCredential;
   workspaceId: string;
   location: string;
@@ -47,6 +48,7 @@ export async function seedCustomer(
   return {
     tenant,
     clientId: app.clientId,
+    secret: app.secret!,
     credential,
     workspaceId: tenant.workspace!.id,
     location: tenant.workspace!.location,
