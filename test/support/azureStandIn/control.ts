@@ -825,3 +825,17 @@ function faultInfo(fault: FaultInfo & { remaining?: number }): FaultInfo {
   const { remaining: _remaining, ...info } = fault;
   return { ...info };
 }
+
+/**
+ * The control as callers see it, in-process or over HTTP: every argument is
+ * validated by its schema, and every failure is a rejected promise.
+ */
+export function validatedControl(implementation: StandInControl): AzureStandInControl {
+  const methods = implementation as unknown as Record<string, (input: unknown) => Promise<unknown>>;
+  const wrapper: Record<string, (input?: unknown) => Promise<unknown>> = {};
+  for (const method of Object.keys(INPUT_SCHEMAS) as ControlMethod[]) {
+    wrapper[method] = async (input?: unknown) =>
+      await methods[method]!.call(implementation, parseControlInput(method, input));
+  }
+  return wrapper as unknown as AzureStandInControl;
+}

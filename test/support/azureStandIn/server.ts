@@ -10,7 +10,7 @@ import type { Route, StandInContext, StandInOptions } from './context';
 import {
   AdminError,
   isControlMethod,
-  parseControlInput,
+  validatedControl,
   StandInControl,
   type AzureStandInControl,
 } from './control';
@@ -61,7 +61,7 @@ export async function startAzureStandIn(options: StartAzureStandInOptions = {}):
     },
     baseUrl: () => baseUrl,
   };
-  const control = new StandInControl(context);
+  const control = validatedControl(new StandInControl(context));
   const sockets = new Set<Socket>();
 
   const server: Server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
@@ -96,7 +96,7 @@ export async function startAzureStandIn(options: StartAzureStandInOptions = {}):
 
 async function handle(
   context: StandInContext,
-  control: StandInControl,
+  control: AzureStandInControl,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
@@ -201,7 +201,7 @@ function log(
 }
 
 /** `POST /_admin/<method>` with the method's argument as JSON; answers its result as JSON. */
-async function admin(control: StandInControl, req: IncomingMessage, url: URL): Promise<Reply> {
+async function admin(control: AzureStandInControl, req: IncomingMessage, url: URL): Promise<Reply> {
   const method = url.pathname.slice(ADMIN_PREFIX.length);
   const fail = (status: number, message: string): Reply => ({
     status,
@@ -217,9 +217,8 @@ async function admin(control: StandInControl, req: IncomingMessage, url: URL): P
     return fail(400, 'The admin request body must be JSON.');
   }
   try {
-    const parsed = parseControlInput(method, input);
     const methods = control as unknown as Record<string, (argument: unknown) => Promise<unknown>>;
-    const result = await methods[method]!(parsed);
+    const result = await methods[method]!(input);
     return { status: 200, body: result === undefined ? {} : result };
   } catch (error) {
     if (error instanceof AdminError) return fail(400, error.message);
