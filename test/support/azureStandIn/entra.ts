@@ -290,6 +290,7 @@ async function verifyCertificateAssertion(
   try {
     await jwtVerify(assertion, certificate.publicKey, {
       algorithms: ['PS256', 'RS256'],
+      requiredClaims: ['exp', 'aud', 'iss', 'sub'],
       clockTolerance: 300,
     });
   } catch (error) {
