@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EVENT_CATALOG } from '../../src/domain/catalog';
@@ -134,6 +135,34 @@ describe('validateEvent: reasons a PKI developer can act on', () => {
     expect(
       reasonFor({ ...CERTIFICATE_CREATED, details: { deep } }, 'details.deep' + '[0]'.repeat(15)),
     ).toMatch(/levels/);
+  });
+});
+
+describe('validateEvent: IP addresses', () => {
+  const withIp = (ipAddress: string) => validateEvent({ ...CERTIFICATE_CREATED, actor: { ipAddress } }).ok;
+
+  it('accepts every IPv4 and IPv6 address, including IPv4-embedded forms', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.ipV4(), fc.ipV6()), (address) => withIp(address)),
+      { numRuns: 500 },
+    );
+  });
+
+  it('accepts exactly what Node itself parses as an IP address', () => {
+    const noisy = fc.string({
+      unit: fc.constantFrom(...'0123456789abcdefABCDEF:.'),
+      minLength: 1,
+      maxLength: 45,
+    });
+    const nearlyIpv6 = fc
+      .tuple(fc.ipV6(), fc.nat(40), fc.constantFrom('', ':', '::', '0', '.1', ':1.2.3.4'))
+      .map(([address, at, insert]) => address.slice(0, at) + insert + address.slice(at));
+    fc.assert(
+      fc.property(fc.oneof(noisy, nearlyIpv6, fc.ipV4Extended()), (candidate) => {
+        expect(withIp(candidate), candidate).toBe(isIP(candidate) !== 0);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
