@@ -412,13 +412,6 @@ function crossFieldProblems(input: Record<string, unknown>): Problem[] {
   return [];
 }
 
-export class InvalidEventMessageError extends Error {
-  constructor(readonly problems: Problem[]) {
-    super(`Invalid audit event: ${formatProblems(problems)}`);
-    this.name = 'InvalidEventMessageError';
-  }
-}
-
 export function formatProblems(problems: readonly Problem[]): string {
   return problems.map((problem) => `${problem.field}: ${problem.reason}`).join('; ');
 }

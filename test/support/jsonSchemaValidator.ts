@@ -11,8 +11,10 @@ import { AUDIT_EVENT_SCHEMA_FILE } from '../../src/domain/eventJsonSchema';
  * that definition, independently of the validator they are compared with.
  */
 
+/** UTF-8 size of the value as compact JSON; 0 for what JSON cannot represent (the type keywords refuse that). */
 function jsonBytes(value: unknown): number {
-  return Buffer.byteLength(JSON.stringify(value), 'utf8');
+  const text = JSON.stringify(value) as string | undefined;
+  return text === undefined ? 0 : Buffer.byteLength(text, 'utf8');
 }
 
 /** Deepest level of nested objects/arrays, the value itself being level 1; 0 for a scalar. */
