@@ -87,10 +87,15 @@ export function codePointLength(value: string): number {
   return count;
 }
 
-function text(maxChars: number, description: string) {
+/** `whenEmpty` tells the producer what to do instead of sending "". */
+function text(
+  maxChars: number,
+  description: string,
+  whenEmpty = 'leave the field out when there is nothing to say',
+) {
   return z
     .string()
-    .min(1, { error: 'must not be empty; leave the field out when there is nothing to say' })
+    .min(1, { error: `must not be empty; ${whenEmpty}` })
     .superRefine((value, ctx) => {
       const length = codePointLength(value);
       if (length > maxChars) {
@@ -228,7 +233,13 @@ const detailsSchema = z
   });
 
 const subjectAltNamesSchema = z
-  .array(text(LIMITS.subjectAltNameChars, 'One subject alternative name, e.g. DNS:www.contoso.com.'))
+  .array(
+    text(
+      LIMITS.subjectAltNameChars,
+      'One subject alternative name, e.g. DNS:www.contoso.com.',
+      'drop the empty entry',
+    ),
+  )
   .max(LIMITS.subjectAltNames, {
     error: (issue) =>
       `has ${Array.isArray(issue.input) ? issue.input.length : 'too many'} entries; at most ${LIMITS.subjectAltNames} are allowed`,
@@ -280,7 +291,7 @@ const actorSchema = z
 
 const caSchema = z
   .strictObject({
-    id: text(LIMITS.caIdChars, 'Identifier of the certificate authority.'),
+    id: text(LIMITS.caIdChars, 'Identifier of the certificate authority.', 'give the CA identifier'),
     name: text(LIMITS.caNameChars, 'Display name of the certificate authority.').optional(),
   })
   .describe('The certificate authority concerned. Required on CA events; optional on certificate events.');
@@ -349,7 +360,11 @@ export const AuditEventSchema = z.strictObject({
           : `${describeValue(issue.input)} is not an outcome; use one of ${OUTCOMES.join(', ')}`,
     })
     .describe('Success, Denied or Failure.'),
-  message: text(LIMITS.messageChars, 'Human-readable description of what happened.'),
+  message: text(
+    LIMITS.messageChars,
+    'Human-readable description of what happened.',
+    'say in a few words what happened',
+  ),
   details: detailsSchema.optional(),
 });
 
