@@ -33,7 +33,10 @@ export function openAuditQueueSender(
 ): AuditQueueSender {
   let client: ServiceBusClient | undefined;
   let sender: ServiceBusSender | undefined;
+  let closed = false;
   const connected = (): ServiceBusSender => {
+    // Like the SDK's own sender: once closed, it stays closed rather than silently reconnecting.
+    if (closed) throw new Error(`The sender for queue ${connection.queueName} has been closed.`);
     if (!sender) {
       client =
         'connectionString' in connection
@@ -44,9 +47,10 @@ export function openAuditQueueSender(
     return sender;
   };
   return {
-    createMessageBatch: (options) => connected().createMessageBatch(options),
-    sendMessages: (messages, options) => connected().sendMessages(messages, options),
+    createMessageBatch: async (options) => connected().createMessageBatch(options),
+    sendMessages: async (messages, options) => connected().sendMessages(messages, options),
     async close() {
+      closed = true;
       const [openSender, openClient] = [sender, client];
       sender = undefined;
       client = undefined;

@@ -254,5 +254,9 @@ describe('openAuditQueueSender (real @azure/service-bus client)', () => {
     await expect(used.createMessageBatch()).rejects.toThrow();
     expect(sockets.length).toBeGreaterThan(0);
     await used.close();
+
+    const attempts = sockets.length;
+    await expect(used.createMessageBatch()).rejects.toThrow(/has been closed/);
+    expect(sockets).toHaveLength(attempts);
   });
 });
