@@ -46,7 +46,7 @@ interface JsonSchemaNode {
   [keyword: string]: unknown;
 }
 
-async function format(text: string, filepath: string): Promise<string> {
+export async function format(text: string, filepath: string): Promise<string> {
   const options = await prettier.resolveConfig(path.join(REPO_ROOT, filepath));
   return prettier.format(text, { ...options, filepath });
 }
@@ -194,13 +194,25 @@ export async function renderReadmeSection(): Promise<string> {
 
 /** README text with the generated block replaced (or appended under its heading when absent). */
 export async function readmeWithGeneratedSection(readme: string): Promise<string> {
-  const section = await renderReadmeSection();
-  const begin = readme.indexOf(README_BEGIN);
-  const end = readme.indexOf(README_END);
+  return replaceGeneratedBlock(readme, {
+    begin: README_BEGIN,
+    end: README_END,
+    section: await renderReadmeSection(),
+    heading: '## Event contract, catalog and table columns',
+  });
+}
+
+/** Replaces the text between two markers (markers included), or appends it under `heading`. */
+export function replaceGeneratedBlock(
+  readme: string,
+  block: { begin: string; end: string; section: string; heading: string },
+): string {
+  const begin = readme.indexOf(block.begin);
+  const end = readme.indexOf(block.end);
   if (begin >= 0 && end > begin) {
-    return readme.slice(0, begin) + section + readme.slice(end + README_END.length);
+    return readme.slice(0, begin) + block.section + readme.slice(end + block.end.length);
   }
-  return `${readme.trimEnd()}\n\n## Event contract, catalog and table columns\n\n${section}\n`;
+  return `${readme.trimEnd()}\n\n${block.heading}\n\n${block.section}\n`;
 }
 
 export async function readRepoFile(file: string): Promise<string> {

@@ -8,17 +8,19 @@ import {
   renderJsonSchemaFile,
   REPO_ROOT,
 } from './contractDocs';
+import { readmeWithConfigSection } from './configDocs';
 
-/** `npm run docs`: rewrites the JSON Schema file and the README's generated section from the code. */
+/** `npm run docs`: rewrites the JSON Schema file and the README's generated sections from the code. */
 async function main(): Promise<void> {
   const schemaPath = path.join(REPO_ROOT, AUDIT_EVENT_SCHEMA_FILE);
   await mkdir(path.dirname(schemaPath), { recursive: true });
   await writeFile(schemaPath, await renderJsonSchemaFile());
+  const readme = await readRepoFile(README_FILE);
   await writeFile(
     path.join(REPO_ROOT, README_FILE),
-    await readmeWithGeneratedSection(await readRepoFile(README_FILE)),
+    await readmeWithConfigSection(await readmeWithGeneratedSection(readme)),
   );
-  console.log(`Wrote ${AUDIT_EVENT_SCHEMA_FILE} and the generated section of ${README_FILE}.`);
+  console.log(`Wrote ${AUDIT_EVENT_SCHEMA_FILE} and the generated sections of ${README_FILE}.`);
 }
 
 main().catch((error: unknown) => {
