@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogEntry } from '../../src/domain/catalog';
 import type { AuditEvent } from '../../src/domain/eventContract';
@@ -21,6 +23,7 @@ import { SEED_ALERTS, evaluateSeedQuery } from '../support/seedAlerts';
  * admin API to break a workspace.
  */
 
+const repoRoot = path.resolve(import.meta.dirname, '../..');
 let sandbox: SandboxProcess;
 let azure: AzureStandInAdmin;
 
@@ -97,6 +100,50 @@ describe("the how-to's flow", { timeout: 60_000 }, () => {
     const settings = await api.settings();
     expect(settings.status).toBe(200);
     expect(settings.body).toMatchObject({ exportEnabled: true, state: 'active', health: { parkedCount: 0 } });
+  });
+});
+
+describe('the operator CLI', { timeout: 60_000 }, () => {
+  it('enqueues sample events over Service Bus that land like any other', async () => {
+    const { info } = sandbox;
+    const before = await workspaceRows(info, info.workspaceResourceId);
+    const countOf4870 = (tables: Record<string, Record<string, unknown>[]>) =>
+      (tables.EZCA_Certificates_CL ?? []).filter((row) => row.EventID_d === 4870).length;
+
+    const cli = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/cli/main.ts',
+        'enqueue',
+        '--sample',
+        '4870',
+        '--tenant',
+        info.tenantId,
+        '--count',
+        '2',
+      ],
+      {
+        cwd: repoRoot,
+        env: {
+          ...process.env,
+          ServiceBusConnection: info.serviceBusConnectionString,
+          AUDIT_QUEUE_NAME: info.queueName,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    cli.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    cli.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const code = await new Promise<number | null>((resolve) => cli.once('exit', resolve));
+    expect(code, output).toBe(0);
+
+    await eventually('two more revocations in EZCA_Certificates_CL', async () => {
+      const tables = await workspaceRows(info, info.workspaceResourceId);
+      return countOf4870(tables) === countOf4870(before) + 2;
+    });
   });
 });
 
