@@ -5,7 +5,8 @@ import type { AzureStandInControl } from '../test/support/azureStandIn';
 
 /**
  * The sandbox's own small HTTP API (loopback, plain http), beside the app's:
- *   GET  /rows     every row each table of each sandbox workspace received, as the table stores it
+ *   GET  /rows     every row each table of each workspace received, as the table stores it: the
+ *                  workspaces of the sandbox's tenants and those a Create Connection named
  *   POST /tenants  seeds another customer tenant: { location?, roles? } → SandboxTenant (201)
  */
 
@@ -39,6 +40,8 @@ export interface NewTenantInput {
 export interface RunningControlServer {
   url: string;
   addTenant(input: NewTenantInput): Promise<SandboxTenant>;
+  /** Shows this workspace's rows too (e.g. one a Create Connection named). */
+  watchWorkspace(workspace: Omit<WorkspaceRows, 'tables'>): void;
   stop(): Promise<void>;
 }
 
@@ -85,30 +88,41 @@ export async function startControlServer(options: {
   azure: AzureStandInControl;
   newTenant: (input: NewTenantInput) => Promise<SandboxTenant>;
 }): Promise<RunningControlServer> {
-  const tenants: SandboxTenant[] = [];
+  // Workspaces whose rows /rows shows: the sandbox's tenants', and any a Create Connection named.
+  const workspaces = new Map<string, Omit<WorkspaceRows, 'tables'>>();
+  const watchWorkspace = (workspace: Omit<WorkspaceRows, 'tables'>) => {
+    const key = workspace.workspaceResourceId.toLowerCase();
+    if (!workspaces.has(key)) workspaces.set(key, workspace);
+  };
   const addTenant = async (input: NewTenantInput) => {
     const tenant = await options.newTenant(input);
-    tenants.push(tenant);
+    watchWorkspace(tenant);
     return tenant;
   };
 
-  const rows = async (): Promise<RowsResponse> => ({
-    workspaces: await Promise.all(
-      tenants.map(async (tenant) => {
+  const rows = async (): Promise<RowsResponse> => {
+    const listed = await Promise.all(
+      [...workspaces.values()].map(async (workspace): Promise<WorkspaceRows | undefined> => {
         const tables: Record<string, Record<string, unknown>[]> = {};
-        for (const table of TABLE_NAMES) {
-          const recorded = await options.azure.rows({ workspaceId: tenant.workspaceResourceId, table });
-          tables[table] = recorded.map((entry) => entry.row);
+        try {
+          for (const table of TABLE_NAMES) {
+            const recorded = await options.azure.rows({ workspaceId: workspace.workspaceResourceId, table });
+            tables[table] = recorded.map((entry) => entry.row);
+          }
+        } catch {
+          // A connection named a workspace the stand-in does not have: it has no rows to show.
+          return undefined;
         }
         return {
-          workspaceResourceId: tenant.workspaceResourceId,
-          tenantId: tenant.tenantId,
-          location: tenant.location,
+          workspaceResourceId: workspace.workspaceResourceId,
+          tenantId: workspace.tenantId,
+          location: workspace.location,
           tables,
         };
       }),
-    ),
-  });
+    );
+    return { workspaces: listed.filter((workspace) => workspace !== undefined) };
+  };
 
   const server = createServer((request, response) => {
     const route = `${request.method ?? 'GET'} ${new URL(request.url ?? '/', 'http://localhost').pathname}`;
@@ -141,6 +155,7 @@ export async function startControlServer(options: {
   return {
     url: `http://127.0.0.1:${port}`,
     addTenant,
+    watchWorkspace,
     stop: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

@@ -18,7 +18,7 @@ export interface RunningHttpServer {
 export interface HttpServerOptions {
   port?: number;
   /** Called after every request, for the sandbox's progress lines. */
-  onRequest?: (method: string, path: string, result: HttpInvocationResult) => void;
+  onRequest?: (request: { method: string; path: string; body: Buffer }, result: HttpInvocationResult) => void;
 }
 
 async function readBody(request: IncomingMessage): Promise<Buffer> {
@@ -49,7 +49,7 @@ async function handle(
     headers: requestHeaders(request),
     body: body.length > 0 ? body : undefined,
   });
-  options.onRequest?.(method, path, result);
+  options.onRequest?.({ method, path, body }, result);
   const headers: Record<string, string | string[]> = {};
   result.headers.forEach((value, name) => {
     headers[name] = value;

@@ -214,10 +214,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
 
     const http: RunningHttpServer = await startHttpServer({
       ...(options.port !== undefined ? { port: options.port } : {}),
-      onRequest: (method, requestPath, result) =>
+      onRequest: (request, result) => {
         log(
-          `HTTP ${method} ${requestPath.split('?')[0]} -> ${result.status}${result.functionName ? ` (${result.functionName})` : ''}`,
-        ),
+          `HTTP ${request.method} ${request.path.split('?')[0]} -> ${result.status}` +
+            (result.functionName ? ` (${result.functionName})` : ''),
+        );
+        const connection = connectionRequest(request, result.status);
+        if (connection) control.watchWorkspace(connection);
+      },
     });
     stops.push({ name: 'HTTP server', stop: () => http.stop() });
 
@@ -284,6 +288,23 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
 function applyAppSettings(settings: Record<string, string>): void {
   for (const name of Object.keys(SETTINGS)) delete process.env[name];
   Object.assign(process.env, settings);
+}
+
+/** A Create Connection that succeeded names a workspace whose rows /rows should show. */
+function connectionRequest(
+  request: { method: string; path: string; body: Buffer },
+  status: number,
+): { workspaceResourceId: string; tenantId: string; location: string } | undefined {
+  const route = /^\/api\/tenants\/([^/?]+)\/siem\/connection(?:\?|$)/i.exec(request.path);
+  if (request.method !== 'POST' || status !== 200 || !route) return undefined;
+  try {
+    const body = JSON.parse(request.body.toString('utf8')) as Record<string, unknown>;
+    const { workspaceResourceId, location } = body;
+    if (typeof workspaceResourceId !== 'string' || typeof location !== 'string') return undefined;
+    return { workspaceResourceId, location, tenantId: decodeURIComponent(route[1]!) };
+  } catch {
+    return undefined;
+  }
 }
 
 function shouldShow(line: CapturedLog): boolean {
