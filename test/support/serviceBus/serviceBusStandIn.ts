@@ -548,7 +548,7 @@ export class ServiceBusStandIn {
     const batch = format === BATCH_MESSAGE_FORMAT;
     const sizeInBytes = Buffer.isBuffer(raw) ? raw.length : 0;
     const refuse = (error: AmqpError): void => {
-      queue.recordTransfer({ sizeInBytes, batch, messageCount: 0, refusedWith: error.condition });
+      queue.recordTransfer({ sizeInBytes, batch, messageCount: 0, refusedWith: error.condition ?? null });
       delivery.reject(error);
     };
     if (format !== 0 && format !== BATCH_MESSAGE_FORMAT) {
