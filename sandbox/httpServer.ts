@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { invokeHttp, type HttpInvocationResult } from '../test/support/functionsHost';
+import { SandboxError } from './errors';
 
 /**
  * The Functions host's HTTP front door, on loopback: every request is routed to the HTTP trigger whose
@@ -70,9 +71,17 @@ export async function startHttpServer(options: HttpServerOptions = {}): Promise<
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new SandboxError(
+              `Port ${options.port} on 127.0.0.1 is in use: pick another with --port, or leave --port out for a free one.`,
+            )
+          : error,
+      ),
+    );
     server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });

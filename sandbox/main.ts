@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
+import { ConfigError } from '../src/config';
 import { prepareTestTrust } from '../test/support/testCa';
+import { SandboxError } from './errors';
 import { runDemo } from './demo';
 import { startSandbox, type RunningSandbox } from './sandbox';
 
@@ -200,7 +202,10 @@ process.stdout.on('error', () => undefined);
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    progress(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    const explained = error instanceof SandboxError || error instanceof ConfigError;
+    progress(
+      `failed: ${error instanceof Error ? (explained ? error.message : (error.stack ?? error.message)) : String(error)}`,
+    );
     process.exit(1);
   },
 );

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { resetCompositionForTests } from '../src/composition';
-import { SETTINGS, type SettingName } from '../src/config';
+import { loadConfig, SETTINGS, type SettingName } from '../src/config';
 import { startAzureStandIn, type AzureStandIn } from '../test/support/azureStandIn';
 import { startAzurite, type RunningAzurite } from '../test/support/azurite';
 import {
@@ -170,6 +170,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
       ...options.settings,
     };
     applyAppSettings(settings);
+    // The app validates its settings on first use; checking them now turns a bad --setting into a
+    // clear message at start instead of a 500 on the first request.
+    loadConfig(process.env);
 
     const newTenant = async (input: { location?: string; roles?: string[] } = {}): Promise<SandboxTenant> => {
       const seeded = await azure.control.seedTenant({

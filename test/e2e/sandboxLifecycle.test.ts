@@ -24,6 +24,20 @@ afterAll(async () => {
   for (const sandbox of started) await sandbox.stop('SIGKILL');
 });
 
+/** Runs the sandbox with these arguments until it exits by itself. */
+async function runToExit(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/main.ts', ...args], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, stdout, stderr };
+}
+
 /** A port nothing listens on right now (the OS picked it, then we let it go). */
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -75,17 +89,16 @@ describe('npm run sandbox', { timeout: 60_000 }, () => {
     expect(sandbox.stderr()).toContain('stopped');
   });
 
-  it('refuses unknown options with the usage text and exit code 2', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/main.ts', '--prot', '80'], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-    expect(code).toBe(2);
-    expect(stderr).toMatch(/--prot/);
-    expect(stderr).toContain('Usage: npm run sandbox');
+  it('refuses unknown options (exit 2, usage) and bad app settings (exit 1, naming the setting)', async () => {
+    const unknownOption = await runToExit(['--prot', '80']);
+    expect(unknownOption.code).toBe(2);
+    expect(unknownOption.stderr).toMatch(/--prot/);
+    expect(unknownOption.stderr).toContain('Usage: npm run sandbox');
+
+    const badSetting = await runToExit(['--setting', 'RETRY_BASE_DELAY_SECONDS=soon']);
+    expect(badSetting.code).toBe(1);
+    expect(badSetting.stderr).toMatch(/Invalid app settings:\n\s+- RETRY_BASE_DELAY_SECONDS/);
+    expect(badSetting.stdout).toBe('');
   });
 });
 
