@@ -499,7 +499,7 @@ export function planTable(table: TableName, existing: TableResource | undefined)
 
 function armError(body: unknown): ArmErrorBody {
   const error = (body as { error?: unknown } | undefined)?.error;
-  return typeof error === 'object' && error !== null ? (error) : {};
+  return typeof error === 'object' && error !== null ? error : {};
 }
 
 function isWorkspaceMissing(body: unknown): boolean {
