@@ -51,7 +51,7 @@ export interface ArmWorkspaceProvisionerOptions {
   armEndpoint: string;
   /** The route tenant's credential (one per customer tenant). */
   credentials: { forTenant(tenantId: string): TokenCredential };
-  /** Pacing of long-running-operation polls when ARM sends no Retry-After. */
+  /** First wait before polling a long-running operation when ARM sends no Retry-After; doubles per poll. */
   pollIntervalMs?: number;
   /** Upper bound for a poll wait, whatever Retry-After says. */
   maxPollIntervalMs?: number;
@@ -143,9 +143,9 @@ export class ArmWorkspaceProvisioner implements WorkspaceProvisioner {
   constructor(private readonly options: ArmWorkspaceProvisionerOptions) {
     this.arm = options.armEndpoint.replace(/\/+$/, '');
     this.httpClient = options.httpClient ?? createDefaultHttpClient();
-    this.pollIntervalMs = options.pollIntervalMs ?? 2_000;
+    this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.maxPollIntervalMs = options.maxPollIntervalMs ?? 10_000;
-    this.dcrRetry = options.dcrRetry ?? { startingDelayMs: 2_000, maxDelayMs: 15_000 };
+    this.dcrRetry = options.dcrRetry ?? { startingDelayMs: 1_000, maxDelayMs: 15_000 };
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   }
 
@@ -317,12 +317,15 @@ export class ArmWorkspaceProvisioner implements WorkspaceProvisioner {
         'Azure pointed the operation status at another host; it was not followed.',
       );
     }
-    let wait = retryAfterMs(accepted) ?? this.pollIntervalMs;
+    // ARM usually finishes a table within seconds: poll soon, then back off, unless told when.
+    let interval = this.pollIntervalMs;
+    let wait = retryAfterMs(accepted) ?? interval;
     for (;;) {
       await sleep(Math.min(wait, this.maxPollIntervalMs), undefined, { signal });
       const poll = await this.send(tenantId, 'GET', statusUrl, undefined, signal);
+      interval = Math.min(interval * 2, this.maxPollIntervalMs);
       if (poll.status === 202 && !poll.body) {
-        wait = retryAfterMs(poll) ?? this.pollIntervalMs;
+        wait = retryAfterMs(poll) ?? interval;
         continue;
       }
       if (poll.status !== 200) throw mapArmError(poll, operation);
@@ -332,7 +335,7 @@ export class ArmWorkspaceProvisioner implements WorkspaceProvisioner {
         const error = (poll.body as { error?: ArmErrorBody }).error ?? { code: String(status) };
         throw mapArmError({ status: 400, body: { error }, headers: poll.headers }, operation);
       }
-      wait = retryAfterMs(poll) ?? this.pollIntervalMs;
+      wait = retryAfterMs(poll) ?? interval;
     }
   }
 
