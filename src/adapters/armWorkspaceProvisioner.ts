@@ -594,7 +594,9 @@ const NETWORK =
 function mapTransportError(error: unknown, tenantId: string): unknown {
   if (!(error instanceof Error)) return error;
   if (error.name === 'AbortError') return error;
-  if (error.name === 'AuthenticationError') {
+  // MSAL-based credentials report Entra refusals as AuthenticationError or, for some codes
+  // (unauthorized_client: app not in the tenant), as AuthenticationRequiredError.
+  if (error.name === 'AuthenticationError' || error.name === 'AuthenticationRequiredError') {
     const response = (error as { errorResponse?: { errorDescription?: string; errorCodes?: number[] } })
       .errorResponse;
     const description = `${response?.errorDescription ?? ''} ${error.message}`;
@@ -610,16 +612,16 @@ function mapTransportError(error: unknown, tenantId: string): unknown {
         'tenantId',
       );
     }
+    const code = /AADSTS\d+/.exec(description)?.[0];
     const status = (error as { statusCode?: number }).statusCode ?? 0;
-    if (status === 0 || status >= 500) {
+    if (!code && (status === 0 || status >= 500)) {
       return new TransientDependencyError(
         'Entra ID did not answer the token request. Try again in a few minutes.',
       );
     }
-    const code = /AADSTS\d+/.exec(description)?.[0] ?? 'TokenRequestFailed';
     return new DependencyRejectedError(
-      code,
-      `Entra ID refused to issue the Keytos application a token for tenant ${tenantId} (${code}). If the application was removed from your tenant, consent to it again; otherwise contact Keytos support.`,
+      code ?? 'TokenRequestFailed',
+      `Entra ID refused to issue the Keytos application a token for tenant ${tenantId} (${code ?? `status ${status}`}). If the application was removed from your tenant, consent to it again; otherwise contact Keytos support.`,
     );
   }
   if (error.name === 'CredentialUnavailableError') {
