@@ -1,5 +1,9 @@
 import { isAggregateLogsUploadError, LogsIngestionClient } from '@azure/monitor-ingestion';
-import { AuthenticationError, CredentialUnavailableError } from '@azure/identity';
+import {
+  AuthenticationError,
+  AuthenticationRequiredError,
+  CredentialUnavailableError,
+} from '@azure/identity';
 import { RestError } from '@azure/core-rest-pipeline';
 import { IngestionFailure, type IngestionFailureKind } from '../domain/errors';
 import type { IngestionSink, IngestionTarget } from '../domain/ports';
@@ -68,7 +72,12 @@ const NETWORK_CODES = new Set([
 export function classifyUploadError(error: unknown): IngestionFailure {
   const cause = isAggregateLogsUploadError(error) ? (error.errors[0]?.cause ?? error) : error;
 
-  if (cause instanceof AuthenticationError || cause instanceof CredentialUnavailableError) {
+  // MSAL reports an app missing from the tenant (AADSTS700016) as AuthenticationRequiredError.
+  if (
+    cause instanceof AuthenticationError ||
+    cause instanceof AuthenticationRequiredError ||
+    cause instanceof CredentialUnavailableError
+  ) {
     return new IngestionFailure(
       'unauthenticated',
       `Could not get a token for the customer's tenant: ${firstLine(cause.message)}`,
