@@ -15,6 +15,7 @@ import {
   workbookQueries,
   type AnalyticRule,
 } from '../../scripts/sentinelContent';
+import { SEED_ALERTS } from '../support/seedAlerts';
 
 const content = loadSentinelContent();
 
@@ -54,13 +55,7 @@ describe('analytic rules cover the catalog and the seed', () => {
 
   it('keeps the four queries of the customer how-to as the core of their rules', () => {
     // "How To Create Alerts in Azure Sentinel to Monitor Your Cloud PKI Activity", word for word.
-    const seedQueries = [
-      'EZCA_Certificates_CL\n| where EventID_d == 4888',
-      'EZCA_CAs_CL\n| where EventID_d == 4882',
-      'EZCA_CAs_CL\n| where EventID_d == 92',
-      'EZCA_CAs_CL\n| where EventID_d == 19',
-    ];
-    for (const seed of seedQueries) {
+    for (const seed of SEED_ALERTS.map((alert) => alert.query)) {
       const holders = content.analyticRules.filter(({ content: rule }) => rule.query.includes(seed));
       expect(holders, `seed query not found verbatim: ${seed}`).toHaveLength(1);
     }
