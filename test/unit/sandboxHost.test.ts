@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { functionEntryPoints } from '../../sandbox/entryPoints';
@@ -120,6 +120,20 @@ describe("the how-to's alert queries", () => {
     expect(
       evaluateSeedQuery('EZCA_CAs_CL | where EventID_d == 12', { EZCA_Certificates_CL: [{ EventID_d: 12 }] }),
     ).toEqual([]);
+  });
+
+  it('are word for word those of the how-to (shared/ beside the repository, as CI clones it)', () => {
+    const candidates = ['../shared', '../../shared'].map((dir) =>
+      path.resolve(repoRoot, dir, 'seed-ezca-siem-export-howto.txt'),
+    );
+    const seedPath = candidates.find((candidate) => existsSync(candidate));
+    if (!seedPath) throw new Error(`The customer how-to was not found (looked at ${candidates.join(', ')}).`);
+    const seed = readFileSync(seedPath, 'utf8').replace(/\r\n/g, '\n');
+    for (const alert of SEED_ALERTS) {
+      expect(seed).toContain(`${alert.title}\n`);
+      expect(seed).toContain(`${alert.query}\n`);
+      expect(seed.indexOf(alert.query, seed.indexOf(alert.title))).toBeGreaterThan(seed.indexOf(alert.title));
+    }
   });
 
   it('refuse a query of another shape rather than guess', () => {
