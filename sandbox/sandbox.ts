@@ -6,6 +6,7 @@ import { loadConfig, SETTINGS, type SettingName } from '../src/config';
 import { startAzureStandIn, type AzureStandIn } from '../test/support/azureStandIn';
 import { startAzurite, type RunningAzurite } from '../test/support/azurite';
 import {
+  findServiceBusFunction,
   installFunctionsCore,
   listFunctions,
   setLogListener,
@@ -228,6 +229,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     });
     stops.push({ name: 'HTTP server', stop: () => http.stop() });
 
+    if (!findServiceBusFunction(QUEUE_NAME)) {
+      log(`warning: no function reads the queue "${QUEUE_NAME}"; events sent to it stay there.`);
+    }
     const hostOptions = serviceBusHostOptions(readHostJson(appDirectory));
     for (const fn of functions.filter((f) => f.triggerType.toLowerCase() === 'servicebustrigger')) {
       const listener = new ServiceBusListener({
