@@ -1,7 +1,9 @@
 import type { TokenCredential } from '@azure/identity';
 import type { CustomerCredentials } from './adapters/customerCredentials';
 import type { Config } from './config';
+import type { Forwarder } from './domain/forwarder';
 import type { Clock, IngestionSink, ParkedEventStore, TenantConnectionStore } from './domain/ports';
+import type { ServiceBusAuditQueue } from './adapters/serviceBusAuditQueue';
 
 /**
  * Builds adapters and use cases on first use, never at import time: a function
@@ -68,7 +70,48 @@ async function buildInfrastructure(): Promise<Infrastructure> {
   };
 }
 
+export interface ForwarderUseCases {
+  forwarder: Forwarder;
+  /** The audit queue: scheduled retries and replays of parked events. */
+  queue: ServiceBusAuditQueue;
+}
+
+let forwarderPromise: Promise<ForwarderUseCases> | undefined;
+
+/** The forwarder, built once per process so its connection cache and SDK clients live across invocations. */
+export function forwarderUseCases(): Promise<ForwarderUseCases> {
+  forwarderPromise ??= buildForwarderUseCases().catch((error: unknown) => {
+    forwarderPromise = undefined;
+    throw error;
+  });
+  return forwarderPromise;
+}
+
+async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
+  const infra = await infrastructure();
+  const [{ Forwarder }, { ServiceBusAuditQueue }] = await Promise.all([
+    import('./domain/forwarder'),
+    import('./adapters/serviceBusAuditQueue'),
+  ]);
+  const queue = new ServiceBusAuditQueue(infra.config.serviceBus, infra.appCredential);
+  const forwarder = new Forwarder(
+    {
+      connections: infra.connections,
+      parked: infra.parked,
+      ingestion: infra.ingestion,
+      queue,
+      clock: infra.clock,
+    },
+    { ...infra.config.forwarder, propagationWindowMs: infra.config.connection.propagationWindowMs },
+  );
+  return { forwarder, queue };
+}
+
 /** Tests and the sandbox change settings between runs; this forgets everything built. */
 export function resetCompositionForTests(): void {
   infrastructurePromise = undefined;
+  const forwarder = forwarderPromise;
+  forwarderPromise = undefined;
+  // The Service Bus connection of a forgotten forwarder would otherwise stay open.
+  void forwarder?.then((built) => built.queue.close()).catch(() => undefined);
 }
