@@ -2,6 +2,7 @@ import type { TokenCredential } from '@azure/identity';
 import type { CustomerCredentials } from './adapters/customerCredentials';
 import type { Config } from './config';
 import type { Forwarder } from './domain/forwarder';
+import type { ParkedEvents } from './domain/parkedEvents';
 import type { Clock, IngestionSink, ParkedEventStore, TenantConnectionStore } from './domain/ports';
 import type { ServiceBusAuditQueue } from './adapters/serviceBusAuditQueue';
 
@@ -74,6 +75,8 @@ export interface ForwarderUseCases {
   forwarder: Forwarder;
   /** The audit queue: scheduled retries and replays of parked events. */
   queue: ServiceBusAuditQueue;
+  /** Listing and replaying a tenant's parked events. */
+  parkedEvents: ParkedEvents;
 }
 
 let forwarderPromise: Promise<ForwarderUseCases> | undefined;
@@ -89,8 +92,9 @@ export function forwarderUseCases(): Promise<ForwarderUseCases> {
 
 async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
   const infra = await infrastructure();
-  const [{ Forwarder }, { ServiceBusAuditQueue }] = await Promise.all([
+  const [{ Forwarder }, { ParkedEvents }, { ServiceBusAuditQueue }] = await Promise.all([
     import('./domain/forwarder'),
+    import('./domain/parkedEvents'),
     import('./adapters/serviceBusAuditQueue'),
   ]);
   const queue = new ServiceBusAuditQueue(infra.config.serviceBus, infra.appCredential);
@@ -104,7 +108,8 @@ async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
     },
     { ...infra.config.forwarder, propagationWindowMs: infra.config.connection.propagationWindowMs },
   );
-  return { forwarder, queue };
+  const parkedEvents = new ParkedEvents({ parked: infra.parked, connections: infra.connections, queue });
+  return { forwarder, queue, parkedEvents };
 }
 
 /** Tests and the sandbox change settings between runs; this forgets everything built. */
