@@ -1,0 +1,364 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseDocument, stringify } from 'yaml';
+import { CONNECTION_TEST_EVENT_ID, EVENT_CATALOG } from '../../src/domain/catalog';
+import {
+  ANALYTIC_RULES_DIR,
+  isoDurationMinutes,
+  loadSentinelContent,
+  parseAnalyticRule,
+  parseHuntingQuery,
+  SentinelContentError,
+  sentinelDurationMinutes,
+  sentinelDurationToIso,
+  workbookQueries,
+  type AnalyticRule,
+} from '../../scripts/sentinelContent';
+
+const content = loadSentinelContent();
+
+/** Collapses whitespace so a query's pipeline can be compared regardless of line breaks. */
+function normalized(query: string): string {
+  return query.replace(/\s+/g, ' ').trim();
+}
+
+/** Event IDs a query selects with `EventID_d == N` or `EventID_d in (…)`. */
+function selectedEventIds(query: string): number[] {
+  const equals = [...query.matchAll(/EventID_d\s*==\s*(\d+)/g)].map((match) => Number(match[1]));
+  const lists = [...query.matchAll(/EventID_d\s+in\s*\(([^)]*)\)/g)].flatMap((match) =>
+    (match[1] ?? '').split(',').map((id) => Number(id.trim())),
+  );
+  return [...equals, ...lists];
+}
+
+/** The value of `let name = value;` in a query, if it declares one. */
+function letValue(query: string, name: string): string | undefined {
+  return new RegExp(`let\\s+${name}\\s*=\\s*([^;]+);`).exec(query)?.[1]?.trim();
+}
+
+describe('analytic rules cover the catalog and the seed', () => {
+  it('has a rule for every high-criticality event in the catalog, on the table the event lands in', () => {
+    const high = EVENT_CATALOG.filter((entry) => entry.criticality === 'High');
+    expect(high.map((entry) => entry.eventId).sort((a, b) => a - b)).toEqual([19, 23, 92, 4882, 4888]);
+    for (const entry of high) {
+      const rules = content.analyticRules.filter(
+        ({ content: rule }) =>
+          selectedEventIds(rule.query).includes(entry.eventId) &&
+          normalized(rule.query).includes(`${entry.table} | where EventID_d == ${entry.eventId}`),
+      );
+      expect(rules, `no rule for event ${entry.eventId} (${entry.summary})`).toHaveLength(1);
+      expect(rules[0]?.content.severity).toBe('High');
+    }
+  });
+
+  it('keeps the four queries of the customer how-to as the core of their rules', () => {
+    // "How To Create Alerts in Azure Sentinel to Monitor Your Cloud PKI Activity", word for word.
+    const seedQueries = [
+      'EZCA_Certificates_CL\n| where EventID_d == 4888',
+      'EZCA_CAs_CL\n| where EventID_d == 4882',
+      'EZCA_CAs_CL\n| where EventID_d == 92',
+      'EZCA_CAs_CL\n| where EventID_d == 19',
+    ];
+    for (const seed of seedQueries) {
+      const holders = content.analyticRules.filter(({ content: rule }) => rule.query.includes(seed));
+      expect(holders, `seed query not found verbatim: ${seed}`).toHaveLength(1);
+    }
+  });
+
+  it('has a hunting query for every medium-criticality event', () => {
+    for (const entry of EVENT_CATALOG.filter((event) => event.criticality === 'Medium')) {
+      const hunts = content.huntingQueries.filter(({ content: hunt }) =>
+        normalized(hunt.query).includes(`${entry.table} | where EventID_d == ${entry.eventId}`),
+      );
+      expect(hunts, `no hunting query for event ${entry.eventId} (${entry.summary})`).toHaveLength(1);
+    }
+  });
+
+  it('has a feed-silent rule that watches both tables per tenant', () => {
+    const silent = content.analyticRules.filter(({ content: rule }) => /silent/i.test(rule.name));
+    expect(silent).toHaveLength(1);
+    const query = silent[0]?.content.query ?? '';
+    expect(query).toMatch(/union EZCA_CAs_CL, EZCA_Certificates_CL/);
+    expect(query).toMatch(/by CustomerTenantId_g/);
+    expect(query).toMatch(/ingestion_time\(\)/);
+  });
+});
+
+describe('every rule and hunting query', () => {
+  const everything = [...content.analyticRules, ...content.huntingQueries];
+
+  it('leaves out the connection-test rows', () => {
+    for (const { file, content: item } of everything) {
+      const declared = letValue(item.query, 'connectionTestEventId');
+      if (declared !== undefined) {
+        // The query handles connection tests on purpose; it must name the right event ID.
+        expect(Number(declared), file).toBe(CONNECTION_TEST_EVENT_ID);
+        expect(item.query, file).toMatch(/EventID_d\s*!=\s*connectionTestEventId/);
+        continue;
+      }
+      const ids = selectedEventIds(item.query);
+      expect(ids.length, `${file} selects no specific event IDs`).toBeGreaterThan(0);
+      expect(ids, file).not.toContain(CONNECTION_TEST_EVENT_ID);
+    }
+  });
+
+  it('dedupes redelivered copies on EventRecordId_g, or only aggregates with max', () => {
+    for (const { file, content: item } of everything) {
+      const dedupes = /summarize\s+arg_(max|min)\([^)]*\)\s+by\s+EventRecordId_g/.test(item.query);
+      const countsDistinct = /dcountif\(EventRecordId_g/.test(item.query) && !/\bcount\(\)/.test(item.query);
+      expect(dedupes || countsDistinct, file).toBe(true);
+    }
+  });
+
+  it('declares the tables it queries as required data types', () => {
+    for (const { file, content: item } of everything) {
+      const declared = item.requiredDataConnectors.flatMap((connector) => connector.dataTypes).sort();
+      const used = [...new Set(item.query.match(/EZCA_\w+_CL/g) ?? [])].sort();
+      expect(declared, file).toEqual(used);
+    }
+  });
+
+  it('cites T1649 wherever it claims the CredentialAccess tactic', () => {
+    const credentialRules = everything.filter(({ content: item }) =>
+      item.tactics.includes('CredentialAccess'),
+    );
+    expect(credentialRules.length).toBeGreaterThan(0);
+    for (const { file, content: item } of credentialRules) {
+      expect(item.relevantTechniques, file).toContain('T1649');
+    }
+  });
+});
+
+describe('scheduled rules', () => {
+  const scheduled = content.analyticRules.filter(
+    (entry): entry is { file: string; content: Extract<AnalyticRule, { kind: 'Scheduled' }> } =>
+      entry.content.kind === 'Scheduled',
+  );
+
+  it('exist, and keep the let-declared run frequency and look-back equal to their schedule', () => {
+    expect(scheduled.length).toBeGreaterThan(0);
+    for (const { file, content: rule } of scheduled) {
+      const runFrequency = letValue(rule.query, 'runFrequency');
+      const lookback = letValue(rule.query, 'lookback');
+      expect(runFrequency, `${file} declares no runFrequency`).toBeDefined();
+      expect(sentinelDurationMinutes(runFrequency ?? ''), file).toBe(
+        sentinelDurationMinutes(rule.queryFrequency),
+      );
+      expect(sentinelDurationMinutes(lookback ?? ''), file).toBe(sentinelDurationMinutes(rule.queryPeriod));
+    }
+  });
+
+  it('look back far enough to catch events the exporter delivers days late', () => {
+    for (const { file, content: rule } of scheduled) {
+      expect(sentinelDurationMinutes(rule.queryPeriod), file).toBeGreaterThanOrEqual(7 * 1440);
+      expect(rule.query, file).toMatch(/ingestion_time\(\)/);
+    }
+  });
+});
+
+describe('NRT rules', () => {
+  it('fold redelivered copies into one incident through incident grouping', () => {
+    const nrt = content.analyticRules.filter(({ content: rule }) => rule.kind === 'NRT');
+    expect(nrt.length).toBeGreaterThanOrEqual(3);
+    for (const { file, content: rule } of nrt) {
+      const grouping = rule.incidentConfiguration?.groupingConfiguration;
+      expect(grouping?.enabled, file).toBe(true);
+      const groupsOnEvent =
+        grouping?.groupByCustomDetails.some((key) => rule.customDetails?.[key] === 'EventRecordId_g') ??
+        false;
+      const groupsOnActor = grouping?.groupByEntities.includes('Account') ?? false;
+      expect(groupsOnEvent || groupsOnActor, file).toBe(true);
+    }
+  });
+});
+
+describe('workbook', () => {
+  it('has the three required views and dedupes every event-level tile', () => {
+    const [workbook] = content.workbooks;
+    expect(workbook).toBeDefined();
+    const queries = workbookQueries(workbook?.content ?? { version: 'Notebook/1.0', items: [] });
+    const byItem = new Map(queries.map(({ item, query }) => [item, query]));
+    expect(byItem.get('query - volume by criticality')).toMatch(/by Criticality_s, bin\(TimeGenerated/);
+    expect(byItem.get('query - denied by actor')).toMatch(/Outcome_s == "Denied"/);
+    expect(byItem.get('query - CA change timeline')).toMatch(/^EZCA_CAs_CL/);
+    for (const name of [
+      'query - volume by criticality',
+      'query - denied by actor',
+      'query - CA change timeline',
+    ]) {
+      expect(byItem.get(name), name).toMatch(/summarize arg_max\(TimeGenerated, \*\) by EventRecordId_g/);
+    }
+  });
+
+  it('leaves the connection-test rows out of every tile', () => {
+    for (const { content: workbook } of content.workbooks) {
+      for (const { item, query } of workbookQueries(workbook)) {
+        const excludes = new RegExp(`EventID_d\\s*!=\\s*${CONNECTION_TEST_EVENT_ID}\\b`).test(query);
+        const ids = selectedEventIds(query);
+        expect(excludes || (ids.length > 0 && !ids.includes(CONNECTION_TEST_EVENT_ID)), item).toBe(true);
+      }
+    }
+  });
+});
+
+describe('rule schema', () => {
+  const validFile = join(ANALYTIC_RULES_DIR, 'EZCA_CertificateRequestDenied.yaml');
+  const validText = readFileSync(validFile, 'utf8');
+
+  /** The valid rule with one field replaced (undefined deletes it), re-serialised as YAML. */
+  function variant(path: ReadonlyArray<string | number>, value: unknown): string {
+    const document = parseDocument(validText);
+    if (value === undefined) {
+      document.deleteIn(path);
+    } else {
+      document.setIn(path, value);
+    }
+    return stringify(document.toJS());
+  }
+
+  it('accepts the rule as committed', () => {
+    expect(parseAnalyticRule(validFile, validText).id).toBe('065fe8dd-a995-49f3-8bb5-4655bbb013c2');
+  });
+
+  it.each([
+    {
+      change: 'a severity Sentinel does not know',
+      path: ['severity'],
+      value: 'Critical',
+      reason: 'severity: Invalid option',
+    },
+    {
+      change: 'an ISO duration where Sentinel wants 1h',
+      path: ['queryFrequency'],
+      value: 'PT1H',
+      reason: 'queryFrequency: expected a Sentinel duration',
+    },
+    {
+      change: 'a frequency under 5 minutes',
+      path: ['queryFrequency'],
+      value: '1m',
+      reason: 'between 5m and 14d',
+    },
+    { change: 'a look-back over 14 days', path: ['queryPeriod'], value: '15d', reason: 'between 5m and 14d' },
+    {
+      change: 'a look-back shorter than the frequency',
+      path: ['queryPeriod'],
+      value: '30m',
+      reason: 'at least queryFrequency',
+    },
+    {
+      change: 'a 14-day look-back run every 15 minutes',
+      path: ['queryFrequency'],
+      value: '15m',
+      reason: 'at least 1 hour',
+    },
+    {
+      change: 'a tactic outside ATT&CK',
+      path: ['tactics', 0],
+      value: 'Credential Access',
+      reason: 'tactics.0: Invalid option',
+    },
+    {
+      change: 'a malformed technique id',
+      path: ['relevantTechniques', 0],
+      value: 'T16490',
+      reason: 'relevantTechniques.0: expected a technique id',
+    },
+    {
+      change: 'a technique whose tactic is not listed',
+      path: ['tactics'],
+      value: ['PrivilegeEscalation'],
+      reason: 'tactic CredentialAccess',
+    },
+    { change: 'a missing query', path: ['query'], value: undefined, reason: 'query: Invalid input' },
+    { change: 'a missing id', path: ['id'], value: undefined, reason: 'id: Invalid input' },
+    { change: 'an id that is not a GUID', path: ['id'], value: 'rule-1', reason: 'id: Invalid UUID' },
+    {
+      change: 'an unknown field',
+      path: ['queryFrequence'],
+      value: '1h',
+      reason: 'Unrecognized key: "queryFrequence"',
+    },
+    {
+      change: 'a Host entity without a host identifier',
+      path: ['entityMappings', 2, 'entityType'],
+      value: 'Host',
+      reason: 'Host needs one of',
+    },
+    {
+      change: 'a custom detail value that is not a column name',
+      path: ['customDetails', 'Templates'],
+      value: 'Templates Requested',
+      reason: 'customDetails.Templates: a column name',
+    },
+    {
+      change: 'grouping by a custom detail the rule lacks',
+      path: ['incidentConfiguration', 'groupingConfiguration', 'groupByCustomDetails'],
+      value: ['Nope'],
+      reason: 'groups by custom detail Nope',
+    },
+    {
+      change: 'a grouping look-back over 7 days',
+      path: ['incidentConfiguration', 'groupingConfiguration', 'lookbackDuration'],
+      value: 'P8D',
+      reason: 'between PT5M and P7D',
+    },
+    {
+      change: 'a malformed suppression duration',
+      path: ['suppressionDuration'],
+      value: '5h',
+      reason: 'suppressionDuration: expected an ISO 8601',
+    },
+    {
+      change: 'an NRT rule with a schedule',
+      path: ['kind'],
+      value: 'NRT',
+      reason: 'Unrecognized keys: "queryFrequency"',
+    },
+    {
+      change: 'a version that is not X.Y.Z',
+      path: ['version'],
+      value: '1.0',
+      reason: 'version: expected a version',
+    },
+  ])('rejects $change', ({ path, value, reason }) => {
+    const text = variant(path, value);
+    expect(() => parseAnalyticRule('broken.yaml', text)).toThrow(SentinelContentError);
+    expect(() => parseAnalyticRule('broken.yaml', text)).toThrow(reason);
+  });
+
+  it('rejects a hunting query carrying alert-only fields', () => {
+    const hunt = readFileSync(
+      join('sentinel', 'hunting-queries', 'EZCA_CertificateRevocations.yaml'),
+      'utf8',
+    );
+    expect(() => parseHuntingQuery('hunt.yaml', hunt)).not.toThrow();
+    expect(() => parseHuntingQuery('hunt.yaml', `${hunt}severity: High\n`)).toThrow('severity');
+  });
+
+  it('gives every rule and hunting query its own id', () => {
+    const ids = [...content.analyticRules, ...content.huntingQueries].map((item) => item.content.id);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe('durations', () => {
+  it.each([
+    ['5m', 'PT5M', 5],
+    ['1h', 'PT1H', 60],
+    ['14d', 'P14D', 14 * 1440],
+  ])('converts Sentinel %s to ISO %s', (sentinel, iso, minutes) => {
+    expect(sentinelDurationToIso(sentinel)).toBe(iso);
+    expect(sentinelDurationMinutes(sentinel)).toBe(minutes);
+    expect(isoDurationMinutes(iso)).toBe(minutes);
+  });
+
+  it.each(['1 h', 'PT1H', '1w', ''])('refuses %j as a Sentinel duration', (duration) => {
+    expect(() => sentinelDurationToIso(duration)).toThrow('Sentinel duration');
+  });
+
+  it.each(['P', 'PT', '5h', 'P1W', 'PT5H30'])('refuses %j as an ISO duration', (duration) => {
+    expect(() => isoDurationMinutes(duration)).toThrow('ISO 8601');
+  });
+});
