@@ -339,7 +339,7 @@ export class Forwarder {
 
     let connection: Versioned<TenantConnection> | undefined;
     try {
-      connection = await this.lookup(tenantId);
+      connection = await untilAborted(this.lookup(tenantId), batch.signal);
     } catch (error) {
       this.retry(run, events, batch, {
         kind: 'storeUnavailable',
