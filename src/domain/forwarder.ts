@@ -124,8 +124,8 @@ export class SettlementError extends Error {
 
 interface PendingEvent {
   messageId: string | undefined;
-  /** JSON text of the event, as received: what a copy or a parked event carries. */
-  body: string;
+  /** The body as received; its text (what a copy or a parked event carries) is only built when needed. */
+  receivedBody: unknown;
   eventRecordId: string;
   tenantId: string;
   eventId: number;
@@ -267,7 +267,6 @@ export class Forwarder {
     now: Date,
   ): { event: PendingEvent } | { parked: ParkedEvent } {
     const attempts = readAttempts(message.applicationProperties, now);
-    const body = bodyText(message.body);
     const validation = parseEventMessage(message.body);
     if (!validation.ok) {
       const claimed = claimedIdentity(message);
@@ -278,7 +277,7 @@ export class Forwarder {
             messageId: message.messageId,
             eventRecordId: claimed.eventRecordId,
             eventId: claimed.eventId,
-            body,
+            body: bodyText(message.body),
             attempts,
           },
           'invalidMessage',
@@ -292,7 +291,7 @@ export class Forwarder {
     return {
       event: {
         messageId: message.messageId,
-        body,
+        receivedBody: message.body,
         eventRecordId: event.id,
         tenantId: event.tenantId,
         eventId: event.eventId,
@@ -507,7 +506,7 @@ export class Forwarder {
         : 0;
       batch.settlement.copies.push({
         messageId: retryMessageId(event.eventRecordId, next.attempt),
-        body: event.body,
+        body: bodyText(event.receivedBody),
         applicationProperties: {
           tenantId: event.tenantId,
           eventId: event.eventId,
@@ -552,7 +551,7 @@ export class Forwarder {
           messageId: event.messageId,
           eventRecordId: event.eventRecordId,
           eventId: event.eventId,
-          body: event.body,
+          body: bodyText(event.receivedBody),
           attempts: { ...event.attempts, history },
         },
         category,
