@@ -85,7 +85,7 @@ export const SETTINGS = {
   MANAGED_IDENTITY_CLIENT_ID: {
     schema: guid.optional(),
     description:
-      'Client id of the user-assigned managed identity: reaches Table Storage and Service Bus, and is the federated credential of the customer app.',
+      'Client id of the user-assigned managed identity: reaches Table Storage and Service Bus, and is the federated credential of the customer app. Unset locally: identity-based connections then use your own sign-in (DefaultAzureCredential).',
     example: '00000000-0000-0000-0000-000000000000',
   },
   CUSTOMER_APP_CLIENT_ID: {
@@ -307,13 +307,12 @@ export function loadConfig(env: Env = process.env): Config {
   either('ServiceBusConnection', 'ServiceBusConnection__fullyQualifiedNamespace');
   either('TABLE_STORAGE_CONNECTION_STRING', 'TABLE_STORAGE_ENDPOINT');
 
-  const needsManagedIdentity =
-    v.CUSTOMER_APP_CREDENTIAL === 'managedIdentity' ||
-    v.TABLE_STORAGE_ENDPOINT !== undefined ||
-    v.ServiceBusConnection__fullyQualifiedNamespace !== undefined;
-  if (needsManagedIdentity && !v.MANAGED_IDENTITY_CLIENT_ID) {
+  // Identity-based storage and queue connections without MANAGED_IDENTITY_CLIENT_ID use the
+  // developer's own sign-in (DefaultAzureCredential), so a local run against real resources needs
+  // no fake identity; only the federated customer credential cannot work without one.
+  if (v.CUSTOMER_APP_CREDENTIAL === 'managedIdentity' && !v.MANAGED_IDENTITY_CLIENT_ID) {
     problems.push(
-      'MANAGED_IDENTITY_CLIENT_ID is missing. It is required when CUSTOMER_APP_CREDENTIAL=managedIdentity or a connection uses the managed identity.',
+      "MANAGED_IDENTITY_CLIENT_ID is missing. It is required when CUSTOMER_APP_CREDENTIAL=managedIdentity: the user-assigned identity is the customer app's federated credential.",
     );
   }
   if (v.CUSTOMER_APP_CREDENTIAL === 'certificate' && !v.CUSTOMER_APP_CERTIFICATE_PATH) {
@@ -393,3 +392,38 @@ export function getConfig(): Config {
 export function resetConfigForTests(): void {
   cached = undefined;
 }
+
+/**
+ * Settings the Functions host and platform read, never `loadConfig`: the
+ * deployment template sets them next to the production `SETTINGS` (those
+ * without `devOnly`), so this list and `SETTINGS` together are exactly the
+ * Function App's app settings. Flex Consumption takes the runtime from the
+ * site's `functionAppConfig`, so FUNCTIONS_WORKER_RUNTIME and
+ * FUNCTIONS_EXTENSION_VERSION are deliberately absent.
+ */
+export const HOST_SETTINGS = {
+  AzureWebJobsStorage__accountName: {
+    description: 'Host storage account (leases, timers, diagnostics), reached with the managed identity.',
+    example: 'contosopkisiem',
+  },
+  AzureWebJobsStorage__credential: {
+    description: 'Tells the Functions host to reach its storage with a managed identity.',
+    example: 'managedidentity',
+  },
+  AzureWebJobsStorage__clientId: {
+    description: 'Client id of the user-assigned managed identity the host uses for its storage.',
+    example: '00000000-0000-0000-0000-000000000000',
+  },
+  APPLICATIONINSIGHTS_CONNECTION_STRING: {
+    description:
+      "Application Insights resource for the app's own telemetry. It carries an instrumentation key, which Microsoft documents as an identifier, not a secret; the resource refuses key-only ingestion.",
+    example:
+      'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/',
+  },
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: {
+    description: 'Makes telemetry ingestion authenticate with the managed identity (Microsoft Entra).',
+    example: 'ClientId=00000000-0000-0000-0000-000000000000;Authorization=AAD',
+  },
+} as const;
+
+export type HostSettingName = keyof typeof HOST_SETTINGS;
