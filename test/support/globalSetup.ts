@@ -1,5 +1,6 @@
 import type { TestProject } from 'vitest/node';
 import { startAzurite } from './azurite';
+import { ServiceBusStandIn } from './serviceBus';
 
 /**
  * Starts everything the integration tests talk to, once per run, on loopback
@@ -13,6 +14,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     stops.push(() => azurite.stop());
     project.provide('azuriteTableEndpoint', azurite.tableEndpoint);
     project.provide('azuriteConnectionString', azurite.connectionString);
+
+    const serviceBus = await new ServiceBusStandIn().start();
+    stops.push(() => serviceBus.stop());
+    project.provide('serviceBusConnectionString', serviceBus.connectionString);
+    project.provide('serviceBusAdminUrl', serviceBus.adminUrl);
   } catch (error) {
     await stopAll(stops);
     throw error;
@@ -30,5 +36,9 @@ declare module 'vitest' {
   export interface ProvidedContext {
     azuriteTableEndpoint: string;
     azuriteConnectionString: string;
+    /** Service Bus stand-in (AMQP on loopback); create queues with ServiceBusStandInAdmin first. */
+    serviceBusConnectionString: string;
+    /** Base URL of the Service Bus stand-in's admin API (see test/support/serviceBus/adminServer.ts). */
+    serviceBusAdminUrl: string;
   }
 }
