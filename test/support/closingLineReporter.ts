@@ -7,7 +7,11 @@ import type { Reporter, TestModule } from 'vitest/node';
  * must never read as a clean run.
  */
 export default class ClosingLineReporter implements Reporter {
-  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
+  onTestRunEnd(
+    testModules: ReadonlyArray<TestModule>,
+    unhandledErrors: ReadonlyArray<unknown>,
+    reason: 'passed' | 'interrupted' | 'failed',
+  ): void {
     let passed = 0;
     let failed = 0;
     let skipped = 0;
@@ -23,6 +27,8 @@ export default class ClosingLineReporter implements Reporter {
       if (failedCases === 0 && testModule.state() === 'failed') failed += 1;
     }
     failed += unhandledErrors.length;
+    // A run that failed before any test could (a global setup that threw) must not read as clean.
+    if (reason !== 'passed' && failed === 0) failed = 1;
     const tail = skipped > 0 ? `, ${skipped} skipped` : '';
     process.stdout.write(`\n${passed} passed, ${failed} failed${tail}\n`);
   }

@@ -1,6 +1,8 @@
 import type { TestProject } from 'vitest/node';
+import { startAzureStandIn } from './azureStandIn';
 import { startAzurite } from './azurite';
 import { ServiceBusStandIn } from './serviceBus';
+import { readTestTrust } from './testCa';
 
 /**
  * Starts everything the integration tests talk to, once per run, on loopback
@@ -19,6 +21,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     stops.push(() => serviceBus.stop());
     project.provide('serviceBusConnectionString', serviceBus.connectionString);
     project.provide('serviceBusAdminUrl', serviceBus.adminUrl);
+
+    const trust = readTestTrust();
+    const azure = await startAzureStandIn();
+    stops.push(() => azure.stop());
+    project.provide('azureStandInUrl', azure.baseUrl);
+    project.provide('testCaCertPath', trust.caCertPath);
   } catch (error) {
     await stopAll(stops);
     throw error;
@@ -40,5 +48,9 @@ declare module 'vitest' {
     serviceBusConnectionString: string;
     /** Base URL of the Service Bus stand-in's admin API (see test/support/serviceBus/adminServer.ts). */
     serviceBusAdminUrl: string;
+    /** https://127.0.0.1:PORT of the shared Azure stand-in; drive it with new AzureStandInAdmin(url). */
+    azureStandInUrl: string;
+    /** PEM of this run's test CA (already trusted through NODE_EXTRA_CA_CERTS). */
+    testCaCertPath: string;
   }
 }

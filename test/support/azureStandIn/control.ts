@@ -1,0 +1,841 @@
+import { createHash, createPublicKey, randomBytes, randomUUID } from 'node:crypto';
+import type { JWTPayload } from 'jose';
+import { z } from 'zod';
+import { certificateThumbprints } from '../testCa';
+import { issuerFor, type StandInContext } from './context';
+import { addFault } from './faults';
+import {
+  normalizeLocation,
+  parseWorkspaceId,
+  workspaceResourceId,
+  type ResourceGroupRecord,
+  type RoleAssignmentRecord,
+  type SubscriptionRecord,
+  type TableRecord,
+  type TenantRecord,
+  type WorkspaceRecord,
+} from './model';
+import { ROLE_NAMES, scopeCovers } from './roles';
+import {
+  CONNECTION_ROLES,
+  type AddWorkspaceInput,
+  type ClearFaultsInput,
+  type ConfigureInput,
+  type DcrInfo,
+  type FaultInfo,
+  type FaultInput,
+  type FederatedCredentialInput,
+  type GrantRoleInput,
+  type ManagedIdentityInfo,
+  type MintedToken,
+  type MintTokenInput,
+  type RecordedRequest,
+  type RecordedRow,
+  type RegisteredApp,
+  type RegisterAppInput,
+  type RegisterManagedIdentityInput,
+  type RequestsQuery,
+  type RevokeRoleInput,
+  type RoleAssignmentInfo,
+  type RowsQuery,
+  type SeededTenant,
+  type SeedTableInput,
+  type SeedTenantInput,
+  type SigningKeysInfo,
+  type StandInInfo,
+  type TableInfo,
+  type WorkspaceInfo,
+} from './types';
+import { TABLE_COLUMN_TYPES } from './validation';
+
+/**
+ * Everything a test can do to the stand-in. AzureStandIn.control implements
+ * it in-process; AzureStandInAdmin implements it over the HTTP admin API
+ * (`POST /_admin/<method>` with the argument as JSON body).
+ */
+export interface AzureStandInControl {
+  info(): Promise<StandInInfo>;
+  seedTenant(input?: SeedTenantInput): Promise<SeededTenant>;
+  addWorkspace(input: AddWorkspaceInput): Promise<WorkspaceInfo>;
+  registerApp(input?: RegisterAppInput): Promise<RegisteredApp>;
+  addAppSecret(input: { clientId: string; secret?: string }): Promise<{ secret: string }>;
+  addAppCertificate(input: { clientId: string; certificatePem: string }): Promise<{ x5tS256: string }>;
+  addFederatedCredential(input: { clientId: string } & FederatedCredentialInput): Promise<void>;
+  consentApp(input: { tenantId: string; clientId: string }): Promise<{ objectId: string }>;
+  revokeConsent(input: { tenantId: string; clientId: string }): Promise<{ removed: boolean }>;
+  registerManagedIdentity(input: RegisterManagedIdentityInput): Promise<ManagedIdentityInfo>;
+  grantRole(input: GrantRoleInput): Promise<RoleAssignmentInfo>;
+  revokeRole(input: RevokeRoleInput): Promise<{ removed: number }>;
+  listRoleAssignments(input: { tenantId: string }): Promise<RoleAssignmentInfo[]>;
+  configure(input: ConfigureInput): Promise<void>;
+  seedTable(input: SeedTableInput): Promise<TableInfo>;
+  getTable(input: { workspaceId: string; name: string }): Promise<TableInfo | null>;
+  listDcrs(input?: { tenantId?: string }): Promise<DcrInfo[]>;
+  deleteDcr(input: { id: string }): Promise<{ deleted: boolean }>;
+  injectFault(input: FaultInput): Promise<FaultInfo>;
+  listFaults(): Promise<FaultInfo[]>;
+  clearFaults(input?: ClearFaultsInput): Promise<{ removed: number }>;
+  addSigningKey(input?: { activate?: boolean }): Promise<{ kid: string }>;
+  retireSigningKey(input: { kid: string }): Promise<{ retired: boolean }>;
+  signingKeys(): Promise<SigningKeysInfo>;
+  mintToken(input: MintTokenInput): Promise<MintedToken>;
+  rows(input: RowsQuery): Promise<RecordedRow[]>;
+  requests(input?: RequestsQuery): Promise<RecordedRequest[]>;
+  reset(): Promise<void>;
+}
+
+export class AdminError extends Error {}
+
+const id = z
+  .string()
+  .min(1)
+  .regex(/^[^/?#\s]+$/, 'must not contain /, ?, # or spaces');
+const roleName = z.enum(ROLE_NAMES as [string, ...string[]]);
+const tableColumnType = z.enum(TABLE_COLUMN_TYPES as unknown as [string, ...string[]]);
+const federatedCredential = z.object({
+  issuer: z.string().min(1),
+  subject: z.string().min(1),
+  audiences: z.array(z.string().min(1)).min(1),
+  name: z.string().optional(),
+});
+const ms = z.number().int().min(0);
+
+/** Input schemas, so that the HTTP admin API answers a malformed call with a readable 400. */
+export const INPUT_SCHEMAS = {
+  info: z.object({}).optional(),
+  seedTenant: z
+    .object({
+      tenantId: id.optional(),
+      displayName: z.string().optional(),
+      subscriptionId: id.optional(),
+      resourceGroup: id.optional(),
+      resourceGroupLocation: z.string().min(1).optional(),
+      workspace: z
+        .object({ name: id.optional(), location: z.string().min(1).optional(), customerId: id.optional() })
+        .nullable()
+        .optional(),
+      consentApps: z.array(id).optional(),
+      roles: z.array(roleName).optional(),
+    })
+    .optional(),
+  addWorkspace: z.object({
+    tenantId: id,
+    subscriptionId: id.optional(),
+    resourceGroup: id,
+    name: id,
+    location: z.string().min(1),
+    customerId: id.optional(),
+  }),
+  registerApp: z
+    .object({
+      clientId: id.optional(),
+      displayName: z.string().optional(),
+      homeTenantId: id.optional(),
+      secret: z.union([z.boolean(), z.string().min(1)]).optional(),
+      certificatePems: z.array(z.string().min(1)).optional(),
+      federatedCredentials: z.array(federatedCredential).optional(),
+    })
+    .optional(),
+  addAppSecret: z.object({ clientId: id, secret: z.string().min(1).optional() }),
+  addAppCertificate: z.object({ clientId: id, certificatePem: z.string().min(1) }),
+  addFederatedCredential: federatedCredential.extend({ clientId: id }),
+  consentApp: z.object({ tenantId: id, clientId: id }),
+  revokeConsent: z.object({ tenantId: id, clientId: id }),
+  registerManagedIdentity: z.object({
+    tenantId: id,
+    clientId: id.optional(),
+    objectId: id.optional(),
+    name: id.optional(),
+  }),
+  grantRole: z.object({
+    tenantId: id,
+    clientId: id.optional(),
+    principalId: id.optional(),
+    role: roleName,
+    scope: z.string().startsWith('/subscriptions/'),
+  }),
+  revokeRole: z.union([
+    z.object({ id: z.string().min(1) }),
+    z.object({
+      tenantId: id,
+      clientId: id.optional(),
+      principalId: id.optional(),
+      role: roleName,
+      scope: z.string().optional(),
+    }),
+  ]),
+  listRoleAssignments: z.object({ tenantId: id }),
+  configure: z.object({
+    tenantId: id.optional(),
+    propagation: z.object({ afterDcrCreatedMs: ms.optional(), afterRoleGrantedMs: ms.optional() }).optional(),
+    tableVisibilityDelayMs: ms.optional(),
+    tableOperationPolls: ms.optional(),
+    tableOperationMaxMs: ms.optional(),
+  }),
+  seedTable: z.object({
+    workspaceId: z.string().min(1),
+    name: id,
+    columns: z.array(z.object({ name: z.string().min(1), type: tableColumnType })),
+    tableSubType: z.enum(['Classic', 'DataCollectionRuleBased']).optional(),
+    tableType: z.enum(['CustomLog', 'Microsoft']).optional(),
+  }),
+  getTable: z.object({ workspaceId: z.string().min(1), name: id }),
+  listDcrs: z.object({ tenantId: id.optional() }).optional(),
+  deleteDcr: z.object({ id: z.string().min(1) }),
+  injectFault: z.object({
+    face: z.enum(['entra', 'managedIdentity', 'arm', 'ingestion']).optional(),
+    operation: z
+      .enum([
+        'openidConfiguration',
+        'jwks',
+        'token',
+        'managedIdentityToken',
+        'workspaceGet',
+        'tableGet',
+        'tablePut',
+        'tableMigrate',
+        'operationStatus',
+        'dcrGet',
+        'dcrPut',
+        'dcrDelete',
+        'upload',
+      ])
+      .optional(),
+    tenantId: id.optional(),
+    dcrImmutableId: id.optional(),
+    status: z.number().int().optional(),
+    retryAfter: z.union([z.number().min(0), z.string().min(1)]).optional(),
+    retryAfterMs: ms.optional(),
+    errorCode: z.string().min(1).optional(),
+    message: z.string().min(1).optional(),
+    delayMs: ms.max(120_000).optional(),
+    resetConnection: z.boolean().optional(),
+    times: z.number().int().min(1).optional(),
+  }),
+  listFaults: z.object({}).optional(),
+  clearFaults: z
+    .object({ id: z.string().optional(), tenantId: id.optional(), dcrImmutableId: id.optional() })
+    .optional(),
+  addSigningKey: z.object({ activate: z.boolean().optional() }).optional(),
+  retireSigningKey: z.object({ kid: z.string().min(1) }),
+  signingKeys: z.object({}).optional(),
+  mintToken: z.object({
+    tenantId: id,
+    audience: z.string().min(1).optional(),
+    clientId: id.optional(),
+    objectId: id.optional(),
+    roles: z.array(z.string()).optional(),
+    scopes: z.string().optional(),
+    issuer: z.string().min(1).optional(),
+    expiresInSeconds: z.number().int().optional(),
+    kid: z.string().min(1).optional(),
+    unpublishedKey: z.boolean().optional(),
+    claims: z.record(z.string(), z.unknown()).optional(),
+  }),
+  rows: z.object({ workspaceId: z.string().min(1), table: z.string().min(1), tenantId: id.optional() }),
+  requests: z
+    .object({
+      tenantId: id.optional(),
+      face: z.enum(['entra', 'managedIdentity', 'arm', 'ingestion']).optional(),
+      operation: z.string().optional(),
+      dcrImmutableId: id.optional(),
+      afterSeq: z.number().int().optional(),
+    })
+    .optional(),
+  reset: z.object({}).optional(),
+} satisfies Record<keyof AzureStandInControl, z.ZodType>;
+
+export type ControlMethod = keyof AzureStandInControl;
+
+export function isControlMethod(name: string): name is ControlMethod {
+  return Object.prototype.hasOwnProperty.call(INPUT_SCHEMAS, name);
+}
+
+/** Validates an admin call's argument; throws AdminError with zod's explanation. */
+export function parseControlInput(method: ControlMethod, input: unknown): unknown {
+  const result = INPUT_SCHEMAS[method].safeParse(input);
+  if (!result.success)
+    throw new AdminError(`Invalid argument for ${method}: ${z.prettifyError(result.error)}`);
+  return result.data;
+}
+
+export class StandInControl implements AzureStandInControl {
+  constructor(private readonly context: StandInContext) {}
+
+  private get state() {
+    return this.context.state;
+  }
+
+  info(): Promise<StandInInfo> {
+    const base = this.context.baseUrl();
+    const options = this.context.options;
+    return Promise.resolve({
+      baseUrl: base,
+      authorityHost: base,
+      armEndpoint: base,
+      issuerTemplate: `${base}/{tenantid}/v2.0`,
+      jwksUri: `${base}/common/discovery/v2.0/keys`,
+      managedIdentity: { endpoint: `${base}/msi/token`, identityHeader: options.identityHeader },
+      audiences: {
+        arm: [...options.armAudiences, base],
+        monitor: options.monitorAudiences,
+        tokenExchange: options.tokenExchangeAudiences,
+        extra: options.extraResources,
+      },
+      apiAudience: options.apiAudience,
+    });
+  }
+
+  private ensureTenant(tenantId: string, displayName?: string): TenantRecord {
+    let tenant = this.state.tenant(tenantId);
+    if (!tenant) {
+      tenant = {
+        id: tenantId,
+        displayName: displayName ?? `Tenant ${tenantId}`,
+        servicePrincipals: new Map(),
+        settings: {},
+      };
+      this.state.tenants.set(tenantId.toLowerCase(), tenant);
+    } else if (displayName) {
+      tenant.displayName = displayName;
+    }
+    return tenant;
+  }
+
+  private knownTenant(tenantId: string): TenantRecord {
+    const tenant = this.state.tenant(tenantId);
+    if (!tenant) throw new AdminError(`Unknown tenant ${tenantId}: seed it first (seedTenant).`);
+    return tenant;
+  }
+
+  private ensureSubscription(tenantId: string, subscriptionId: string): SubscriptionRecord {
+    let subscription = this.state.subscription(subscriptionId);
+    if (subscription && subscription.tenantId.toLowerCase() !== tenantId.toLowerCase()) {
+      throw new AdminError(
+        `Subscription ${subscriptionId} belongs to tenant ${subscription.tenantId}, not ${tenantId}.`,
+      );
+    }
+    if (!subscription) {
+      subscription = {
+        id: subscriptionId,
+        tenantId: this.knownTenant(tenantId).id,
+        resourceGroups: new Map(),
+      };
+      this.state.subscriptions.set(subscriptionId.toLowerCase(), subscription);
+    }
+    return subscription;
+  }
+
+  private ensureResourceGroup(
+    subscription: SubscriptionRecord,
+    name: string,
+    location: string,
+  ): ResourceGroupRecord {
+    let group = subscription.resourceGroups.get(name.toLowerCase());
+    if (!group) {
+      group = { name, location: normalizeLocation(location), workspaces: new Map() };
+      subscription.resourceGroups.set(name.toLowerCase(), group);
+    }
+    return group;
+  }
+
+  private ensureWorkspace(
+    subscription: SubscriptionRecord,
+    group: ResourceGroupRecord,
+    name: string,
+    location: string,
+    customerId?: string,
+  ): WorkspaceRecord {
+    let workspace = group.workspaces.get(name.toLowerCase());
+    if (!workspace) {
+      workspace = {
+        name,
+        location: normalizeLocation(location),
+        customerId: customerId ?? randomUUID(),
+        subscriptionId: subscription.id,
+        resourceGroup: group.name,
+        tenantId: subscription.tenantId,
+        tables: new Map(),
+        rows: new Map(),
+      };
+      group.workspaces.set(name.toLowerCase(), workspace);
+    }
+    return workspace;
+  }
+
+  async seedTenant(input: SeedTenantInput = {}): Promise<SeededTenant> {
+    const tenant = this.ensureTenant(input.tenantId ?? randomUUID(), input.displayName);
+    const subscription = this.ensureSubscription(tenant.id, input.subscriptionId ?? randomUUID());
+    const workspaceLocation = input.workspace?.location ?? 'westeurope';
+    const group = this.ensureResourceGroup(
+      subscription,
+      input.resourceGroup ?? 'rg-sentinel',
+      input.resourceGroupLocation ?? workspaceLocation,
+    );
+    const workspace =
+      input.workspace === null
+        ? undefined
+        : this.ensureWorkspace(
+            subscription,
+            group,
+            input.workspace?.name ?? 'law-sentinel',
+            workspaceLocation,
+            input.workspace?.customerId,
+          );
+    const groupId = `/subscriptions/${subscription.id}/resourceGroups/${group.name}`;
+    const servicePrincipals: Record<string, string> = {};
+    const roleAssignments: RoleAssignmentInfo[] = [];
+    for (const clientId of input.consentApps ?? []) {
+      const { objectId } = await this.consentApp({ tenantId: tenant.id, clientId });
+      servicePrincipals[clientId] = objectId;
+      for (const role of input.roles ?? CONNECTION_ROLES) {
+        roleAssignments.push(await this.grantRole({ tenantId: tenant.id, clientId, role, scope: groupId }));
+      }
+    }
+    return {
+      tenantId: tenant.id,
+      subscriptionId: subscription.id,
+      resourceGroup: { name: group.name, id: groupId, location: group.location },
+      ...(workspace ? { workspace: workspaceInfo(workspace) } : {}),
+      servicePrincipals,
+      roleAssignments,
+    };
+  }
+
+  addWorkspace(input: AddWorkspaceInput): Promise<WorkspaceInfo> {
+    this.knownTenant(input.tenantId);
+    const subscriptionId =
+      input.subscriptionId ??
+      [...this.state.subscriptions.values()].find(
+        (candidate) => candidate.tenantId.toLowerCase() === input.tenantId.toLowerCase(),
+      )?.id;
+    if (!subscriptionId) throw new AdminError(`Tenant ${input.tenantId} has no subscription: seed it first.`);
+    const subscription = this.ensureSubscription(input.tenantId, subscriptionId);
+    const group = this.ensureResourceGroup(subscription, input.resourceGroup, input.location);
+    return Promise.resolve(
+      workspaceInfo(this.ensureWorkspace(subscription, group, input.name, input.location, input.customerId)),
+    );
+  }
+
+  registerApp(input: RegisterAppInput = {}): Promise<RegisteredApp> {
+    const clientId = input.clientId ?? randomUUID();
+    if (this.state.app(clientId)) throw new AdminError(`App ${clientId} is already registered.`);
+    const home = this.ensureTenant(input.homeTenantId ?? randomUUID());
+    const app = {
+      clientId,
+      displayName: input.displayName ?? `App ${clientId}`,
+      homeTenantId: home.id,
+      secretHashes: [] as Buffer[],
+      certificates: [] as Array<ReturnType<typeof parseCertificate>>,
+      federatedCredentials: [...(input.federatedCredentials ?? [])],
+    };
+    this.state.apps.set(clientId.toLowerCase(), app);
+    let secret: string | undefined;
+    if (input.secret) {
+      secret = input.secret === true ? newSecret() : input.secret;
+      app.secretHashes.push(hashSecret(secret));
+    }
+    for (const pem of input.certificatePems ?? []) app.certificates.push(parseCertificate(pem));
+    const homeServicePrincipalId = randomUUID();
+    home.servicePrincipals.set(clientId.toLowerCase(), homeServicePrincipalId);
+    return Promise.resolve({
+      clientId,
+      homeTenantId: home.id,
+      homeServicePrincipalId,
+      ...(secret ? { secret } : {}),
+    });
+  }
+
+  private knownApp(clientId: string) {
+    const app = this.state.app(clientId);
+    if (!app) throw new AdminError(`Unknown app ${clientId}: register it first (registerApp).`);
+    return app;
+  }
+
+  addAppSecret(input: { clientId: string; secret?: string }): Promise<{ secret: string }> {
+    const app = this.knownApp(input.clientId);
+    const secret = input.secret ?? newSecret();
+    app.secretHashes.push(hashSecret(secret));
+    return Promise.resolve({ secret });
+  }
+
+  addAppCertificate(input: { clientId: string; certificatePem: string }): Promise<{ x5tS256: string }> {
+    const certificate = parseCertificate(input.certificatePem);
+    this.knownApp(input.clientId).certificates.push(certificate);
+    return Promise.resolve({ x5tS256: certificate.x5tS256 });
+  }
+
+  addFederatedCredential(input: { clientId: string } & FederatedCredentialInput): Promise<void> {
+    const { clientId, ...credential } = input;
+    this.knownApp(clientId).federatedCredentials.push(credential);
+    return Promise.resolve();
+  }
+
+  consentApp(input: { tenantId: string; clientId: string }): Promise<{ objectId: string }> {
+    const app = this.knownApp(input.clientId);
+    const tenant = this.knownTenant(input.tenantId);
+    const key = app.clientId.toLowerCase();
+    let objectId = tenant.servicePrincipals.get(key);
+    if (!objectId) {
+      objectId = randomUUID();
+      tenant.servicePrincipals.set(key, objectId);
+    }
+    return Promise.resolve({ objectId });
+  }
+
+  revokeConsent(input: { tenantId: string; clientId: string }): Promise<{ removed: boolean }> {
+    const tenant = this.knownTenant(input.tenantId);
+    const key = input.clientId.toLowerCase();
+    const objectId = tenant.servicePrincipals.get(key);
+    if (!objectId) return Promise.resolve({ removed: false });
+    tenant.servicePrincipals.delete(key);
+    this.state.roleAssignments = this.state.roleAssignments.filter(
+      (assignment) => !(assignment.tenantId === tenant.id && assignment.principalId === objectId),
+    );
+    return Promise.resolve({ removed: true });
+  }
+
+  registerManagedIdentity(input: RegisterManagedIdentityInput): Promise<ManagedIdentityInfo> {
+    const tenant = this.ensureTenant(input.tenantId);
+    const clientId = input.clientId ?? randomUUID();
+    if (this.state.managedIdentities.has(clientId.toLowerCase())) {
+      throw new AdminError(`Managed identity ${clientId} already exists.`);
+    }
+    const name = input.name ?? `id-${clientId.slice(0, 8)}`;
+    const record = {
+      clientId,
+      objectId: input.objectId ?? randomUUID(),
+      tenantId: tenant.id,
+      name,
+      resourceId: `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`,
+    };
+    this.state.managedIdentities.set(clientId.toLowerCase(), record);
+    return Promise.resolve({ ...record, issuer: issuerFor(this.context, tenant.id) });
+  }
+
+  grantRole(input: GrantRoleInput): Promise<RoleAssignmentInfo> {
+    const tenant = this.knownTenant(input.tenantId);
+    const principalId = this.principalOf(tenant, input.clientId, input.principalId);
+    const subscriptionId = /^\/subscriptions\/([^/]+)/i.exec(input.scope)?.[1] ?? '';
+    const subscription = this.state.subscription(subscriptionId);
+    if (!subscription || subscription.tenantId !== tenant.id) {
+      throw new AdminError(`Scope ${input.scope} is not in a subscription of tenant ${tenant.id}.`);
+    }
+    const assignment: RoleAssignmentRecord = {
+      id: randomUUID(),
+      tenantId: tenant.id,
+      principalId,
+      role: input.role,
+      scope: input.scope.replace(/\/+$/, ''),
+      createdAt: Date.now(),
+      ...(input.clientId ? { clientId: input.clientId } : {}),
+    };
+    this.state.roleAssignments.push(assignment);
+    return Promise.resolve(assignmentInfo(assignment));
+  }
+
+  private principalOf(tenant: TenantRecord, clientId?: string, principalId?: string): string {
+    if (principalId) return principalId;
+    if (!clientId)
+      throw new AdminError('Name the principal: clientId (an app consented in the tenant) or principalId.');
+    const objectId = tenant.servicePrincipals.get(clientId.toLowerCase());
+    if (!objectId) {
+      throw new AdminError(
+        `App ${clientId} has no service principal in tenant ${tenant.id}: consent it first (consentApp).`,
+      );
+    }
+    return objectId;
+  }
+
+  revokeRole(input: RevokeRoleInput): Promise<{ removed: number }> {
+    const before = this.state.roleAssignments.length;
+    if ('id' in input) {
+      this.state.roleAssignments = this.state.roleAssignments.filter(
+        (assignment) => assignment.id !== input.id,
+      );
+    } else {
+      const tenant = this.knownTenant(input.tenantId);
+      const principalId = this.principalOf(tenant, input.clientId, input.principalId);
+      this.state.roleAssignments = this.state.roleAssignments.filter(
+        (assignment) =>
+          !(
+            assignment.tenantId === tenant.id &&
+            assignment.principalId === principalId &&
+            assignment.role === input.role &&
+            (input.scope === undefined || scopeCovers(input.scope, assignment.scope))
+          ),
+      );
+    }
+    return Promise.resolve({ removed: before - this.state.roleAssignments.length });
+  }
+
+  listRoleAssignments(input: { tenantId: string }): Promise<RoleAssignmentInfo[]> {
+    return Promise.resolve(
+      this.state.roleAssignments
+        .filter((assignment) => assignment.tenantId.toLowerCase() === input.tenantId.toLowerCase())
+        .map(assignmentInfo),
+    );
+  }
+
+  configure(input: ConfigureInput): Promise<void> {
+    try {
+      this.state.configure(input);
+    } catch (error) {
+      throw new AdminError((error as Error).message);
+    }
+    return Promise.resolve();
+  }
+
+  private knownWorkspace(workspaceId: string): WorkspaceRecord {
+    const workspace = this.state.workspaceByResourceId(workspaceId);
+    if (!workspace) {
+      throw new AdminError(
+        parseWorkspaceId(workspaceId)
+          ? `Unknown workspace ${workspaceId}: seed it first.`
+          : `${workspaceId} is not a workspace resource id (/subscriptions/…/resourceGroups/…/providers/Microsoft.OperationalInsights/workspaces/…).`,
+      );
+    }
+    return workspace;
+  }
+
+  seedTable(input: SeedTableInput): Promise<TableInfo> {
+    const workspace = this.knownWorkspace(input.workspaceId);
+    const tableType = input.tableType ?? 'CustomLog';
+    const columns = input.columns.map((column) => ({ name: column.name, type: column.type }));
+    const table: TableRecord = {
+      name: input.name,
+      tableType,
+      standardColumns: tableType === 'Microsoft' ? columns : [{ name: 'TenantId', type: 'guid' }],
+      typeHistory: new Map(columns.map((column) => [column.name, column.type])),
+      committed: {
+        columns: tableType === 'Microsoft' ? [] : columns,
+        plan: 'Analytics',
+        retentionInDays: -1,
+        totalRetentionInDays: -1,
+        retentionInDaysAsDefault: true,
+        totalRetentionInDaysAsDefault: true,
+        tableSubType: input.tableSubType ?? 'Classic',
+      },
+      visibleAt: Date.now(),
+    };
+    workspace.tables.set(input.name.toLowerCase(), table);
+    return Promise.resolve(tableInfo(workspace, table));
+  }
+
+  getTable(input: { workspaceId: string; name: string }): Promise<TableInfo | null> {
+    const workspace = this.knownWorkspace(input.workspaceId);
+    const table = workspace.tables.get(input.name.toLowerCase());
+    return Promise.resolve(table ? tableInfo(workspace, table) : null);
+  }
+
+  listDcrs(input: { tenantId?: string } = {}): Promise<DcrInfo[]> {
+    return Promise.resolve(
+      [...this.state.dcrsById.values()]
+        .filter(
+          (dcr) =>
+            input.tenantId === undefined || dcr.tenantId.toLowerCase() === input.tenantId.toLowerCase(),
+        )
+        .map((dcr) => ({
+          id: dcr.id,
+          name: dcr.name,
+          tenantId: dcr.tenantId,
+          location: dcr.location,
+          immutableId: dcr.immutableId,
+          logsIngestionEndpoint: dcr.logsIngestionEndpoint,
+          streams: Object.keys(dcr.streamDeclarations),
+          createdAt: new Date(dcr.createdAt).toISOString(),
+        })),
+    );
+  }
+
+  deleteDcr(input: { id: string }): Promise<{ deleted: boolean }> {
+    const key = input.id.replace(/\/+$/, '').toLowerCase();
+    const dcr = this.state.dcrsById.get(key);
+    if (!dcr) return Promise.resolve({ deleted: false });
+    this.state.dcrsById.delete(key);
+    this.state.dcrsByImmutableId.delete(dcr.immutableId);
+    return Promise.resolve({ deleted: true });
+  }
+
+  injectFault(input: FaultInput): Promise<FaultInfo> {
+    try {
+      return Promise.resolve(faultInfo(addFault(this.state, input)));
+    } catch (error) {
+      throw new AdminError((error as Error).message);
+    }
+  }
+
+  listFaults(): Promise<FaultInfo[]> {
+    return Promise.resolve(this.state.faults.map(faultInfo));
+  }
+
+  clearFaults(input: ClearFaultsInput = {}): Promise<{ removed: number }> {
+    const before = this.state.faults.length;
+    this.state.faults = this.state.faults.filter(
+      (fault) =>
+        !(
+          (input.id === undefined || fault.id === input.id) &&
+          (input.tenantId === undefined || fault.tenantId?.toLowerCase() === input.tenantId.toLowerCase()) &&
+          (input.dcrImmutableId === undefined || fault.dcrImmutableId === input.dcrImmutableId)
+        ),
+    );
+    return Promise.resolve({ removed: before - this.state.faults.length });
+  }
+
+  async addSigningKey(input: { activate?: boolean } = {}): Promise<{ kid: string }> {
+    return { kid: await this.context.keys.addKey(input.activate ?? false) };
+  }
+
+  retireSigningKey(input: { kid: string }): Promise<{ retired: boolean }> {
+    try {
+      return Promise.resolve({ retired: this.context.keys.retire(input.kid) });
+    } catch (error) {
+      throw new AdminError((error as Error).message);
+    }
+  }
+
+  signingKeys(): Promise<SigningKeysInfo> {
+    return Promise.resolve({
+      active: this.context.keys.active,
+      published: this.context.keys.publishedKids(),
+    });
+  }
+
+  async mintToken(input: MintTokenInput): Promise<MintedToken> {
+    const now = Math.floor(Date.now() / 1000);
+    const lifetime = input.expiresInSeconds ?? 3600;
+    const exp = now + lifetime;
+    const iat = lifetime < 0 ? exp - 3600 : now;
+    const objectId =
+      input.objectId ??
+      (input.clientId ? this.state.servicePrincipalObjectId(input.tenantId, input.clientId) : undefined) ??
+      randomUUID();
+    const claims: JWTPayload = {
+      aud: input.audience ?? this.context.options.apiAudience,
+      iss: input.issuer ?? issuerFor(this.context, input.tenantId),
+      iat,
+      nbf: iat,
+      exp,
+      tid: input.tenantId,
+      oid: objectId,
+      sub: objectId,
+      ver: '2.0',
+      uti: randomUUID(),
+      ...(input.clientId ? { appid: input.clientId, azp: input.clientId, idtyp: 'app' } : {}),
+      ...(input.roles ? { roles: input.roles } : {}),
+      ...(input.scopes ? { scp: input.scopes } : {}),
+      ...(input.claims ?? {}),
+    };
+    if (input.unpublishedKey) {
+      const signed = await this.context.keys.signWithUnpublishedKey(claims);
+      return { token: signed.token, kid: signed.kid, claims };
+    }
+    const kid = input.kid ?? this.context.keys.active;
+    if (!this.context.keys.has(kid)) throw new AdminError(`No published signing key ${kid}.`);
+    return { token: await this.context.keys.sign(claims, kid), kid, claims };
+  }
+
+  rows(input: RowsQuery): Promise<RecordedRow[]> {
+    const workspace = this.knownWorkspace(input.workspaceId);
+    const rows = workspace.rows.get(input.table.toLowerCase()) ?? [];
+    return Promise.resolve(
+      rows.filter(
+        (row) => input.tenantId === undefined || row.tenantId.toLowerCase() === input.tenantId.toLowerCase(),
+      ),
+    );
+  }
+
+  requests(input: RequestsQuery = {}): Promise<RecordedRequest[]> {
+    return Promise.resolve(
+      this.state.requestLog.filter(
+        (entry) =>
+          (input.tenantId === undefined || entry.tenantId?.toLowerCase() === input.tenantId.toLowerCase()) &&
+          (input.face === undefined || entry.face === input.face) &&
+          (input.operation === undefined || entry.operation === input.operation) &&
+          (input.dcrImmutableId === undefined || entry.dcrImmutableId === input.dcrImmutableId) &&
+          (input.afterSeq === undefined || entry.seq > input.afterSeq),
+      ),
+    );
+  }
+
+  reset(): Promise<void> {
+    this.state.reset();
+    return Promise.resolve();
+  }
+}
+
+function newSecret(): string {
+  return `${randomBytes(3).toString('base64url')}~${randomBytes(27).toString('base64url')}`;
+}
+
+function hashSecret(secret: string): Buffer {
+  return createHash('sha256').update(secret).digest();
+}
+
+function parseCertificate(pem: string) {
+  try {
+    return { pem, publicKey: createPublicKey(pem), ...certificateThumbprints(pem) };
+  } catch (error) {
+    throw new AdminError(`Not a PEM certificate: ${(error as Error).message}`);
+  }
+}
+
+function workspaceInfo(workspace: WorkspaceRecord): WorkspaceInfo {
+  return {
+    id: workspaceResourceId(workspace.subscriptionId, workspace.resourceGroup, workspace.name),
+    name: workspace.name,
+    location: workspace.location,
+    customerId: workspace.customerId,
+    subscriptionId: workspace.subscriptionId,
+    resourceGroup: workspace.resourceGroup,
+    tenantId: workspace.tenantId,
+  };
+}
+
+function assignmentInfo(assignment: RoleAssignmentRecord): RoleAssignmentInfo {
+  return {
+    id: assignment.id,
+    tenantId: assignment.tenantId,
+    principalId: assignment.principalId,
+    ...(assignment.clientId ? { clientId: assignment.clientId } : {}),
+    role: assignment.role,
+    scope: assignment.scope,
+    createdAt: new Date(assignment.createdAt).toISOString(),
+  };
+}
+
+function tableInfo(workspace: WorkspaceRecord, table: TableRecord): TableInfo {
+  const committed = table.committed;
+  return {
+    id: `${workspaceResourceId(workspace.subscriptionId, workspace.resourceGroup, workspace.name)}/tables/${table.name}`,
+    name: table.name,
+    tableType: table.tableType,
+    tableSubType: committed?.tableSubType ?? 'DataCollectionRuleBased',
+    provisioningState: table.pending ? 'Updating' : 'Succeeded',
+    columns: [...table.standardColumns, ...(committed?.columns ?? [])].map((column) => ({
+      name: column.name,
+      type: column.type,
+    })),
+    visibleToDcr:
+      committed !== undefined && committed.tableSubType !== 'Classic' && (table.visibleAt ?? 0) <= Date.now(),
+  };
+}
+
+function faultInfo(fault: FaultInfo & { remaining?: number }): FaultInfo {
+  const { remaining: _remaining, ...info } = fault;
+  return { ...info };
+}
+
+/**
+ * The control as callers see it, in-process or over HTTP: every argument is
+ * validated by its schema, and every failure is a rejected promise.
+ */
+export function validatedControl(implementation: StandInControl): AzureStandInControl {
+  const methods = implementation as unknown as Record<string, (input: unknown) => Promise<unknown>>;
+  const wrapper: Record<string, (input?: unknown) => Promise<unknown>> = {};
+  for (const method of Object.keys(INPUT_SCHEMAS) as ControlMethod[]) {
+    wrapper[method] = async (input?: unknown) =>
+      await methods[method]!.call(implementation, parseControlInput(method, input));
+  }
+  return wrapper as unknown as AzureStandInControl;
+}
