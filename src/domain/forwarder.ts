@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import {
   attemptProperties,
@@ -214,6 +215,8 @@ export class Forwarder {
     const started = performance.now();
     const timeBudget = AbortSignal.timeout(this.settings.timeBudgetMs);
     const signal = options.signal ? AbortSignal.any([timeBudget, options.signal]) : timeBudget;
+    // Every upload in flight listens to it (ours and the SDK's): dozens are expected, not a leak.
+    setMaxListeners(0, signal);
     const batch: BatchContext = {
       signal,
       limit: pLimit(this.settings.maxConcurrentUploads),
