@@ -92,12 +92,12 @@ const CERTIFICATE_COLUMNS: readonly ColumnDefinition[] = [
   {
     name: 'CertificateSerialNumber_s',
     type: 'string',
-    description: 'Serial number of the certificate concerned (hex).',
+    description: 'Serial number of the certificate concerned (upper-case hex).',
   },
   {
     name: 'CertificateThumbprint_s',
     type: 'string',
-    description: 'SHA-1 thumbprint of the certificate concerned (hex).',
+    description: 'SHA-1 or SHA-256 thumbprint of the certificate concerned (upper-case hex).',
   },
   {
     name: 'CertificateSubject_s',
