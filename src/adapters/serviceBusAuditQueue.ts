@@ -1,8 +1,8 @@
-import {
+import type {
   ServiceBusClient,
-  type ServiceBusMessage,
-  type ServiceBusMessageBatch,
-  type ServiceBusSender,
+  ServiceBusMessage,
+  ServiceBusMessageBatch,
+  ServiceBusSender,
 } from '@azure/service-bus';
 import type { TokenCredential } from '@azure/identity';
 import type { ServiceBusSettings } from '../config';
@@ -14,10 +14,13 @@ import type { AuditQueue, OutgoingAuditMessage } from '../domain/ports';
  * time (Service Bus honours `scheduledEnqueueTimeUtc` on a plain send), so a
  * whole settlement goes out in as few size-bounded batches as fit, instead of
  * one schedule call per jittered time. One client and sender per process.
+ *
+ * The SDK (about 20 MB resident) is loaded on the first send: a forwarder
+ * whose tenants are healthy never re-enqueues and never needs it.
  */
 export class ServiceBusAuditQueue implements AuditQueue {
   private client: ServiceBusClient | undefined;
-  private sender: ServiceBusSender | undefined;
+  private sender: Promise<ServiceBusSender> | undefined;
 
   constructor(
     private readonly settings: ServiceBusSettings,
@@ -26,7 +29,7 @@ export class ServiceBusAuditQueue implements AuditQueue {
 
   async send(messages: readonly OutgoingAuditMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    const sender = this.getSender();
+    const sender = await this.getSender();
     let batch = await sender.createMessageBatch();
     for (const message of messages) {
       const outgoing = toServiceBusMessage(message);
@@ -40,20 +43,26 @@ export class ServiceBusAuditQueue implements AuditQueue {
   }
 
   async close(): Promise<void> {
+    const pending = this.sender;
+    this.sender = undefined;
+    await pending?.catch(() => undefined);
     const client = this.client;
     this.client = undefined;
-    this.sender = undefined;
     await client?.close();
   }
 
-  private getSender(): ServiceBusSender {
-    if (!this.sender) {
+  private getSender(): Promise<ServiceBusSender> {
+    this.sender ??= import('@azure/service-bus').then(({ ServiceBusClient }) => {
       this.client ??=
         this.settings.kind === 'connectionString'
           ? new ServiceBusClient(this.settings.connectionString)
           : new ServiceBusClient(this.settings.fullyQualifiedNamespace, this.credential());
-      this.sender = this.client.createSender(this.settings.queueName);
-    }
+      return this.client.createSender(this.settings.queueName);
+    });
+    this.sender.catch(() => {
+      // A failed start is retried by the next send instead of being remembered.
+      this.sender = undefined;
+    });
     return this.sender;
   }
 }
