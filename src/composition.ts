@@ -1,9 +1,18 @@
 import type { TokenCredential } from '@azure/identity';
 import type { CustomerCredentials } from './adapters/customerCredentials';
 import type { Config } from './config';
+import type { ConnectionUseCases } from './domain/connectionUseCases';
 import type { Forwarder } from './domain/forwarder';
 import type { ParkedEvents } from './domain/parkedEvents';
-import type { Clock, IngestionSink, ParkedEventStore, TenantConnectionStore } from './domain/ports';
+import type {
+  Clock,
+  IngestionSink,
+  Logger,
+  ParkedEventStore,
+  TenantConnectionStore,
+  WorkspaceProvisioner,
+} from './domain/ports';
+import type { ApiAuthenticator } from './http/auth';
 import type { ServiceBusAuditQueue } from './adapters/serviceBusAuditQueue';
 
 /**
@@ -71,6 +80,54 @@ async function buildInfrastructure(): Promise<Infrastructure> {
   };
 }
 
+let provisionerPromise: Promise<WorkspaceProvisioner> | undefined;
+
+/** ARM provisioning with the route tenant's credential; one instance keeps its per-tenant pipelines. */
+function workspaceProvisioner(infra: Infrastructure): Promise<WorkspaceProvisioner> {
+  provisionerPromise ??= import('./adapters/armWorkspaceProvisioner').then(
+    ({ ArmWorkspaceProvisioner }) =>
+      new ArmWorkspaceProvisioner({
+        armEndpoint: infra.config.cloud.armEndpoint,
+        credentials: infra.customerCredentials,
+      }),
+  );
+  return provisionerPromise;
+}
+
+/** The portal's connection use cases, logging to the invocation's logger. */
+export async function connectionUseCases(logger: Logger): Promise<ConnectionUseCases> {
+  const infra = await infrastructure();
+  const [{ ConnectionUseCases }, provisioner] = await Promise.all([
+    import('./domain/connectionUseCases'),
+    workspaceProvisioner(infra),
+  ]);
+  return new ConnectionUseCases({
+    connections: infra.connections,
+    parked: infra.parked,
+    provisioner,
+    ingestion: infra.ingestion,
+    clock: infra.clock,
+    logger,
+    settings: {
+      timeoutMs: infra.config.connection.timeoutMs,
+      propagationWindowMs: infra.config.connection.propagationWindowMs,
+    },
+  });
+}
+
+let authenticatorPromise: Promise<ApiAuthenticator> | undefined;
+
+/** Bearer-token validation of every HTTP route; one instance keeps the JWKS cache. */
+export function apiAuthenticator(): Promise<ApiAuthenticator> {
+  authenticatorPromise ??= Promise.all([import('./config'), import('./http/auth')])
+    .then(([{ getConfig }, { ApiAuthenticator }]) => new ApiAuthenticator(getConfig().api))
+    .catch((error: unknown) => {
+      authenticatorPromise = undefined;
+      throw error;
+    });
+  return authenticatorPromise;
+}
+
 export interface ForwarderUseCases {
   forwarder: Forwarder;
   /** The audit queue: scheduled retries and replays of parked events. */
@@ -115,6 +172,8 @@ async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
 /** Tests and the sandbox change settings between runs; this forgets everything built. */
 export function resetCompositionForTests(): void {
   infrastructurePromise = undefined;
+  provisionerPromise = undefined;
+  authenticatorPromise = undefined;
   const forwarder = forwarderPromise;
   forwarderPromise = undefined;
   // The Service Bus connection of a forgotten forwarder would otherwise stay open.

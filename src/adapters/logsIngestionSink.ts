@@ -1,5 +1,9 @@
 import { isAggregateLogsUploadError, LogsIngestionClient } from '@azure/monitor-ingestion';
-import { AuthenticationError, CredentialUnavailableError } from '@azure/identity';
+import {
+  AuthenticationError,
+  AuthenticationRequiredError,
+  CredentialUnavailableError,
+} from '@azure/identity';
 import { type PipelinePolicy, RestError } from '@azure/core-rest-pipeline';
 import { gzip, gzipSync } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -99,7 +103,12 @@ const NETWORK_CODES = new Set([
 export function classifyUploadError(error: unknown): IngestionFailure {
   const cause = isAggregateLogsUploadError(error) ? (error.errors[0]?.cause ?? error) : error;
 
-  if (cause instanceof AuthenticationError || cause instanceof CredentialUnavailableError) {
+  // MSAL reports an app missing from the tenant (AADSTS700016) as AuthenticationRequiredError.
+  if (
+    cause instanceof AuthenticationError ||
+    cause instanceof AuthenticationRequiredError ||
+    cause instanceof CredentialUnavailableError
+  ) {
     return new IngestionFailure(
       'unauthenticated',
       `Could not get a token for the customer's tenant: ${firstLine(cause.message)}`,

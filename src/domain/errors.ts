@@ -107,3 +107,16 @@ export class IngestionFailure extends DomainError {
     super(message, options);
   }
 }
+
+/**
+ * A dependency refused a request for a reason retrying as is will not fix and
+ * the customer cannot act on directly (an unexpected ARM 4xx, our own
+ * credential refused). `code` is the dependency's own error code when it has one.
+ */
+export class DependencyRejectedError extends DomainError {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

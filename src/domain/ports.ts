@@ -1,4 +1,6 @@
+import type { TableName } from './tableSchema';
 import type { TenantConnection, Versioned, ConnectionTarget } from './tenantConnection';
+import type { WorkspaceRef } from './workspaceResourceId';
 
 /**
  * The ports the use cases depend on. Adapters in src/adapters implement them
@@ -107,4 +109,57 @@ export interface OutgoingAuditMessage {
 export interface AuditQueue {
   /** Sends (or schedules) every message or throws; never partially succeeds silently. */
   send(messages: readonly OutgoingAuditMessage[]): Promise<void>;
+}
+
+/** What ARM says about a workspace. */
+export interface WorkspaceInfo {
+  /** Normalized ARM location name, e.g. eastus. */
+  location: string;
+}
+
+export interface TableProvisioning {
+  table: TableName;
+  /** created: it did not exist; updated: columns added; migrated: a Classic table converted, then updated; unchanged: already as needed. */
+  action: 'created' | 'updated' | 'migrated' | 'unchanged';
+  /** Columns the customer's table had that we do not define: kept, never dropped. */
+  keptColumns: string[];
+}
+
+export interface DataCollectionRuleInfo {
+  /** ARM resource ID of the DCR. */
+  id: string;
+  /** `dcr-…`: what the Logs Ingestion URL needs (not the ARM name). */
+  immutableId: string;
+  /** The Direct DCR's own ingestion endpoint (properties.endpoints.logsIngestion). */
+  logsIngestionEndpoint: string;
+  /** DCR input stream per table. */
+  streams: Record<TableName, string>;
+}
+
+/**
+ * Provisions what a tenant's export needs in its own workspace, with a token
+ * for `tenantId` only (the route's tenant, never one read from the resource
+ * ID). Every call is idempotent. Failures are domain errors:
+ * AuthorizationError (naming the missing role and scope), NotFoundError
+ * (WorkspaceNotFound), AppNotRegisteredError, ValidationError
+ * (WorkspaceInAnotherTenant), StateConflictError (a customer column that
+ * clashes with ours), TransientDependencyError, DependencyRejectedError.
+ * `signal` ends waiting (long-running operations, retries) at the caller's deadline.
+ */
+export interface WorkspaceProvisioner {
+  readWorkspace(tenantId: string, workspace: WorkspaceRef, signal: AbortSignal): Promise<WorkspaceInfo>;
+  /** Creates or updates one custom table, keeping customer columns, migrating a Classic table first. */
+  ensureTable(
+    tenantId: string,
+    workspace: WorkspaceRef,
+    table: TableName,
+    signal: AbortSignal,
+  ): Promise<TableProvisioning>;
+  /** Creates or updates the workspace's `kind: Direct` DCR in its resource group and `location`. */
+  ensureDataCollectionRule(
+    tenantId: string,
+    workspace: WorkspaceRef,
+    location: string,
+    signal: AbortSignal,
+  ): Promise<DataCollectionRuleInfo>;
 }

@@ -111,19 +111,24 @@ export class AuditEventPublisher {
         sent.push(...pending);
       }
     } catch (error) {
-      const confirmed = new Set(sent.map((item) => item.index));
+      // An event refused as too large is reported once, as refused: resending it cannot help.
+      const settled = new Set([...sent, ...refused].map((item) => item.index));
       const unsent = valid
-        .filter((item) => !confirmed.has(item.index))
+        .filter((item) => !settled.has(item.index))
         .map(({ index, event }) => ({ index, id: event.id }));
-      throw new AuditSendError({ sent, refused, unsent }, error);
+      throw new AuditSendError({ sent, refused: byIndex(refused), unsent }, error);
     }
-    refused.sort((a, b) => a.index - b.index);
-    return { sent, refused };
+    return { sent, refused: byIndex(refused) };
   }
 
   async close(): Promise<void> {
     await this.sender.close();
   }
+}
+
+/** Size refusals are found after validation refusals; callers get them all in input order. */
+function byIndex(refused: RefusedEvent[]): RefusedEvent[] {
+  return refused.sort((a, b) => a.index - b.index);
 }
 
 function tooLarge(maxSizeInBytes: number): Problem {

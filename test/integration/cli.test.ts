@@ -3,12 +3,14 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { SETTINGS } from '../../src/config';
 import { EVENT_CATALOG } from '../../src/domain/catalog';
+import { parseEventMessage } from '../../src/domain/eventContract';
 import { TABLE_COLUMNS } from '../../src/domain/tableSchema';
 import { assertLoopback } from '../support/loopback';
-import { CERTIFICATE_CREATED } from '../fixtures/auditEvents';
+import { ServiceBusStandInAdmin, type StandInMessage } from '../support/serviceBus';
+import { CERTIFICATE_CREATED, TENANT } from '../fixtures/auditEvents';
 
 /**
  * The CLI as an operator runs it: a separate process (`npx tsx src/cli/main.ts`,
@@ -107,5 +109,71 @@ describe('pki-siem-export CLI process', () => {
     const { code, stdout } = await cli(['enqueue', '--dry-run'], {}, JSON.stringify([CERTIFICATE_CREATED]));
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Dry run: 1 of 1 events are valid/);
+  });
+});
+
+describe('pki-siem-export enqueue against the Service Bus stand-in', () => {
+  const admin = new ServiceBusStandInAdmin(inject('serviceBusAdminUrl'));
+  const queueEnv = (queueName: string) => ({
+    ServiceBusConnection: inject('serviceBusConnectionString'),
+    AUDIT_QUEUE_NAME: queueName,
+  });
+  const eventIn = (message: StandInMessage) =>
+    parseEventMessage(Buffer.from(message.bodyBase64 ?? '', 'base64'));
+
+  it('enqueue --sample --count N lands N valid sample events, in batches under the queue limit', async () => {
+    // About 1 KB per sample event: five of them need several batches on a 2 KB queue.
+    const queue = await admin.createUniqueQueue({ maxMessageSizeBytes: 2_048 }, 'cli');
+    const { code, stdout, stderr } = await cli(
+      ['enqueue', '--sample', '4887', '--tenant', TENANT.toUpperCase(), '--count', '5'],
+      queueEnv(queue),
+    );
+
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout).toBe(`Sent 5 of 5 events to queue ${queue}; 0 refused.\n`);
+    const stored = await admin.activeMessages(queue);
+    expect(stored).toHaveLength(5);
+    const events = stored.map((message) => {
+      const parsed = eventIn(message);
+      if (!parsed.ok) throw new Error(`not a valid event: ${JSON.stringify(parsed.problems)}`);
+      expect(message.messageId).toBe(parsed.event.id);
+      expect(message.applicationProperties).toEqual({ tenantId: TENANT, eventId: 4887, schemaVersion: '1' });
+      return parsed.event;
+    });
+    expect(new Set(events.map((event) => event.id)).size).toBe(5);
+    expect(events.map((event) => event.details)).toEqual(
+      [1, 2, 3, 4, 5].map((sequence) => ({ sample: true, sequence, total: 5 })),
+    );
+    const transfers = await admin.transfers(queue);
+    expect(transfers.length).toBeGreaterThan(1);
+    expect(
+      transfers.every((transfer) => transfer.refusedWith === null && transfer.sizeInBytes <= 2_048),
+    ).toBe(true);
+  });
+
+  it('enqueue from a file sends the valid events, lists the refused ones and exits 1', async () => {
+    const queue = await admin.createUniqueQueue({}, 'cli');
+    const dir = await mkdtemp(path.join(tmpdir(), 'pki-siem-export-cli-'));
+    const file = path.join(dir, 'events.ndjson');
+    await writeFile(
+      file,
+      [
+        JSON.stringify(CERTIFICATE_CREATED),
+        JSON.stringify({ ...CERTIFICATE_CREATED, id: 'c0ffee00-0000-4000-8000-000000000001', eventId: 4999 }),
+      ].join('\n'),
+    );
+
+    const { code, stdout, stderr } = await cli(['enqueue', file], queueEnv(queue));
+
+    expect(code).toBe(1);
+    expect(stderr.trimEnd().split('\n')).toEqual([
+      expect.stringMatching(
+        /^refused line 2 \(id c0ffee00-0000-4000-8000-000000000001\): eventId: 4999 is not in the event catalog/,
+      ) as unknown,
+    ]);
+    expect(stdout).toBe(`Sent 1 of 2 events to queue ${queue}; 1 refused.\n`);
+    const stored = await admin.activeMessages(queue);
+    expect(stored.map((message) => message.messageId)).toEqual([CERTIFICATE_CREATED.id]);
+    expect(eventIn(stored[0]!)).toMatchObject({ ok: true, event: { id: CERTIFICATE_CREATED.id } });
   });
 });

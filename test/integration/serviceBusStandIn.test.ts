@@ -278,6 +278,38 @@ describe('batches and the Standard-tier size limit', () => {
     expect(batch.tryAddMessage({ body: 'x'.repeat(5_000) })).toBe(false);
     await sender.close();
   });
+
+  it('logs each transfer: a batch as one with its size and message count, an oversized one as refused', async () => {
+    const queue = await newQueue({ maxMessageSizeBytes: 4_096 });
+    const sender = client.createSender(queue);
+    const batch = await sender.createMessageBatch();
+    for (const id of ['t-1', 't-2']) {
+      expect(batch.tryAddMessage({ body: 'y'.repeat(1_000), messageId: id })).toBe(true);
+    }
+    await sender.sendMessages(batch);
+    await sender.sendMessages({ body: 'single', messageId: 't-3' });
+    const error: unknown = await sender
+      .sendMessages({ body: 'z'.repeat(5_000) })
+      .catch((caught: unknown) => caught);
+    expect(errorCode(error)).toBe('MessageSizeExceeded');
+
+    const transfers = await admin.transfers(queue);
+    const stored = await admin.activeMessages(queue);
+    expect(stored.map((message) => message.messageId)).toEqual(['t-1', 't-2', 't-3']);
+    expect(transfers).toEqual([
+      // The SDK's own size estimate of the batch is exactly what travels.
+      { sizeInBytes: batch.sizeInBytes, batch: true, messageCount: 2, refusedWith: null },
+      { sizeInBytes: stored[2]?.sizeInBytes, batch: false, messageCount: 1, refusedWith: null },
+      {
+        sizeInBytes: expect.any(Number) as unknown,
+        batch: false,
+        messageCount: 0,
+        refusedWith: 'amqp:link:message-size-exceeded',
+      },
+    ]);
+    expect(transfers[2]?.sizeInBytes).toBeGreaterThan(5_000);
+    await sender.close();
+  });
 });
 
 describe('scheduled messages', () => {

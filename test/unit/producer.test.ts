@@ -203,6 +203,30 @@ describe('AuditEventPublisher.send', () => {
     expect((error as Error).message).toMatch(/broker is unavailable/);
   });
 
+  it('after a failed send, counts each event once: a refused one is not also unsent, and refusals stay in input order', async () => {
+    const queue = new FakeAuditQueue(3_000);
+    queue.failOnSend = 2;
+    const sized = (index: number) => ({ ...draft, message: `attempt ${index} ${'m'.repeat(900)}` });
+    const events = [
+      sized(0),
+      { ...draft, message: 'x'.repeat(4_000) },
+      sized(2),
+      sized(3),
+      sized(4),
+      { ...draft, eventId: 0 },
+    ];
+    const error = await new AuditEventPublisher(queue).send(events).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(AuditSendError);
+    const { sent, unsent, refused } = (error as AuditSendError).result;
+    expect(sent.map((item) => item.index)).toEqual([0, 2]);
+    expect(unsent.map((item) => item.index)).toEqual([3, 4]);
+    expect(refused.map((item) => item.index)).toEqual([1, 5]);
+    expect((error as Error).message).toMatch(/after 2 were sent; 2 not confirmed/);
+  });
+
   it('sendOne sends a single event', async () => {
     const queue = new FakeAuditQueue();
     const result = await new AuditEventPublisher(queue).sendOne(CA_DELETED_MINIMAL);

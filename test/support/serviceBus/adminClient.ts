@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { assertLoopback } from '../loopback';
-import type { AdminErrorBody, QueueOptions, QueueSummary, StandInMessage } from './types';
+import type { AdminErrorBody, QueueOptions, QueueSummary, StandInMessage, StandInTransfer } from './types';
 
 /** An admin API call that failed; `status` and `code` come from the stand-in's error body. */
 export class ServiceBusStandInAdminError extends Error {
@@ -71,6 +71,15 @@ export class ServiceBusStandInAdmin {
   async deadLetteredMessages(name: string): Promise<StandInMessage[]> {
     return (await this.call<{ messages: StandInMessage[] }>('GET', `${this.queuePath(name)}/deadletter`))
       .messages;
+  }
+
+  /**
+   * Transfers senders made to the queue, oldest first: one per single-message send and one per
+   * batch, with its size on the wire and whether the broker accepted it.
+   */
+  async transfers(name: string): Promise<StandInTransfer[]> {
+    return (await this.call<{ transfers: StandInTransfer[] }>('GET', `${this.queuePath(name)}/transfers`))
+      .transfers;
   }
 
   private queuePath(name: string): string {

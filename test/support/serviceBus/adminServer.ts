@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { assertLoopback } from '../loopback';
 import { QueueAlreadyExistsError, QueueNotFoundError, QueueOptionsError } from './errors';
-import type { AdminErrorBody, QueueOptions, QueueSummary, StandInMessage } from './types';
+import type { AdminErrorBody, QueueOptions, QueueSummary, StandInMessage, StandInTransfer } from './types';
 
 /** What the admin API needs from the broker (structural, so this module does not import the broker). */
 interface AdministeredStandIn {
@@ -14,6 +14,7 @@ interface AdministeredStandIn {
   activeMessages(name: string): StandInMessage[];
   scheduledMessages(name: string): StandInMessage[];
   deadLetteredMessages(name: string): StandInMessage[];
+  transfers(name: string): StandInTransfer[];
 }
 
 export interface RunningAdminServer {
@@ -97,6 +98,7 @@ function translate(error: unknown): HttpError {
  *   GET    /queues/{name}/messages       active messages, locked ones included
  *   GET    /queues/{name}/scheduled      scheduled messages
  *   GET    /queues/{name}/deadletter     dead-lettered messages with reasons
+ *   GET    /queues/{name}/transfers      transfers from senders (a batch is one), accepted or refused
  *
  * Errors: `{ "error": { "code", "message" } }` with 400, 404, 405, 409 or 413.
  */
@@ -136,6 +138,9 @@ export async function startAdminServer(standIn: AdministeredStandIn): Promise<Ru
       }
       if (action === 'deadletter') {
         return { status: 200, body: { messages: standIn.deadLetteredMessages(name) } };
+      }
+      if (action === 'transfers') {
+        return { status: 200, body: { transfers: standIn.transfers(name) } };
       }
     }
     throw new HttpError(405, 'MethodNotAllowed', `${method} is not supported on ${url.pathname}.`);

@@ -22,6 +22,7 @@ import type {
   QueueSummary,
   ResolvedQueueOptions,
   StandInMessage,
+  StandInTransfer,
   StoredMessageState,
 } from './types';
 
@@ -251,6 +252,7 @@ export class StandInQueue {
   private messagesReceived = 0;
   private duplicatesDropped = 0;
   private messagesCompleted = 0;
+  private readonly transfers: StandInTransfer[] = [];
 
   constructor(
     readonly name: string,
@@ -276,6 +278,16 @@ export class StandInQueue {
         this.holdUntilDue(stored);
       }
     }
+  }
+
+  /** Notes a transfer from a send link, accepted or refused (purge keeps the log, like the counters). */
+  recordTransfer(transfer: StandInTransfer): void {
+    this.transfers.push({ ...transfer });
+  }
+
+  /** Transfers from send links, oldest first. */
+  transferLog(): StandInTransfer[] {
+    return this.transfers.map((transfer) => ({ ...transfer }));
   }
 
   /** schedule-message on the management link: every message gets a sequence number, duplicates included. */

@@ -35,7 +35,7 @@ import {
 import { resourceCovers, validateSasToken } from './sasToken';
 import { QueueAlreadyExistsError, QueueNotFoundError } from './errors';
 import { TimerRegistry } from './timers';
-import type { QueueOptions, QueueSummary, StandInMessage } from './types';
+import type { QueueOptions, QueueSummary, StandInMessage, StandInTransfer } from './types';
 
 export interface ServiceBusStandInOptions {
   /** Key name in the connection string (Service Bus's default policy name by default). */
@@ -308,6 +308,11 @@ export class ServiceBusStandIn {
     return this.queue(name).deadLetteredMessages(Date.now());
   }
 
+  /** Transfers senders made to the queue (a batch is one), accepted or refused, oldest first. */
+  transfers(name: string): StandInTransfer[] {
+    return this.queue(name).transferLog();
+  }
+
   private queue(name: string): StandInQueue {
     const queue = this.queues.get(name.toLowerCase());
     if (!queue) {
@@ -540,15 +545,21 @@ export class ServiceBusStandIn {
         : context.message
           ? rawBytesOf(context.message)
           : undefined;
+    const batch = format === BATCH_MESSAGE_FORMAT;
+    const sizeInBytes = Buffer.isBuffer(raw) ? raw.length : 0;
+    const refuse = (error: AmqpError): void => {
+      queue.recordTransfer({ sizeInBytes, batch, messageCount: 0, refusedWith: error.condition ?? null });
+      delivery.reject(error);
+    };
     if (format !== 0 && format !== BATCH_MESSAGE_FORMAT) {
-      delivery.reject({
+      refuse({
         condition: CONDITION.notImplemented,
         description: `Message format ${format} is not supported.`,
       });
       return;
     }
     if (!Buffer.isBuffer(raw)) {
-      delivery.reject({
+      refuse({
         condition: CONDITION.decodeError,
         description: 'The message bytes could not be read.',
       });
@@ -556,7 +567,7 @@ export class ServiceBusStandIn {
     }
     const limit = queue.options.maxMessageSizeBytes;
     if (raw.length > limit) {
-      delivery.reject({
+      refuse({
         condition: CONDITION.messageSizeExceeded,
         description: `The received message (delivery-id:${delivery.id}, size:${raw.length} bytes) exceeds the limit (${limit} bytes) currently allowed on the link.`,
       });
@@ -564,16 +575,15 @@ export class ServiceBusStandIn {
     }
     let messages: IncomingMessage[];
     try {
-      messages = (format === BATCH_MESSAGE_FORMAT ? splitBatch(raw) : [raw]).map((bytes) =>
-        decodeIncoming(bytes),
-      );
+      messages = (batch ? splitBatch(raw) : [raw]).map((bytes) => decodeIncoming(bytes));
     } catch (error) {
-      delivery.reject({
+      refuse({
         condition: CONDITION.decodeError,
         description: error instanceof AmqpDecodeError ? error.message : 'The message could not be decoded.',
       });
       return;
     }
+    queue.recordTransfer({ sizeInBytes, batch, messageCount: messages.length, refusedWith: null });
     queue.accept(messages, Date.now());
     delivery.accept();
   }

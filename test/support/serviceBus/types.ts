@@ -55,6 +55,21 @@ export interface QueueSummary {
   messagesCompleted: number;
 }
 
+/**
+ * One transfer a sender made on its link to the queue: a single message, or an SDK batch carrying
+ * several. Lets a test see how a producer split its sends, and that none went over the size limit.
+ */
+export interface StandInTransfer {
+  /** Bytes of the transfer as it arrived (for a batch, the whole batch envelope: what the limit applies to). */
+  sizeInBytes: number;
+  /** Whether it arrived in the batch message format. */
+  batch: boolean;
+  /** Messages it carried; 0 when it was refused before they were decoded. */
+  messageCount: number;
+  /** Null when the broker accepted it; otherwise the AMQP error condition it was refused with. */
+  refusedWith: string | null;
+}
+
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 export type StoredMessageState = 'active' | 'locked' | 'scheduled' | 'deadLettered';
