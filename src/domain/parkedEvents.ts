@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { StateConflictError, ValidationError } from './errors';
+import { StateConflictError, TransientDependencyError, ValidationError } from './errors';
 import type {
   AuditQueue,
   OutgoingAuditMessage,
@@ -119,7 +119,15 @@ export class ParkedEvents {
     } while (continuationToken && !remaining && (!wanted || picked.length < wanted.size));
 
     if (picked.length > 0) {
-      await this.deps.queue.send(picked.map((event) => replayMessage(tenantId, event)));
+      try {
+        await this.deps.queue.send(picked.map((event) => replayMessage(tenantId, event)));
+      } catch (error) {
+        throw new TransientDependencyError(
+          'The audit queue did not accept the events; none was removed from the parked events. Try again in a moment.',
+          undefined,
+          { cause: error },
+        );
+      }
       await this.deps.parked.remove(
         tenantId,
         picked.map((event) => event.parkedId),

@@ -14,12 +14,12 @@ import { app, type InvocationContext, trigger } from '@azure/functions';
  * Azure SDKs load on the first invocation.
  */
 export async function forwardAuditEvents(messages: unknown, context: InvocationContext): Promise<void> {
-  const [{ forwarderUseCases }, { receivedBatch }, { invocationLogger }] = await Promise.all([
+  const [{ forwarderUseCases }, { receivedBatch }, { contextLogger }] = await Promise.all([
     import('../composition'),
     import('../triggers/serviceBusBatch'),
-    import('../triggers/invocationLogger'),
+    import('../contextLogger'),
   ]);
-  const logger = invocationLogger(context);
+  const logger = contextLogger(context);
   const batch = receivedBatch(messages, context.triggerMetadata);
   if (batch.misalignedMetadata.length > 0) {
     logger.warn('forwarder: trigger metadata does not line up with the messages; going by the bodies', {

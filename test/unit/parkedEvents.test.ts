@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { StateConflictError, ValidationError } from '../../src/domain/errors';
+import { StateConflictError, TransientDependencyError, ValidationError } from '../../src/domain/errors';
 import { MAX_REPLAY_PER_CALL, ParkedEvents, REPLAY_OF_PROPERTY } from '../../src/domain/parkedEvents';
 import type { ParkCategory, ParkedEvent } from '../../src/domain/ports';
 import {
@@ -98,7 +98,7 @@ describe('ParkedEvents.replay', () => {
   it('keeps the entries parked when the queue refuses the copies', async () => {
     await parked.park([parkedEvent(TENANT, 'rejectedByService', 0)]);
     queue.failWith = new Error('Service Bus unreachable');
-    await expect(useCase.replay(TENANT)).rejects.toThrow('Service Bus unreachable');
+    await expect(useCase.replay(TENANT)).rejects.toBeInstanceOf(TransientDependencyError);
     expect(await parked.count(TENANT)).toBe(1);
   });
 
