@@ -74,9 +74,7 @@ async function main(): Promise<void> {
     // BENCH_PROFILE_DIR=<dir> writes a CPU profile of the measured process there (for tuning, not the figures).
     const profile = process.env.BENCH_PROFILE_DIR
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
-      : process.env.BENCH_EXPOSE_GC
-        ? ['--expose-gc']
-        : [];
+      : [];
     const pipeline = spawn(process.execPath, [...profile, await bundlePipeline()], {
       cwd: ROOT,
       env: { ...env, BENCH_WORLD: world, BENCH_ROOT: ROOT, NODE_PATH: path.join(ROOT, 'node_modules') },
