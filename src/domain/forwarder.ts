@@ -99,6 +99,9 @@ export interface TenantOutcome {
   durationMs: number;
   failure?: { kind: string; status?: number; message: string };
   stateChange?: { from: ConnectionState; to: ConnectionState; reason: string };
+  /** Message ids of the events re-enqueued and parked, for correlation (not of those delivered or skipped). */
+  retriedMessageIds: string[];
+  parkedMessageIds: string[];
 }
 
 export interface BatchOutcome {
@@ -328,6 +331,8 @@ export class Forwarder {
       skipped: run.skipped,
       attempt,
       durationMs: Math.round(performance.now() - started),
+      retriedMessageIds: run.retriedIds,
+      parkedMessageIds: run.parkedIds,
       ...(run.lastFailure
         ? {
             failure: {
@@ -761,6 +766,12 @@ export class Forwarder {
       }
       if (troubled) {
         if (tenant.failure) fields.failure = tenant.failure.message;
+        if (tenant.retriedMessageIds.length > 0) {
+          fields.retriedMessageIds = tenant.retriedMessageIds.slice(0, MAX_LOGGED_IDS);
+        }
+        if (tenant.parkedMessageIds.length > 0) {
+          fields.parkedMessageIds = tenant.parkedMessageIds.slice(0, MAX_LOGGED_IDS);
+        }
         logger.warn('forwarder: tenant outcome', fields);
       } else {
         logger.info('forwarder: tenant outcome', fields);

@@ -467,6 +467,9 @@ describe('Forwarder: logs', () => {
       attempt: 1,
       failureKind: 'throttled',
     });
+    const throttledLine = tenantLines.find((line) => line.fields?.tenantId === TENANT_B);
+    expect(throttledLine?.level).toBe('warn');
+    expect(throttledLine?.fields?.retriedMessageIds).toHaveLength(1);
     const batchLine = logger.lines.find((line) => line.message === 'forwarder: batch settled');
     expect(batchLine?.fields).toMatchObject({
       invocationId: 'inv-1',
