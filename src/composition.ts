@@ -2,6 +2,8 @@ import type { TokenCredential } from '@azure/identity';
 import type { CustomerCredentials } from './adapters/customerCredentials';
 import type { Config } from './config';
 import type { ConnectionUseCases } from './domain/connectionUseCases';
+import type { Forwarder } from './domain/forwarder';
+import type { ParkedEvents } from './domain/parkedEvents';
 import type {
   Clock,
   IngestionSink,
@@ -11,6 +13,7 @@ import type {
   WorkspaceProvisioner,
 } from './domain/ports';
 import type { ApiAuthenticator } from './http/auth';
+import type { ServiceBusAuditQueue } from './adapters/serviceBusAuditQueue';
 
 /**
  * Builds adapters and use cases on first use, never at import time: a function
@@ -125,9 +128,54 @@ export function apiAuthenticator(): Promise<ApiAuthenticator> {
   return authenticatorPromise;
 }
 
+export interface ForwarderUseCases {
+  forwarder: Forwarder;
+  /** The audit queue: scheduled retries and replays of parked events. */
+  queue: ServiceBusAuditQueue;
+  /** Listing and replaying a tenant's parked events. */
+  parkedEvents: ParkedEvents;
+}
+
+let forwarderPromise: Promise<ForwarderUseCases> | undefined;
+
+/** The forwarder, built once per process so its connection cache and SDK clients live across invocations. */
+export function forwarderUseCases(): Promise<ForwarderUseCases> {
+  forwarderPromise ??= buildForwarderUseCases().catch((error: unknown) => {
+    forwarderPromise = undefined;
+    throw error;
+  });
+  return forwarderPromise;
+}
+
+async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
+  const infra = await infrastructure();
+  const [{ Forwarder }, { ParkedEvents }, { ServiceBusAuditQueue }] = await Promise.all([
+    import('./domain/forwarder'),
+    import('./domain/parkedEvents'),
+    import('./adapters/serviceBusAuditQueue'),
+  ]);
+  const queue = new ServiceBusAuditQueue(infra.config.serviceBus, infra.appCredential);
+  const forwarder = new Forwarder(
+    {
+      connections: infra.connections,
+      parked: infra.parked,
+      ingestion: infra.ingestion,
+      queue,
+      clock: infra.clock,
+    },
+    { ...infra.config.forwarder, propagationWindowMs: infra.config.connection.propagationWindowMs },
+  );
+  const parkedEvents = new ParkedEvents({ parked: infra.parked, connections: infra.connections, queue });
+  return { forwarder, queue, parkedEvents };
+}
+
 /** Tests and the sandbox change settings between runs; this forgets everything built. */
 export function resetCompositionForTests(): void {
   infrastructurePromise = undefined;
   provisionerPromise = undefined;
   authenticatorPromise = undefined;
+  const forwarder = forwarderPromise;
+  forwarderPromise = undefined;
+  // The Service Bus connection of a forgotten forwarder would otherwise stay open.
+  void forwarder?.then((built) => built.queue.close()).catch(() => undefined);
 }

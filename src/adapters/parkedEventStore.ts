@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { ValidationError } from '../domain/errors';
 import type { ParkedEvent, ParkedEventPage, ParkedEventStore } from '../domain/ports';
 import { isStatus, type LazyTable, MAX_STRING_PROPERTY_CHARS } from './tableStorage';
 
@@ -98,6 +99,7 @@ export class TableParkedEventStore implements ParkedEventStore {
     tenantId: string,
     page: { limit: number; continuationToken?: string },
   ): Promise<ParkedEventPage> {
+    if (page.continuationToken !== undefined) assertContinuationToken(page.continuationToken);
     const client = await this.table.get();
     const iterator = client
       .listEntities<ParkedEntity>({ queryOptions: { filter: `PartitionKey eq '${escapeOData(tenantId)}'` } })
@@ -133,6 +135,32 @@ export class TableParkedEventStore implements ParkedEventStore {
           if (!isStatus(error, 404)) throw error;
         }
       }),
+    );
+  }
+}
+
+/**
+ * Continuation tokens come back from callers: one the SDK cannot decode would
+ * surface as an internal error, so it is refused here as bad input. (A token
+ * naming another partition reads nothing of it: the query filters on ours.)
+ */
+function assertContinuationToken(token: string): void {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
+  } catch {
+    decoded = undefined;
+  }
+  const fields = typeof decoded === 'object' && decoded !== null ? (decoded as Record<string, unknown>) : {};
+  const valid =
+    token.length <= 2048 &&
+    typeof fields.nextPartitionKey === 'string' &&
+    (fields.nextRowKey === undefined || typeof fields.nextRowKey === 'string');
+  if (!valid) {
+    throw new ValidationError(
+      'InvalidContinuationToken',
+      'The continuation token is not one a previous page returned; list again from the start without it.',
+      'continuationToken',
     );
   }
 }

@@ -16,9 +16,16 @@ import { AuditEventPublisher, AuditSendError, type SendResult } from '../produce
 import { sampleEvent } from '../producer/sampleEvents';
 import { EventInputError, type ReadEvent, readEvents } from './readEvents';
 import { queueSettingsFromEnv, type QueueSettings } from './queueSettings';
+import {
+  PARKED_USAGE,
+  parkedCommand,
+  ParkedUsageError,
+  replayCommand,
+  type ParkedEventsHandle,
+} from './parkedCommands';
 
 /**
- * The operator CLI: `catalog`, `schema`, `enqueue`. Exit codes: 0 success,
+ * The operator CLI: `catalog`, `schema`, `enqueue`, `parked`, `replay`. Exit codes: 0 success,
  * 1 something failed or an event was refused, 2 the command line is wrong.
  * Every error is one line on stderr.
  */
@@ -31,6 +38,8 @@ export interface CliIo {
   readonly stdinIsTerminal: boolean;
   /** Builds the publisher for the configured queue; tests substitute a fake sender. */
   readonly openPublisher?: (settings: QueueSettings) => AuditEventPublisher;
+  /** Builds the parked-events use case for `parked` and `replay`; tests may substitute it. */
+  readonly openParkedEvents?: (env: Record<string, string | undefined>) => Promise<ParkedEventsHandle>;
 }
 
 const PROGRAM = 'pki-siem-export';
@@ -43,6 +52,7 @@ const USAGE = `Usage:
                                           send events from a JSON array, one JSON event or NDJSON (file or stdin)
   ${PROGRAM} enqueue --sample <eventId> --tenant <guid> [--count <n>] [--dry-run] [--json]
                                           send n sample events of a catalog event ID
+${PARKED_USAGE}
 enqueue sends to the queue in ServiceBusConnection (connection string) or
 ServiceBusConnection__fullyQualifiedNamespace (az login / managed identity), queue AUDIT_QUEUE_NAME (default audit-events).
 Exit codes: 0 done, 1 failed or some events refused, 2 wrong command line.`;
@@ -73,21 +83,27 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return schemaCommand(args, io);
       case 'enqueue':
         return await enqueueCommand(args, io);
+      case 'parked':
+        return await parkedCommand(args, io);
+      case 'replay':
+        return await replayCommand(args, io);
       case 'help':
       case '--help':
       case '-h':
         io.stdout(USAGE);
         return 0;
       case undefined:
-        throw new UsageError(`a command is required: catalog, schema or enqueue (see ${PROGRAM} --help)`);
+        throw new UsageError(
+          `a command is required: catalog, schema, enqueue, parked or replay (see ${PROGRAM} --help)`,
+        );
       default:
         throw new UsageError(
-          `unknown command "${command}": use catalog, schema or enqueue (see ${PROGRAM} --help)`,
+          `unknown command "${command}": use catalog, schema, enqueue, parked or replay (see ${PROGRAM} --help)`,
         );
     }
   } catch (error) {
     io.stderr(`${PROGRAM}: ${oneLine(error instanceof Error ? error.message : String(error))}`);
-    return error instanceof UsageError ? 2 : 1;
+    return error instanceof UsageError || error instanceof ParkedUsageError ? 2 : 1;
   }
 }
 

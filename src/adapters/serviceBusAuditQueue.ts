@@ -1,0 +1,85 @@
+import type {
+  ServiceBusClient,
+  ServiceBusMessage,
+  ServiceBusMessageBatch,
+  ServiceBusSender,
+} from '@azure/service-bus';
+import type { TokenCredential } from '@azure/identity';
+import type { ServiceBusSettings } from '../config';
+import type { AuditQueue, OutgoingAuditMessage } from '../domain/ports';
+
+/**
+ * Puts messages on the audit queue: the forwarder's scheduled retries and the
+ * replays of parked events. Each message carries its own scheduled enqueue
+ * time (Service Bus honours `scheduledEnqueueTimeUtc` on a plain send), so a
+ * whole settlement goes out in as few size-bounded batches as fit, instead of
+ * one schedule call per jittered time. One client and sender per process.
+ *
+ * The SDK (about 20 MB resident) is loaded on the first send: a forwarder
+ * whose tenants are healthy never re-enqueues and never needs it.
+ */
+export class ServiceBusAuditQueue implements AuditQueue {
+  private client: ServiceBusClient | undefined;
+  private sender: Promise<ServiceBusSender> | undefined;
+
+  constructor(
+    private readonly settings: ServiceBusSettings,
+    private readonly credential: () => TokenCredential,
+  ) {}
+
+  async send(messages: readonly OutgoingAuditMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const sender = await this.getSender();
+    let batch = await sender.createMessageBatch();
+    for (const message of messages) {
+      const outgoing = toServiceBusMessage(message);
+      if (batch.tryAddMessage(outgoing)) continue;
+      if (batch.count === 0) throw tooLarge(message, batch);
+      await sender.sendMessages(batch);
+      batch = await sender.createMessageBatch();
+      if (!batch.tryAddMessage(outgoing)) throw tooLarge(message, batch);
+    }
+    if (batch.count > 0) await sender.sendMessages(batch);
+  }
+
+  async close(): Promise<void> {
+    const pending = this.sender;
+    this.sender = undefined;
+    await pending?.catch(() => undefined);
+    const client = this.client;
+    this.client = undefined;
+    await client?.close();
+  }
+
+  private getSender(): Promise<ServiceBusSender> {
+    this.sender ??= import('@azure/service-bus').then(({ ServiceBusClient }) => {
+      this.client ??=
+        this.settings.kind === 'connectionString'
+          ? new ServiceBusClient(this.settings.connectionString)
+          : new ServiceBusClient(this.settings.fullyQualifiedNamespace, this.credential());
+      return this.client.createSender(this.settings.queueName);
+    });
+    this.sender.catch(() => {
+      // A failed start is retried by the next send instead of being remembered.
+      this.sender = undefined;
+    });
+    return this.sender;
+  }
+}
+
+function toServiceBusMessage(message: OutgoingAuditMessage): ServiceBusMessage {
+  return {
+    messageId: message.messageId,
+    // Bytes, not the string: the SDK JSON-encodes a string body, which would wrap the event in quotes.
+    body: Buffer.from(message.body, 'utf8'),
+    contentType: 'application/json',
+    applicationProperties: { ...message.applicationProperties },
+    ...(message.scheduledEnqueueTime ? { scheduledEnqueueTimeUtc: message.scheduledEnqueueTime } : {}),
+  };
+}
+
+function tooLarge(message: OutgoingAuditMessage, batch: ServiceBusMessageBatch): Error {
+  return new Error(
+    `Message ${message.messageId} does not fit in a Service Bus message (at most ${batch.maxSizeInBytes} bytes with its properties).`,
+  );
+}

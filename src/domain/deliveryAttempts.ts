@@ -1,0 +1,126 @@
+/**
+ * How an event's delivery attempts travel with it. A retry is a new, scheduled
+ * copy of the message (abandoning would redeliver at once and burn the
+ * queue's delivery count in seconds), so the attempt count, the time of the
+ * first attempt and the recent failures ride along as application properties.
+ *
+ * Property names start lower-case on purpose: the Functions library lower-cases
+ * the first letter of every metadata key it hands to the handler.
+ */
+
+export const ATTEMPT_PROPERTY = 'deliveryAttempt';
+export const FIRST_ATTEMPT_PROPERTY = 'firstAttemptAt';
+export const HISTORY_PROPERTY = 'failureHistory';
+
+const MAX_HISTORY_ENTRIES = 10;
+const MAX_HISTORY_ERROR_CHARS = 300;
+
+export interface FailureRecord {
+  at: string;
+  error: string;
+}
+
+export interface DeliveryAttempts {
+  /** 1-based number of the attempt now being made. */
+  attempt: number;
+  firstAttemptAt: string;
+  /** Most recent failures, oldest first. */
+  history: FailureRecord[];
+}
+
+export interface RetrySettings {
+  retryBudgetMs: number;
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+}
+
+/** Reads what earlier attempts left on the message; a fresh message is attempt 1, starting now. */
+export function readAttempts(
+  properties: Readonly<Record<string, unknown>> | undefined,
+  now: Date,
+): DeliveryAttempts {
+  const rawAttempt = Number(properties?.[ATTEMPT_PROPERTY]);
+  const attempt = Number.isInteger(rawAttempt) && rawAttempt >= 1 ? rawAttempt : 1;
+  const rawFirst = properties?.[FIRST_ATTEMPT_PROPERTY];
+  const firstMs = typeof rawFirst === 'string' ? Date.parse(rawFirst) : Number.NaN;
+  // A first attempt "in the future" can only be a forged or corrupted property: count from now.
+  const firstAttemptAt =
+    Number.isNaN(firstMs) || firstMs > now.getTime() ? now.toISOString() : new Date(firstMs).toISOString();
+  return { attempt, firstAttemptAt, history: readHistory(properties?.[HISTORY_PROPERTY]) };
+}
+
+function readHistory(raw: unknown): FailureRecord[] {
+  let value = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return [];
+    }
+  }
+  if (!Array.isArray(value)) return [];
+  return value
+    .filter(
+      (entry): entry is FailureRecord =>
+        typeof entry === 'object' &&
+        entry !== null &&
+        typeof (entry as Record<string, unknown>).at === 'string' &&
+        typeof (entry as Record<string, unknown>).error === 'string',
+    )
+    .map((entry) => ({ at: entry.at, error: entry.error }))
+    .slice(-MAX_HISTORY_ENTRIES);
+}
+
+/** The history with one more failure, bounded so it always fits in a message property. */
+export function withFailure(history: readonly FailureRecord[], at: Date, error: string): FailureRecord[] {
+  return [...history, { at: at.toISOString(), error: error.slice(0, MAX_HISTORY_ERROR_CHARS) }].slice(
+    -MAX_HISTORY_ENTRIES,
+  );
+}
+
+/** Application properties that carry the next attempt's bookkeeping. */
+export function attemptProperties(next: DeliveryAttempts): Record<string, string | number> {
+  return {
+    [ATTEMPT_PROPERTY]: next.attempt,
+    [FIRST_ATTEMPT_PROPERTY]: next.firstAttemptAt,
+    [HISTORY_PROPERTY]: JSON.stringify(next.history),
+  };
+}
+
+/**
+ * A copy's message id: its own (duplicate detection silently drops a copy
+ * reusing the original's id), yet the same for the same attempt, so a batch
+ * redelivered after a failure re-enqueues copies the queue recognises as
+ * duplicates instead of doubling them.
+ */
+export function retryMessageId(eventRecordId: string, attempt: number): string {
+  return `${eventRecordId}:${attempt}`;
+}
+
+/** True once the event has been retried for longer than the budget allows. */
+export function isRetryBudgetExhausted(
+  attempts: DeliveryAttempts,
+  now: Date,
+  settings: RetrySettings,
+): boolean {
+  return now.getTime() - Date.parse(attempts.firstAttemptAt) >= settings.retryBudgetMs;
+}
+
+/**
+ * Exponential backoff with jitter for the attempt that just failed: the base
+ * delay doubles per attempt up to the cap, then a random part of the upper
+ * half is taken ("equal jitter") so failing events of many tenants spread out
+ * but never come back sooner than half the backoff. A Retry-After from the
+ * service is a floor.
+ */
+export function retryDelayMs(
+  failedAttempt: number,
+  settings: RetrySettings,
+  random: () => number,
+  retryAfterMs?: number,
+): number {
+  const exponent = Math.min(Math.max(failedAttempt - 1, 0), 30);
+  const capped = Math.min(settings.retryMaxDelayMs, settings.retryBaseDelayMs * 2 ** exponent);
+  const jittered = Math.round(capped / 2 + random() * (capped / 2));
+  return Math.max(jittered, retryAfterMs ?? 0);
+}

@@ -1,0 +1,918 @@
+import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import pLimit from 'p-limit';
+import {
+  attemptProperties,
+  type DeliveryAttempts,
+  isRetryBudgetExhausted,
+  readAttempts,
+  retryDelayMs,
+  retryMessageId,
+  type RetrySettings,
+  withFailure,
+} from './deliveryAttempts';
+import { ConcurrencyConflictError, IngestionFailure, type IngestionFailureKind } from './errors';
+import { formatProblems, parseEventMessage } from './eventContract';
+import { chunkBySize, rowBytes } from './ingestionChunks';
+import type {
+  AuditQueue,
+  Clock,
+  IngestionSink,
+  Logger,
+  OutgoingAuditMessage,
+  ParkCategory,
+  ParkedEvent,
+  ParkedEventStore,
+  TenantConnectionStore,
+} from './ports';
+import { eventToRow, type LogRow } from './rowMapper';
+import type { TableName } from './tableSchema';
+import {
+  type ConnectionState,
+  type ConnectionTarget,
+  isDelivering,
+  isWithinPropagationWindow,
+  type TenantConnection,
+  type Versioned,
+  withState,
+} from './tenantConnection';
+
+/**
+ * The forwarder use case: one Service Bus batch of audit events in, every
+ * event accounted for out. Each event ends this invocation in exactly one of
+ * four ways: delivered to its own tenant's workspace, scheduled again as a
+ * copy with backoff, parked with a reason, or skipped because its tenant's
+ * export is off. The handler completes the batch after that; it throws (and
+ * the host abandons the batch) only when a copy or a parked event could not be
+ * stored, because then an event would otherwise be lost.
+ *
+ * Isolation between tenants: uploads share one concurrency limit per batch, but
+ * a tenant may hold at most half of it, a tenant in trouble stops uploading
+ * after its first failure, and the batch has a time budget after which
+ * whatever did not finish is re-enqueued. So one tenant's slow or failing
+ * workspace costs the others at most a few slots, never their events.
+ */
+
+/** A message as the trigger delivered it, with the trigger metadata that belongs to it (undefined when unknown). */
+export interface ReceivedAuditMessage {
+  /** The body as the Functions library handed it over: raw text, bytes, or a value it already parsed as JSON. */
+  body: unknown;
+  messageId: string | undefined;
+  applicationProperties: Readonly<Record<string, unknown>> | undefined;
+  deliveryCount: number | undefined;
+}
+
+export interface ForwarderSettings extends RetrySettings {
+  maxConcurrentUploads: number;
+  timeBudgetMs: number;
+  connectionCacheMs: number;
+  propagationWindowMs: number;
+}
+
+export interface ForwarderDependencies {
+  connections: TenantConnectionStore;
+  parked: ParkedEventStore;
+  ingestion: IngestionSink;
+  queue: AuditQueue;
+  clock: Clock;
+  /** Jitter source; tests pin it. */
+  random?: () => number;
+}
+
+export interface ForwardOptions {
+  invocationId: string;
+  logger: Logger;
+  /** Aborted by the host (shutdown); the time budget applies in any case. */
+  signal?: AbortSignal;
+}
+
+export interface TenantOutcome {
+  tenantId: string;
+  /** The connection state the batch found; `none` when the tenant has no connection, `unknown` when it could not be read. */
+  state: ConnectionState | 'none' | 'unknown';
+  delivered: number;
+  retried: number;
+  parked: number;
+  skipped: number;
+  /** Highest delivery attempt among the tenant's events in this batch. */
+  attempt: number;
+  durationMs: number;
+  failure?: { kind: string; status?: number; message: string };
+  stateChange?: { from: ConnectionState; to: ConnectionState; reason: string };
+  /** Message ids of the events re-enqueued and parked, for correlation (not of those delivered or skipped). */
+  retriedMessageIds: string[];
+  parkedMessageIds: string[];
+}
+
+export interface BatchOutcome {
+  messages: number;
+  delivered: number;
+  retried: number;
+  parked: number;
+  skipped: number;
+  /** Parked because they are not valid audit events (included in `parked`). */
+  invalid: number;
+  /** True when the time budget ran out before every upload finished. */
+  timedOut: boolean;
+  durationMs: number;
+  tenants: TenantOutcome[];
+}
+
+/** Thrown when re-enqueued copies or parked events could not be stored: the batch must be abandoned. */
+export class SettlementError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SettlementError';
+  }
+}
+
+interface PendingEvent {
+  messageId: string | undefined;
+  /** The body as received; its text (what a copy or a parked event carries) is only built when needed. */
+  receivedBody: unknown;
+  eventRecordId: string;
+  tenantId: string;
+  eventId: number;
+  schemaVersion: string;
+  table: TableName;
+  row: LogRow;
+  bytes: number;
+  attempts: DeliveryAttempts;
+}
+
+type FailureKind = IngestionFailureKind | 'cutOff' | 'storeUnavailable' | 'noTarget';
+
+interface DeliveryFailure {
+  kind: FailureKind;
+  message: string;
+  status?: number;
+  retryAfterMs?: number;
+}
+
+interface StateIntent {
+  tenantId: string;
+  connection: Versioned<TenantConnection>;
+  target: ConnectionTarget;
+  delivered: boolean;
+  lastFailure: DeliveryFailure | undefined;
+  accessFailure: DeliveryFailure | undefined;
+  exhausted: DeliveryFailure | undefined;
+}
+
+/** Everything one batch decided, stored together at the end. */
+class Settlement {
+  readonly copies: OutgoingAuditMessage[] = [];
+  readonly parks: ParkedEvent[] = [];
+  readonly intents: StateIntent[] = [];
+}
+
+class TenantRun {
+  delivered = 0;
+  retried = 0;
+  parked = 0;
+  skipped = 0;
+  /** First failure that concerns the whole tenant: its remaining chunks are not attempted in this batch. */
+  trouble: DeliveryFailure | undefined;
+  lastFailure: DeliveryFailure | undefined;
+  accessFailure: DeliveryFailure | undefined;
+  exhausted: DeliveryFailure | undefined;
+  target: ConnectionTarget | undefined;
+  readonly retriedIds: string[] = [];
+  readonly parkedIds: string[] = [];
+  constructor(
+    readonly tenantId: string,
+    readonly limit: pLimit.Limit,
+  ) {}
+}
+
+interface BatchContext {
+  signal: AbortSignal;
+  limit: pLimit.Limit;
+  settlement: Settlement;
+}
+
+const NOT_ATTEMPTED: DeliveryFailure = {
+  kind: 'cutOff',
+  message: 'Not attempted: the batch time budget ran out first.',
+};
+const MAX_LOGGED_IDS = 50;
+
+export class Forwarder {
+  private readonly connectionCache = new Map<
+    string,
+    { entry: Versioned<TenantConnection> | undefined; readAtMs: number }
+  >();
+  private readonly random: () => number;
+
+  constructor(
+    private readonly deps: ForwarderDependencies,
+    private readonly settings: ForwarderSettings,
+  ) {
+    this.random = deps.random ?? Math.random;
+  }
+
+  async forwardBatch(
+    messages: readonly ReceivedAuditMessage[],
+    options: ForwardOptions,
+  ): Promise<BatchOutcome> {
+    const started = performance.now();
+    const timeBudget = AbortSignal.timeout(this.settings.timeBudgetMs);
+    const signal = options.signal ? AbortSignal.any([timeBudget, options.signal]) : timeBudget;
+    // Every upload in flight listens to it (ours and the SDK's): dozens are expected, not a leak.
+    setMaxListeners(0, signal);
+    const batch: BatchContext = {
+      signal,
+      limit: pLimit(this.settings.maxConcurrentUploads),
+      settlement: new Settlement(),
+    };
+    const now = this.deps.clock.now();
+
+    const byTenant = new Map<string, PendingEvent[]>();
+    const invalidIds: Array<string | undefined> = [];
+    for (const message of messages) {
+      const decoded = this.decode(message, now);
+      if ('event' in decoded) {
+        const list = byTenant.get(decoded.event.tenantId) ?? [];
+        list.push(decoded.event);
+        byTenant.set(decoded.event.tenantId, list);
+      } else {
+        batch.settlement.parks.push(decoded.parked);
+        invalidIds.push(message.messageId);
+      }
+    }
+
+    const tenants = await Promise.all(
+      [...byTenant].map(([tenantId, events]) => this.forwardTenant(tenantId, events, batch)),
+    );
+
+    await this.settle(batch.settlement, options);
+    await this.applyStateChanges(batch.settlement.intents, tenants, options.logger);
+
+    const outcome: BatchOutcome = {
+      messages: messages.length,
+      delivered: sum(tenants, 'delivered'),
+      retried: sum(tenants, 'retried'),
+      parked: sum(tenants, 'parked') + invalidIds.length,
+      skipped: sum(tenants, 'skipped'),
+      invalid: invalidIds.length,
+      timedOut: timeBudget.aborted,
+      durationMs: Math.round(performance.now() - started),
+      tenants,
+    };
+    this.log(outcome, invalidIds, messages, options);
+    return outcome;
+  }
+
+  /** Forgets cached connections (tests, and after the portal changes a connection in this process). */
+  forgetConnection(tenantId: string): void {
+    this.connectionCache.delete(tenantId);
+  }
+
+  private decode(
+    message: ReceivedAuditMessage,
+    now: Date,
+  ): { event: PendingEvent } | { parked: ParkedEvent } {
+    const attempts = readAttempts(message.applicationProperties, now);
+    const validation = parseEventMessage(message.body);
+    if (!validation.ok) {
+      const claimed = claimedIdentity(message);
+      return {
+        parked: this.parkedEvent(
+          {
+            tenantId: claimed.tenantId,
+            messageId: message.messageId,
+            eventRecordId: claimed.eventRecordId,
+            eventId: claimed.eventId,
+            body: bodyText(message.body),
+            attempts,
+          },
+          'invalidMessage',
+          `The message is not a valid audit event (schema version 1): ${formatProblems(validation.problems)}. Fix the producer; replaying sends the same body again.`,
+          now,
+        ),
+      };
+    }
+    const { event } = validation;
+    const { table, row } = eventToRow(event);
+    return {
+      event: {
+        messageId: message.messageId,
+        receivedBody: message.body,
+        eventRecordId: event.id,
+        tenantId: event.tenantId,
+        eventId: event.eventId,
+        schemaVersion: event.schemaVersion,
+        table,
+        row,
+        bytes: rowBytes(row),
+        attempts,
+      },
+    };
+  }
+
+  private async forwardTenant(
+    tenantId: string,
+    events: PendingEvent[],
+    batch: BatchContext,
+  ): Promise<TenantOutcome> {
+    const started = performance.now();
+    // A tenant may hold at most half the slots, so a slow workspace cannot starve the rest of the batch.
+    const run = new TenantRun(
+      tenantId,
+      pLimit(Math.max(1, Math.floor(this.settings.maxConcurrentUploads / 2))),
+    );
+    const attempt = Math.max(...events.map((event) => event.attempts.attempt));
+    const finish = (state: TenantOutcome['state']): TenantOutcome => ({
+      tenantId,
+      state,
+      delivered: run.delivered,
+      retried: run.retried,
+      parked: run.parked,
+      skipped: run.skipped,
+      attempt,
+      durationMs: Math.round(performance.now() - started),
+      retriedMessageIds: run.retriedIds,
+      parkedMessageIds: run.parkedIds,
+      ...(run.lastFailure
+        ? {
+            failure: {
+              kind: run.lastFailure.kind,
+              message: run.lastFailure.message,
+              ...(run.lastFailure.status !== undefined ? { status: run.lastFailure.status } : {}),
+            },
+          }
+        : {}),
+    });
+
+    let connection: Versioned<TenantConnection> | undefined;
+    try {
+      connection = await untilAborted(this.lookup(tenantId), batch.signal);
+    } catch (error) {
+      this.retry(run, events, batch, {
+        kind: 'storeUnavailable',
+        message: `The tenant's connection could not be read: ${errorLine(error)}`,
+      });
+      return finish('unknown');
+    }
+    if (!connection) {
+      run.skipped += events.length;
+      return finish('none');
+    }
+    const { state } = connection.value;
+    if (state === 'suspended') {
+      const reason = `The tenant's export is suspended (${connection.value.stateReason}). Fix the connection and save it again, then replay the parked events.`;
+      for (const event of events) this.park(run, event, 'connectionSuspended', reason, batch);
+      return finish(state);
+    }
+    if (!isDelivering(state)) {
+      run.skipped += events.length;
+      return finish(state);
+    }
+    const target = connection.value.saved;
+    if (!target) {
+      this.retry(run, events, batch, {
+        kind: 'noTarget',
+        message: 'The connection is on but has no saved workspace target; save the connection again.',
+      });
+      return finish(state);
+    }
+
+    run.target = target;
+    const byTable = new Map<TableName, PendingEvent[]>();
+    for (const event of events) {
+      const list = byTable.get(event.table) ?? [];
+      list.push(event);
+      byTable.set(event.table, list);
+    }
+    const sends: Array<Promise<void>> = [];
+    for (const [table, tableEvents] of byTable) {
+      for (const chunk of chunkBySize(tableEvents, (event) => event.bytes)) {
+        sends.push(this.sendChunk(run, target, target.streams[table], chunk, batch));
+      }
+    }
+    await Promise.all(sends);
+
+    batch.settlement.intents.push({
+      tenantId,
+      connection,
+      target,
+      delivered: run.delivered > 0,
+      lastFailure: run.lastFailure,
+      accessFailure: run.accessFailure,
+      exhausted: run.exhausted,
+    });
+    if (run.accessFailure) this.forgetConnection(tenantId);
+    return finish(state);
+  }
+
+  /** Uploads one chunk; a refused chunk is halved until the refused record stands alone. */
+  private async sendChunk(
+    run: TenantRun,
+    target: ConnectionTarget,
+    stream: string,
+    events: PendingEvent[],
+    batch: BatchContext,
+  ): Promise<void> {
+    // Splitting happens outside the slots: waiting for a slot while holding one could deadlock.
+    const refusal = await run.limit(() =>
+      batch.limit(() => this.attemptUpload(run, target, stream, events, batch)),
+    );
+    if (!refusal) return;
+    const [single] = events;
+    if (events.length === 1 && single) {
+      this.park(
+        run,
+        single,
+        'rejectedByService',
+        `The Logs Ingestion API refused this record: ${refusal.message}`,
+        batch,
+        withFailure(single.attempts.history, this.deps.clock.now(), refusal.message),
+      );
+      return;
+    }
+    const middle = Math.ceil(events.length / 2);
+    await Promise.all([
+      this.sendChunk(run, target, stream, events.slice(0, middle), batch),
+      this.sendChunk(run, target, stream, events.slice(middle), batch),
+    ]);
+  }
+
+  /** Returns the refusal when the service rejected these rows (to be split), otherwise settles them itself. */
+  private async attemptUpload(
+    run: TenantRun,
+    target: ConnectionTarget,
+    stream: string,
+    events: PendingEvent[],
+    batch: BatchContext,
+  ): Promise<DeliveryFailure | undefined> {
+    if (run.trouble) {
+      this.retry(run, events, batch, run.trouble);
+      return undefined;
+    }
+    if (batch.signal.aborted) {
+      this.retry(run, events, batch, NOT_ATTEMPTED);
+      return undefined;
+    }
+    try {
+      await untilAborted(
+        this.deps.ingestion.upload(
+          run.tenantId,
+          target,
+          stream,
+          events.map((event) => event.row),
+          batch.signal,
+        ),
+        batch.signal,
+      );
+      run.delivered += events.length;
+      return undefined;
+    } catch (error) {
+      const failure = classify(error);
+      if (failure.kind === 'rejected') return failure;
+      run.trouble ??= failure;
+      this.retry(run, events, batch, failure);
+      return undefined;
+    }
+  }
+
+  /** Schedules copies of events for a later attempt, or parks them once their retry budget is spent. */
+  private retry(
+    run: TenantRun,
+    events: readonly PendingEvent[],
+    batch: BatchContext,
+    failure: DeliveryFailure,
+  ): void {
+    const now = this.deps.clock.now();
+    const isFailure = failure !== NOT_ATTEMPTED;
+    if (isFailure) {
+      run.lastFailure = failure;
+      if (this.isAccessFailure(failure, run.target, now)) run.accessFailure ??= failure;
+    }
+    for (const event of events) {
+      if (isFailure && isRetryBudgetExhausted(event.attempts, now, this.settings)) {
+        run.exhausted ??= failure;
+        const hours = Math.round(this.settings.retryBudgetMs / 3_600_000);
+        this.park(
+          run,
+          event,
+          'retryBudgetExhausted',
+          `Delivery kept failing for more than ${hours} hours (${event.attempts.attempt} attempts); last failure: ${failure.message}`,
+          batch,
+          withFailure(event.attempts.history, now, failure.message),
+        );
+        continue;
+      }
+      const next: DeliveryAttempts = {
+        attempt: event.attempts.attempt + 1,
+        firstAttemptAt: event.attempts.firstAttemptAt,
+        history: isFailure
+          ? withFailure(event.attempts.history, now, failure.message)
+          : event.attempts.history,
+      };
+      const delayMs = isFailure
+        ? retryDelayMs(event.attempts.attempt, this.settings, this.random, failure.retryAfterMs)
+        : 0;
+      batch.settlement.copies.push({
+        messageId: retryMessageId(event.eventRecordId, next.attempt),
+        body: bodyText(event.receivedBody),
+        applicationProperties: {
+          tenantId: event.tenantId,
+          eventId: event.eventId,
+          schemaVersion: event.schemaVersion,
+          ...attemptProperties(next),
+        },
+        ...(delayMs > 0 ? { scheduledEnqueueTime: new Date(now.getTime() + delayMs) } : {}),
+      });
+      run.retried += 1;
+      if (event.messageId !== undefined) run.retriedIds.push(event.messageId);
+    }
+  }
+
+  /**
+   * 403/404 right after provisioning only mean the role or the DCR has not
+   * propagated yet; later they (and a tenant that issues no token) mean access
+   * was lost: the connection is degraded, the events still retried.
+   */
+  private isAccessFailure(
+    failure: DeliveryFailure,
+    target: ConnectionTarget | undefined,
+    now: Date,
+  ): boolean {
+    if (failure.kind === 'unauthenticated') return true;
+    if (failure.kind !== 'forbidden' && failure.kind !== 'notFound') return false;
+    return !target || !isWithinPropagationWindow(target, now, this.settings.propagationWindowMs);
+  }
+
+  private park(
+    run: TenantRun,
+    event: PendingEvent,
+    category: ParkCategory,
+    reason: string,
+    batch: BatchContext,
+    history = event.attempts.history,
+  ): void {
+    const now = this.deps.clock.now();
+    batch.settlement.parks.push(
+      this.parkedEvent(
+        {
+          tenantId: event.tenantId,
+          messageId: event.messageId,
+          eventRecordId: event.eventRecordId,
+          eventId: event.eventId,
+          body: bodyText(event.receivedBody),
+          attempts: { ...event.attempts, history },
+        },
+        category,
+        reason,
+        now,
+      ),
+    );
+    run.parked += 1;
+    if (event.messageId !== undefined) run.parkedIds.push(event.messageId);
+  }
+
+  private parkedEvent(
+    source: {
+      tenantId: string | undefined;
+      messageId: string | undefined;
+      eventRecordId: string | undefined;
+      eventId: number | undefined;
+      body: string;
+      attempts: DeliveryAttempts;
+    },
+    category: ParkCategory,
+    reason: string,
+    now: Date,
+  ): ParkedEvent {
+    const parkedAt = now.toISOString();
+    return {
+      tenantId: source.tenantId,
+      parkedId: `${parkedAt}_${randomUUID()}`,
+      messageId: source.messageId,
+      eventRecordId: source.eventRecordId,
+      eventId: source.eventId,
+      category,
+      reason,
+      body: source.body,
+      attempts: source.attempts.attempt,
+      firstAttemptAt: source.attempts.firstAttemptAt,
+      parkedAt,
+      history: source.attempts.history,
+    };
+  }
+
+  /**
+   * Stores the copies first, then the parked events. Copies carry ids that
+   * are deterministic per attempt, so if parking fails and the batch comes
+   * back, sending them again is absorbed by the queue's duplicate detection.
+   */
+  private async settle(settlement: Settlement, options: ForwardOptions): Promise<void> {
+    try {
+      if (settlement.copies.length > 0) await this.deps.queue.send(settlement.copies);
+    } catch (error) {
+      options.logger.error('forwarder: could not re-enqueue; abandoning the batch', {
+        invocationId: options.invocationId,
+        copies: settlement.copies.length,
+        error: errorLine(error),
+      });
+      throw new SettlementError(
+        `Could not re-enqueue ${settlement.copies.length} event(s) for a later attempt: ${errorLine(error)}`,
+        { cause: error },
+      );
+    }
+    try {
+      if (settlement.parks.length > 0) await this.deps.parked.park(settlement.parks);
+    } catch (error) {
+      options.logger.error('forwarder: could not park events; abandoning the batch', {
+        invocationId: options.invocationId,
+        parked: settlement.parks.length,
+        error: errorLine(error),
+      });
+      throw new SettlementError(`Could not park ${settlement.parks.length} event(s): ${errorLine(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  private async lookup(tenantId: string): Promise<Versioned<TenantConnection> | undefined> {
+    const nowMs = this.deps.clock.now().getTime();
+    const cached = this.connectionCache.get(tenantId);
+    if (cached && nowMs - cached.readAtMs < this.settings.connectionCacheMs) return cached.entry;
+    const entry = await this.deps.connections.get(tenantId);
+    this.connectionCache.set(tenantId, { entry, readAtMs: nowMs });
+    return entry;
+  }
+
+  /**
+   * Records what the batch learned about each tenant, conditionally on the
+   * ETag: on a conflict the entity is read again and the change re-decided,
+   * so a concurrent "disable" or "save" by the portal always wins over what an
+   * older batch saw. A failure here loses no event (they are settled already)
+   * and is only logged.
+   */
+  private async applyStateChanges(
+    intents: readonly StateIntent[],
+    tenants: TenantOutcome[],
+    logger: Logger,
+  ): Promise<void> {
+    await Promise.all(
+      intents.map(async (intent) => {
+        try {
+          const change = await this.applyStateChange(intent);
+          const outcome = tenants.find((tenant) => tenant.tenantId === intent.tenantId);
+          if (change && outcome) outcome.stateChange = change;
+        } catch (error) {
+          logger.warn('forwarder: could not record the connection state', {
+            tenantId: intent.tenantId,
+            error: errorLine(error),
+          });
+        }
+      }),
+    );
+  }
+
+  private async applyStateChange(
+    intent: StateIntent,
+  ): Promise<{ from: ConnectionState; to: ConnectionState; reason: string } | undefined> {
+    let current: Versioned<TenantConnection> | undefined = intent.connection;
+    for (let round = 0; round < 5 && current; round += 1) {
+      const next = this.nextConnection(current.value, intent);
+      if (!next) return undefined;
+      try {
+        const written = await this.deps.connections.replace(next, current.etag);
+        this.connectionCache.set(intent.tenantId, {
+          entry: written,
+          readAtMs: this.deps.clock.now().getTime(),
+        });
+        return next.state === current.value.state
+          ? undefined
+          : { from: current.value.state, to: next.state, reason: next.stateReason };
+      } catch (error) {
+        if (!(error instanceof ConcurrencyConflictError)) throw error;
+        current = await this.deps.connections.get(intent.tenantId);
+        this.connectionCache.set(intent.tenantId, {
+          entry: current,
+          readAtMs: this.deps.clock.now().getTime(),
+        });
+      }
+    }
+    return undefined;
+  }
+
+  /** The connection after this batch's news, or undefined when nothing needs writing. */
+  private nextConnection(current: TenantConnection, intent: StateIntent): TenantConnection | undefined {
+    // The portal turned export off, or saved another target meanwhile: what we saw no longer applies.
+    if (!isDelivering(current.state) || !sameTarget(current.saved, intent.target)) return undefined;
+    const now = this.deps.clock.now();
+    let next = current;
+    if (intent.exhausted) {
+      const hours = Math.round(this.settings.retryBudgetMs / 3_600_000);
+      next = withState(
+        next,
+        'suspended',
+        `Deliveries kept failing for more than ${hours} hours (${intent.exhausted.message}). New events are parked: fix the connection, save it again, then replay the parked events.`,
+        now,
+      );
+    } else if (intent.accessFailure) {
+      next = withState(next, 'degraded', accessReason(intent.accessFailure), now);
+    } else if (intent.delivered && next.state === 'degraded') {
+      next = withState(next, 'active', 'Deliveries succeed again.', now);
+    }
+    const at = now.toISOString();
+    if (intent.delivered) {
+      const last = next.lastDeliveryAt ? Date.parse(next.lastDeliveryAt) : Number.NaN;
+      // Throttled so a busy tenant costs one write per cache period, not one per batch.
+      if (Number.isNaN(last) || now.getTime() - last >= this.settings.connectionCacheMs) {
+        next = { ...next, lastDeliveryAt: at, updatedAt: at };
+      }
+    }
+    if (intent.lastFailure) {
+      const previous = next.lastError;
+      const stale =
+        !previous ||
+        previous.message !== intent.lastFailure.message ||
+        now.getTime() - Date.parse(previous.at) >= this.settings.connectionCacheMs;
+      if (stale) next = { ...next, lastError: { at, message: intent.lastFailure.message }, updatedAt: at };
+    }
+    return next === current ? undefined : next;
+  }
+
+  private log(
+    outcome: BatchOutcome,
+    invalidIds: ReadonlyArray<string | undefined>,
+    messages: readonly ReceivedAuditMessage[],
+    options: ForwardOptions,
+  ): void {
+    const { logger, invocationId } = options;
+    for (const tenant of outcome.tenants) {
+      const troubled = tenant.retried > 0 || tenant.parked > 0;
+      const fields: Record<string, unknown> = {
+        invocationId,
+        tenantId: tenant.tenantId,
+        state: tenant.state,
+        delivered: tenant.delivered,
+        retried: tenant.retried,
+        parked: tenant.parked,
+        skipped: tenant.skipped,
+        attempt: tenant.attempt,
+        durationMs: tenant.durationMs,
+      };
+      if (tenant.failure) {
+        fields.failureKind = tenant.failure.kind;
+        if (tenant.failure.status !== undefined) fields.failureStatus = tenant.failure.status;
+      }
+      if (tenant.stateChange) {
+        fields.stateChange = `${tenant.stateChange.from}->${tenant.stateChange.to}`;
+      }
+      if (troubled) {
+        if (tenant.failure) fields.failure = tenant.failure.message;
+        if (tenant.retriedMessageIds.length > 0) {
+          fields.retriedMessageIds = tenant.retriedMessageIds.slice(0, MAX_LOGGED_IDS);
+        }
+        if (tenant.parkedMessageIds.length > 0) {
+          fields.parkedMessageIds = tenant.parkedMessageIds.slice(0, MAX_LOGGED_IDS);
+        }
+        logger.warn('forwarder: tenant outcome', fields);
+      } else {
+        logger.info('forwarder: tenant outcome', fields);
+      }
+    }
+    const deliveryCounts = messages.map((message) => message.deliveryCount ?? 0);
+    const fields: Record<string, unknown> = {
+      invocationId,
+      messages: outcome.messages,
+      tenants: outcome.tenants.length,
+      delivered: outcome.delivered,
+      retried: outcome.retried,
+      parked: outcome.parked,
+      skipped: outcome.skipped,
+      invalid: outcome.invalid,
+      timedOut: outcome.timedOut,
+      durationMs: outcome.durationMs,
+      maxDeliveryCount: Math.max(0, ...deliveryCounts),
+    };
+    if (invalidIds.length > 0) fields.invalidMessageIds = invalidIds.slice(0, MAX_LOGGED_IDS);
+    logger.info('forwarder: batch settled', fields);
+  }
+}
+
+class CutOffError extends Error {
+  constructor() {
+    super('cut off by the batch time budget');
+    this.name = 'CutOffError';
+  }
+}
+
+/** Stops waiting when the signal fires, whether or not the work honours the signal itself. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new CutOffError());
+    if (signal.aborted) {
+      onAbort();
+    } else {
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(
+          error instanceof Error
+            ? error.name === 'AbortError'
+              ? new CutOffError()
+              : error
+            : new Error(String(error)),
+        );
+      },
+    );
+  });
+}
+
+function classify(error: unknown): DeliveryFailure {
+  if (error instanceof CutOffError) {
+    return { kind: 'unavailable', message: 'The upload did not finish within the batch time budget.' };
+  }
+  if (!(error instanceof IngestionFailure)) {
+    return { kind: 'unavailable', message: `The upload failed: ${errorLine(error)}` };
+  }
+  const failure: DeliveryFailure = {
+    kind: error.kind,
+    message: error.message,
+    ...(error.details.status !== undefined ? { status: error.details.status } : {}),
+    ...(error.details.retryAfterMs !== undefined ? { retryAfterMs: error.details.retryAfterMs } : {}),
+  };
+  return failure;
+}
+
+function accessReason(failure: DeliveryFailure): string {
+  switch (failure.kind) {
+    case 'forbidden':
+      return `The Logs Ingestion API refused access (403): the app may have lost the Monitoring Metrics Publisher role on the data collection rule's resource group. ${failure.message}`;
+    case 'notFound':
+      return `The data collection rule or its stream was not found (404): it may have been deleted. Run Create Connection and save again. ${failure.message}`;
+    default:
+      return `No token could be obtained in the customer's tenant: the app may have been removed from the tenant or its consent revoked. ${failure.message}`;
+  }
+}
+
+function sameTarget(saved: ConnectionTarget | undefined, used: ConnectionTarget): boolean {
+  return (
+    saved !== undefined &&
+    saved.dataCollectionRuleImmutableId === used.dataCollectionRuleImmutableId &&
+    saved.logsIngestionEndpoint === used.logsIngestionEndpoint &&
+    saved.provisionedAt === used.provisionedAt
+  );
+}
+
+/** The body as text: what the producer sent, or the JSON of what the library parsed from it. */
+function bodyText(body: unknown): string {
+  if (typeof body === 'string') return body;
+  if (body instanceof Uint8Array) return Buffer.from(body).toString('utf8');
+  if (body === undefined) return '';
+  return JSON.stringify(body) ?? '';
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Who an invalid message claims to be, for filing it: the tenant from the
+ * body, else from the application property, else nobody (unattributed).
+ * Only well-formed GUIDs count, so a malformed value never becomes a
+ * Table Storage partition.
+ */
+function claimedIdentity(message: ReceivedAuditMessage): {
+  tenantId: string | undefined;
+  eventRecordId: string | undefined;
+  eventId: number | undefined;
+} {
+  let parsed: unknown = message.body;
+  if (typeof parsed === 'string' || parsed instanceof Uint8Array) {
+    try {
+      parsed = JSON.parse(typeof parsed === 'string' ? parsed : Buffer.from(parsed).toString('utf8'));
+    } catch {
+      parsed = undefined;
+    }
+  }
+  const body = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  const properties = message.applicationProperties ?? {};
+  const guidOf = (value: unknown): string | undefined =>
+    typeof value === 'string' && GUID.test(value) ? value.toLowerCase() : undefined;
+  const eventId = body.eventId ?? properties.eventId;
+  return {
+    tenantId: guidOf(body.tenantId) ?? guidOf(properties.tenantId),
+    eventRecordId: guidOf(body.id),
+    eventId: typeof eventId === 'number' && Number.isInteger(eventId) ? eventId : undefined,
+  };
+}
+
+function errorLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return (message.split('\n')[0] ?? '').slice(0, 300);
+}
+
+function sum(tenants: readonly TenantOutcome[], key: 'delivered' | 'retried' | 'parked' | 'skipped'): number {
+  return tenants.reduce((total, tenant) => total + tenant[key], 0);
+}

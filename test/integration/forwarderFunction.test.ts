@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { TableParkedEventStore } from '../../src/adapters/parkedEventStore';
+import { openTable } from '../../src/adapters/tableStorage';
+import { TableTenantConnectionStore } from '../../src/adapters/tenantConnectionStore';
+import { resetCompositionForTests } from '../../src/composition';
+import { resetConfigForTests } from '../../src/config';
+import { invokeServiceBusBatch, listFunctions, startFunctionApp } from '../support/functionsHost';
+import { auditEvent, savedConnection } from '../support/forwarderFixtures';
+
+/**
+ * The forwarder function through the Functions library's invocation model,
+ * with the host's conversions, against Azurite: what happens before any
+ * upload (host delivery of non-JSON bodies, validation, parking, skipping).
+ */
+
+const suffix = randomUUID().replace(/-/g, '').slice(0, 8);
+const env = {
+  AUDIT_QUEUE_NAME: 'audit-events',
+  ServiceBusConnection:
+    'Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true;',
+  TABLE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
+  TENANTS_TABLE: `Connections${suffix}`,
+  PARKED_TABLE: `Parked${suffix}`,
+  CUSTOMER_APP_CLIENT_ID: '68554b48-233f-42b4-9aa7-2eadca4d7727',
+  CUSTOMER_APP_CREDENTIAL: 'secret',
+  CUSTOMER_APP_CLIENT_SECRET: 'dev-only',
+  API_AUDIENCE: 'api://pki-siem-export',
+  API_ISSUERS: 'https://login.microsoftonline.com/{tenantid}/v2.0',
+};
+const saved = new Map<string, string | undefined>();
+const tables = { kind: 'connectionString' as const, connectionString: env.TABLE_STORAGE_CONNECTION_STRING };
+const noCredential = (): never => {
+  throw new Error('connection-string tables need no credential');
+};
+const parked = new TableParkedEventStore(openTable(tables, env.PARKED_TABLE, noCredential));
+const connections = new TableTenantConnectionStore(openTable(tables, env.TENANTS_TABLE, noCredential));
+
+beforeAll(async () => {
+  for (const [name, value] of Object.entries(env)) {
+    saved.set(name, process.env[name]);
+    process.env[name] = value;
+  }
+  resetConfigForTests();
+  resetCompositionForTests();
+  await startFunctionApp({ entryPoints: ['src/index.ts', 'src/functions/forwardAuditEvents.ts'] });
+});
+
+afterAll(() => {
+  for (const [name, value] of saved) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  resetConfigForTests();
+  resetCompositionForTests();
+});
+
+describe('forwardAuditEvents (host conversions, Azurite)', () => {
+  it('registers a string-typed batch trigger on the configured queue', () => {
+    expect(listFunctions().find((f) => f.name === 'forwardAuditEvents')).toMatchObject({
+      triggerType: 'serviceBusTrigger',
+      cardinality: 'many',
+      dataType: 'string',
+      queueName: '%AUDIT_QUEUE_NAME%',
+    });
+  });
+
+  it('parks a non-JSON body and a contract violation with their reasons, and completes the batch', async () => {
+    const tenant = randomUUID();
+    const disabled = randomUUID();
+    await connections.create({ ...savedConnection(disabled), state: 'disabled' });
+    const invalid = { ...auditEvent(tenant), eventId: 5555 };
+    const result = await invokeServiceBusBatch('forwardAuditEvents', [
+      {
+        body: 'plain text, not an event',
+        messageId: 'not-json-1',
+        applicationProperties: { tenantId: tenant },
+      },
+      { body: invalid, messageId: invalid.id, contentType: 'application/json' },
+      { body: auditEvent(disabled), messageId: randomUUID(), contentType: 'application/json' },
+      { body: auditEvent(randomUUID()), messageId: randomUUID(), contentType: 'application/json' },
+    ]);
+    expect(result.outcome).toBe('completed');
+
+    const page = await parked.list(tenant, { limit: 10 });
+    const byMessage = new Map(page.items.map((item) => [item.messageId, item]));
+    expect(byMessage.get('not-json-1')).toMatchObject({
+      category: 'invalidMessage',
+      body: 'plain text, not an event',
+      tenantId: tenant,
+    });
+    expect(byMessage.get('not-json-1')?.reason).toMatch(/not JSON/);
+    expect(byMessage.get(invalid.id)).toMatchObject({ category: 'invalidMessage', eventId: 5555 });
+    expect(await parked.count(disabled)).toBe(0);
+
+    const batchLine = result.logs.find((line) => line.message.startsWith('forwarder: batch settled'));
+    expect(batchLine?.message).toContain('"skipped":2');
+    expect(batchLine?.message).toContain('"invalid":2');
+    expect(batchLine?.message).toContain(`"invocationId":"${result.invocationId}"`);
+  });
+});

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import type { ReceivedAuditMessage } from '../../src/domain/forwarder';
+import { CA_TABLE, CERTIFICATE_TABLE } from '../../src/domain/tableSchema';
+import type { ConnectionState, ConnectionTarget, TenantConnection } from '../../src/domain/tenantConnection';
+
+/** Test data for the forwarder: v1 audit events, their queue messages, and saved connections. */
+
+export interface AuditEventBody {
+  schemaVersion: '1';
+  id: string;
+  tenantId: string;
+  eventId: number;
+  time: string;
+  outcome: 'Success' | 'Denied' | 'Failure';
+  message: string;
+  actor?: { upn?: string; ipAddress?: string };
+  ca?: { id: string; name?: string };
+  certificate?: { serialNumber?: string; subject?: string };
+  details?: Record<string, unknown>;
+}
+
+/** A certificate event (table EZCA_Certificates_CL) unless a CA event ID is given. */
+export function auditEvent(tenantId: string, overrides: Partial<AuditEventBody> = {}): AuditEventBody {
+  const eventId = overrides.eventId ?? 4887;
+  const isCaEvent = [4882, 92, 23, 19, 28, 22, 12].includes(eventId);
+  return {
+    schemaVersion: '1',
+    id: randomUUID(),
+    tenantId,
+    eventId,
+    time: '2026-11-24T11:59:00.000Z',
+    outcome: 'Success',
+    message: 'Certificate issued for web01.contoso.com',
+    actor: { upn: 'alice@contoso.com', ipAddress: '203.0.113.7' },
+    ...(isCaEvent ? { ca: { id: 'ca-1', name: 'Contoso Issuing CA' } } : {}),
+    ...overrides,
+  };
+}
+
+/**
+ * The message as the trigger hands it over: JSON bodies already parsed by the
+ * Functions library (it JSON-parses string bodies when it can), metadata aligned.
+ */
+export function received(
+  body: unknown,
+  properties: Record<string, unknown> = {},
+  messageId?: string,
+): ReceivedAuditMessage {
+  const event = typeof body === 'object' && body !== null ? (body as { id?: unknown }) : {};
+  return {
+    body,
+    messageId: messageId ?? (typeof event.id === 'string' ? event.id : randomUUID()),
+    applicationProperties: properties,
+    deliveryCount: 1,
+  };
+}
+
+export function targetFor(tenantId: string, provisionedAt = '2026-10-01T00:00:00.000Z'): ConnectionTarget {
+  const short = tenantId.slice(0, 8);
+  return {
+    workspaceResourceId: `/subscriptions/${tenantId}/resourceGroups/rg-${short}/providers/Microsoft.OperationalInsights/workspaces/ws-${short}`,
+    location: 'eastus',
+    dataCollectionRuleId: `/subscriptions/${tenantId}/resourceGroups/rg-${short}/providers/Microsoft.Insights/dataCollectionRules/dcr-${short}`,
+    dataCollectionRuleImmutableId: `dcr-${tenantId.replace(/-/g, '')}`,
+    logsIngestionEndpoint: `https://dcr-${short}.eastus-1.ingest.monitor.azure.com`,
+    streams: { [CA_TABLE]: `Custom-${CA_TABLE}`, [CERTIFICATE_TABLE]: `Custom-${CERTIFICATE_TABLE}` },
+    provisionedAt,
+  };
+}
+
+export function savedConnection(
+  tenantId: string,
+  options: { state?: ConnectionState; provisionedAt?: string; stateReason?: string } = {},
+): TenantConnection {
+  const at = '2026-10-01T00:00:00.000Z';
+  const target = targetFor(tenantId, options.provisionedAt);
+  return {
+    tenantId,
+    state: options.state ?? 'active',
+    stateReason: options.stateReason ?? 'Saved by the portal',
+    stateChangedAt: at,
+    saved: target,
+    createdAt: at,
+    updatedAt: at,
+  };
+}

@@ -1,0 +1,487 @@
+import { randomUUID } from 'node:crypto';
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  ATTEMPT_PROPERTY,
+  FIRST_ATTEMPT_PROPERTY,
+  HISTORY_PROPERTY,
+} from '../../src/domain/deliveryAttempts';
+import { ConcurrencyConflictError } from '../../src/domain/errors';
+import { Forwarder, type ForwarderSettings, SettlementError } from '../../src/domain/forwarder';
+import type { TenantConnection, Versioned } from '../../src/domain/tenantConnection';
+import { CERTIFICATE_TABLE, CA_TABLE } from '../../src/domain/tableSchema';
+import { FakeIngestionSink } from '../support/fakeIngestion';
+import {
+  CapturingLogger,
+  FakeClock,
+  InMemoryParkedEventStore,
+  InMemoryTenantConnectionStore,
+  RecordingAuditQueue,
+} from '../support/fakes';
+import { auditEvent, received, savedConnection, targetFor } from '../support/forwarderFixtures';
+
+const TENANT_A = '11111111-1111-4111-8111-111111111111';
+const TENANT_B = '22222222-2222-4222-8222-222222222222';
+const TENANT_C = '33333333-3333-4333-8333-333333333333';
+
+const SETTINGS: ForwarderSettings = {
+  maxConcurrentUploads: 4,
+  timeBudgetMs: 10_000,
+  connectionCacheMs: 30_000,
+  propagationWindowMs: 30 * 60_000,
+  retryBudgetMs: 168 * 3_600_000,
+  retryBaseDelayMs: 30_000,
+  retryMaxDelayMs: 3_600_000,
+};
+
+let clock: FakeClock;
+let connections: InMemoryTenantConnectionStore;
+let parked: InMemoryParkedEventStore;
+let sink: FakeIngestionSink;
+let queue: RecordingAuditQueue;
+let logger: CapturingLogger;
+
+function forwarder(settings: Partial<ForwarderSettings> = {}, random = () => 1): Forwarder {
+  return new Forwarder(
+    { connections, parked, ingestion: sink, queue, clock, random },
+    { ...SETTINGS, ...settings },
+  );
+}
+
+const run = (f: Forwarder, messages: Parameters<Forwarder['forwardBatch']>[0]) =>
+  f.forwardBatch(messages, { invocationId: 'inv-1', logger });
+
+beforeEach(async () => {
+  clock = new FakeClock();
+  connections = new InMemoryTenantConnectionStore();
+  parked = new InMemoryParkedEventStore();
+  sink = new FakeIngestionSink();
+  queue = new RecordingAuditQueue();
+  logger = new CapturingLogger();
+  await connections.create(savedConnection(TENANT_A));
+  await connections.create(savedConnection(TENANT_B));
+});
+
+async function stateOf(tenantId: string): Promise<TenantConnection> {
+  const found = await connections.get(tenantId);
+  if (!found) throw new Error(`no connection for ${tenantId}`);
+  return found.value;
+}
+
+describe('Forwarder: delivery', () => {
+  it("delivers each event once, to its own tenant's endpoint and DCR with that tenant's identity, per table", async () => {
+    const a1 = auditEvent(TENANT_A);
+    const a2 = auditEvent(TENANT_A, { eventId: 12 });
+    const b1 = auditEvent(TENANT_B);
+    const outcome = await run(forwarder(), [received(a1), received(b1), received(a2)]);
+
+    expect(outcome).toMatchObject({ messages: 3, delivered: 3, retried: 0, parked: 0, skipped: 0 });
+    const records = sink.deliveredRecords();
+    expect(records.map((record) => record.recordId).sort()).toEqual([a1.id, a2.id, b1.id].sort());
+    for (const record of records) {
+      expect(record.tenantId).toBe(record.rowTenant);
+      expect(record.endpoint).toBe(targetFor(record.tenantId).logsIngestionEndpoint);
+    }
+    const streamsOfA = sink.delivered.filter((upload) => upload.tenantId === TENANT_A).map((u) => u.stream);
+    expect(streamsOfA.sort()).toEqual([`Custom-${CA_TABLE}`, `Custom-${CERTIFICATE_TABLE}`]);
+    expect(queue.sent).toEqual([]);
+    expect(parked.all()).toEqual([]);
+  });
+
+  it('keeps every request under 1 MB as the SDK measures it, so one upload is one request', async () => {
+    const big = 'x'.repeat(7_000);
+    const events = Array.from({ length: 400 }, () =>
+      auditEvent(TENANT_A, { details: { blob: big }, message: 'large details' }),
+    );
+    const outcome = await run(
+      forwarder(),
+      events.map((event) => received(event)),
+    );
+
+    expect(outcome.delivered).toBe(400);
+    expect(sink.delivered.length).toBeGreaterThan(2);
+    for (const upload of sink.delivered) {
+      const bytes = upload.rows.reduce((total, row) => total + Buffer.byteLength(JSON.stringify(row)), 0);
+      expect(bytes).toBeLessThan(1_000_000);
+    }
+  });
+
+  it('counts and completes events of tenants whose export is off, without sending or parking them', async () => {
+    await connections.create({ ...savedConnection(TENANT_C), state: 'disabled' });
+    const unknownTenant = randomUUID();
+    const tested = randomUUID();
+    await connections.create({ ...savedConnection(tested), state: 'tested' });
+    const outcome = await run(forwarder(), [
+      received(auditEvent(TENANT_C)),
+      received(auditEvent(unknownTenant)),
+      received(auditEvent(tested)),
+      received(auditEvent(TENANT_A)),
+    ]);
+    expect(outcome).toMatchObject({ delivered: 1, skipped: 3, parked: 0, retried: 0 });
+    expect(sink.deliveredRecords().map((record) => record.tenantId)).toEqual([TENANT_A]);
+    expect(parked.all()).toEqual([]);
+  });
+
+  it('parks the events of a suspended tenant with the suspension reason', async () => {
+    await connections.create(
+      savedConnection(TENANT_C, { state: 'suspended', stateReason: 'Role removed for 8 days' }),
+    );
+    const event = auditEvent(TENANT_C);
+    const outcome = await run(forwarder(), [received(event), received(auditEvent(TENANT_A))]);
+    expect(outcome).toMatchObject({ delivered: 1, parked: 1 });
+    const [entry] = parked.all();
+    expect(entry).toMatchObject({
+      tenantId: TENANT_C,
+      category: 'connectionSuspended',
+      eventRecordId: event.id,
+      body: JSON.stringify(event),
+    });
+    expect(entry?.reason).toContain('Role removed for 8 days');
+  });
+});
+
+describe('Forwarder: invalid messages', () => {
+  it('parks what is not a valid event at once, filed under the tenant it names, and delivers the rest', async () => {
+    const valid = auditEvent(TENANT_A);
+    const unknownEventId = { ...auditEvent(TENANT_B), eventId: 9999 };
+    const missingMessage: Record<string, unknown> = { ...auditEvent(TENANT_B) };
+    delete missingMessage.message;
+    const messages = [
+      received('this is not json {', { tenantId: TENANT_C }, 'm-text'),
+      received('<xml/>', {}, 'm-unattributed'),
+      received(unknownEventId),
+      received(missingMessage),
+      received(valid),
+    ];
+    const outcome = await run(forwarder(), messages);
+
+    expect(outcome).toMatchObject({ delivered: 1, parked: 4, invalid: 4, retried: 0 });
+    const byMessage = new Map(parked.all().map((entry) => [entry.messageId, entry]));
+    expect(byMessage.get('m-text')).toMatchObject({
+      tenantId: TENANT_C,
+      category: 'invalidMessage',
+      body: 'this is not json {',
+      attempts: 1,
+    });
+    expect(byMessage.get('m-text')?.reason).toMatch(/not JSON/);
+    expect(byMessage.get('m-unattributed')).toMatchObject({ tenantId: undefined, body: '<xml/>' });
+    expect(byMessage.get(unknownEventId.id)).toMatchObject({ tenantId: TENANT_B, eventId: 9999 });
+    expect(byMessage.get(unknownEventId.id)?.reason).toMatch(/eventId/);
+    expect(byMessage.get(String(missingMessage.id))?.reason).toMatch(/message/);
+    expect(queue.sent).toEqual([]);
+  });
+});
+
+describe('Forwarder: transient failures', () => {
+  it('re-enqueues a throttled tenant with Retry-After honoured, a copy id of its own and the body unchanged', async () => {
+    sink.faults.set(TENANT_A, { kind: 'throttled', retryAfterMs: 7_200_000 });
+    const a = auditEvent(TENANT_A);
+    const b = auditEvent(TENANT_B);
+    const outcome = await run(forwarder(), [received(a), received(b)]);
+
+    expect(outcome).toMatchObject({ delivered: 1, retried: 1, parked: 0 });
+    expect(sink.deliveredRecords().map((record) => record.recordId)).toEqual([b.id]);
+    const [copy] = queue.sent;
+    expect(copy?.messageId).toBe(`${a.id}:2`);
+    expect(copy?.messageId).not.toBe(a.id);
+    expect(JSON.parse(copy?.body ?? '')).toEqual(a);
+    expect(copy?.scheduledEnqueueTime?.getTime()).toBe(clock.now().getTime() + 7_200_000);
+    expect(copy?.applicationProperties).toMatchObject({
+      tenantId: TENANT_A,
+      eventId: a.eventId,
+      schemaVersion: '1',
+      [ATTEMPT_PROPERTY]: 2,
+      [FIRST_ATTEMPT_PROPERTY]: clock.now().toISOString(),
+    });
+    const history = JSON.parse(String(copy?.applicationProperties[HISTORY_PROPERTY])) as unknown[];
+    expect(history).toHaveLength(1);
+  });
+
+  it.each([
+    ['429 without Retry-After', { kind: 'throttled' as const }],
+    ['503', { kind: 'unavailable' as const }],
+    ['a connection reset', { kind: 'unavailable' as const, status: 0 }],
+  ])('backs off exponentially with jitter after %s, capped at the maximum delay', async (_name, fault) => {
+    sink.faults.set(TENANT_A, fault);
+    const now = clock.now();
+    const attempts = [1, 2, 4, 20];
+    const events = attempts.map(() => auditEvent(TENANT_A));
+    const messages = events.map((event, index) =>
+      received(event, {
+        [ATTEMPT_PROPERTY]: attempts[index],
+        [FIRST_ATTEMPT_PROPERTY]: now.toISOString(),
+      }),
+    );
+    await run(
+      forwarder({}, () => 0),
+      messages,
+    );
+
+    const delays = new Map(
+      queue.sent.map((copy) => [copy.messageId, (copy.scheduledEnqueueTime?.getTime() ?? 0) - now.getTime()]),
+    );
+    // random() = 0 takes the low end of equal jitter: half the exponential delay.
+    expect(delays.get(`${events[0]?.id}:2`)).toBe(15_000);
+    expect(delays.get(`${events[1]?.id}:3`)).toBe(30_000);
+    expect(delays.get(`${events[2]?.id}:5`)).toBe(120_000);
+    expect(delays.get(`${events[3]?.id}:21`)).toBe(1_800_000);
+  });
+
+  it('does not burn other uploads of a tenant in trouble: its remaining chunks are re-enqueued untried', async () => {
+    sink.faults.set(TENANT_A, { kind: 'unavailable' });
+    const big = 'y'.repeat(9_000);
+    const events = Array.from({ length: 300 }, () => auditEvent(TENANT_A, { details: { big } }));
+    const outcome = await run(
+      forwarder({ maxConcurrentUploads: 2 }),
+      events.map((event) => received(event)),
+    );
+    expect(outcome).toMatchObject({ retried: 300, delivered: 0 });
+    expect(sink.calls).toBe(1);
+  });
+
+  it('treats 403/404 inside the propagation window as pending: retried, connection untouched', async () => {
+    const fresh = randomUUID();
+    await connections.create(
+      savedConnection(fresh, { provisionedAt: new Date(clock.now().getTime() - 60_000).toISOString() }),
+    );
+    sink.faults.set(fresh, { kind: 'forbidden' });
+    const outcome = await run(forwarder(), [received(auditEvent(fresh))]);
+    expect(outcome).toMatchObject({ retried: 1, parked: 0 });
+    expect((await stateOf(fresh)).state).toBe('active');
+  });
+
+  it.each([
+    ['forbidden' as const, /Monitoring Metrics Publisher/],
+    ['notFound' as const, /not found/],
+  ])(
+    'degrades the connection on %s outside the window, keeps retrying, and recovers on the first success',
+    async (kind, reason) => {
+      sink.faults.set(TENANT_A, { kind });
+      const f = forwarder();
+      const first = auditEvent(TENANT_A);
+      const outcome = await run(f, [received(first), received(auditEvent(TENANT_B))]);
+      expect(outcome).toMatchObject({ delivered: 1, retried: 1 });
+      const degraded = await stateOf(TENANT_A);
+      expect(degraded.state).toBe('degraded');
+      expect(degraded.stateReason).toMatch(reason);
+      expect(outcome.tenants.find((tenant) => tenant.tenantId === TENANT_A)?.stateChange).toMatchObject({
+        from: 'active',
+        to: 'degraded',
+      });
+
+      sink.faults.delete(TENANT_A);
+      clock.advance(60_000);
+      const copy = queue.sent[0];
+      if (!copy) throw new Error('expected a copy');
+      const again = await run(f, [
+        received(JSON.parse(copy.body), copy.applicationProperties, copy.messageId),
+      ]);
+      expect(again.delivered).toBe(1);
+      const recovered = await stateOf(TENANT_A);
+      expect(recovered.state).toBe('active');
+      expect(recovered.lastDeliveryAt).toBe(clock.now().toISOString());
+    },
+  );
+});
+
+describe('Forwarder: refused records', () => {
+  it('isolates a refused record by halving, parks it alone with the service reason, delivers its neighbours', async () => {
+    const events = Array.from({ length: 16 }, () => auditEvent(TENANT_A));
+    const bad = events[11];
+    if (!bad) throw new Error('fixture');
+    sink.faults.set(TENANT_A, { kind: 'rejectRecords', recordIds: new Set([bad.id]) });
+    const outcome = await run(
+      forwarder(),
+      events.map((event) => received(event)),
+    );
+
+    expect(outcome).toMatchObject({ delivered: 15, parked: 1, retried: 0 });
+    const delivered = sink.deliveredRecords().map((record) => record.recordId);
+    expect(delivered).toHaveLength(15);
+    expect(delivered).not.toContain(bad.id);
+    expect(parked.all()).toMatchObject([
+      { tenantId: TENANT_A, eventRecordId: bad.id, category: 'rejectedByService', body: JSON.stringify(bad) },
+    ]);
+    expect(parked.all()[0]?.reason).toContain('400 InvalidPayload');
+    // Halving: log2(16) + 1 failed requests on the way down, not one per record.
+    expect(sink.calls).toBeLessThanOrEqual(1 + 2 * 4);
+  });
+});
+
+describe('Forwarder: retry budget', () => {
+  it('parks events retried beyond the budget and suspends the tenant with the reason', async () => {
+    sink.faults.set(TENANT_A, { kind: 'unavailable' });
+    const old = new Date(clock.now().getTime() - 169 * 3_600_000).toISOString();
+    const stale = auditEvent(TENANT_A);
+    const recent = auditEvent(TENANT_A);
+    const f = forwarder();
+    const outcome = await run(f, [
+      received(stale, { [ATTEMPT_PROPERTY]: 40, [FIRST_ATTEMPT_PROPERTY]: old }),
+      received(recent),
+    ]);
+
+    expect(outcome).toMatchObject({ parked: 1, retried: 1 });
+    expect(parked.all()).toMatchObject([
+      { eventRecordId: stale.id, category: 'retryBudgetExhausted', attempts: 40, firstAttemptAt: old },
+    ]);
+    const suspended = await stateOf(TENANT_A);
+    expect(suspended.state).toBe('suspended');
+    expect(suspended.stateReason).toMatch(/168 hours/);
+
+    // The suspension is seen at once by this instance: the next event is parked, not attempted.
+    const callsBefore = sink.calls;
+    const next = await run(f, [received(auditEvent(TENANT_A))]);
+    expect(next.parked).toBe(1);
+    expect(sink.calls).toBe(callsBefore);
+    expect(parked.all().map((entry) => entry.category)).toContain('connectionSuspended');
+  });
+});
+
+describe('Forwarder: time budget', () => {
+  it("settles when one tenant's endpoint hangs: others delivered, the hung events re-enqueued", async () => {
+    sink.faults.set(TENANT_A, { kind: 'hang' });
+    const a = Array.from({ length: 5 }, () => auditEvent(TENANT_A));
+    const b = Array.from({ length: 5 }, () => auditEvent(TENANT_B));
+    const outcome = await run(
+      forwarder({ timeBudgetMs: 200, maxConcurrentUploads: 2 }),
+      [...a, ...b].map((event) => received(event)),
+    );
+    expect(outcome).toMatchObject({ delivered: 5, retried: 5, timedOut: true });
+    expect(
+      new Set(queue.sent.map((copy) => (JSON.parse(copy.body) as { tenantId: string }).tenantId)),
+    ).toEqual(new Set([TENANT_A]));
+  });
+
+  it('stops waiting for an upload that ignores the abort signal', async () => {
+    const neverSettles: FakeIngestionSink['upload'] = () => new Promise<void>(() => undefined);
+    const f = new Forwarder(
+      { connections, parked, ingestion: { upload: neverSettles }, queue, clock },
+      { ...SETTINGS, timeBudgetMs: 100 },
+    );
+    const outcome = await f.forwardBatch([received(auditEvent(TENANT_A))], { invocationId: 'x', logger });
+    expect(outcome).toMatchObject({ retried: 1, timedOut: true });
+  });
+});
+
+describe('Forwarder: settlement', () => {
+  it('throws (the host abandons the batch) when the copies cannot be enqueued, before parking anything', async () => {
+    sink.faults.set(TENANT_A, { kind: 'unavailable' });
+    queue.failWith = new Error('Service Bus is unreachable');
+    const promise = run(forwarder(), [received(auditEvent(TENANT_A)), received('not json')]);
+    await expect(promise).rejects.toBeInstanceOf(SettlementError);
+    expect(parked.all()).toEqual([]);
+    expect(logger.lines.some((line) => line.level === 'error')).toBe(true);
+  });
+
+  it('throws when parking fails', async () => {
+    parked.park = () => Promise.reject(new Error('Table Storage is unreachable'));
+    await expect(run(forwarder(), [received('not json')])).rejects.toBeInstanceOf(SettlementError);
+  });
+
+  it('re-enqueues the same copy ids when a batch comes back, so the queue deduplicates them', async () => {
+    sink.faults.set(TENANT_A, { kind: 'throttled' });
+    const event = auditEvent(TENANT_A);
+    await run(forwarder(), [received(event)]);
+    await run(forwarder(), [received(event)]);
+    expect(queue.sent.map((copy) => copy.messageId)).toEqual([`${event.id}:2`, `${event.id}:2`]);
+  });
+
+  it('re-enqueues the tenant events when its connection cannot be read', async () => {
+    connections.get = () => Promise.reject(new Error('storage down'));
+    const outcome = await run(forwarder(), [received(auditEvent(TENANT_A))]);
+    expect(outcome).toMatchObject({ retried: 1, delivered: 0 });
+  });
+});
+
+describe('Forwarder: connection state and cache', () => {
+  it('reads a connection once per cache period and again after it', async () => {
+    let reads = 0;
+    const get = connections.get.bind(connections);
+    connections.get = (tenantId) => {
+      reads += 1;
+      return get(tenantId);
+    };
+    const f = forwarder();
+    await run(f, [received(auditEvent(TENANT_A))]);
+    await run(f, [received(auditEvent(TENANT_A))]);
+    expect(reads).toBe(1);
+    clock.advance(SETTINGS.connectionCacheMs);
+    await run(f, [received(auditEvent(TENANT_A))]);
+    expect(reads).toBe(2);
+  });
+
+  it('re-reads and re-decides on an ETag conflict, so a concurrent disable by the portal wins', async () => {
+    sink.faults.set(TENANT_A, { kind: 'forbidden' });
+    const f = forwarder();
+    // The forwarder reads the connection (cached), then the portal disables export before the state update.
+    const replace = connections.replace.bind(connections);
+    let conflicts = 0;
+    connections.replace = async (connection, etag) => {
+      if (conflicts === 0) {
+        conflicts += 1;
+        const current = (await connections.get(TENANT_A)) as Versioned<TenantConnection>;
+        await replace(
+          { ...current.value, state: 'disabled', stateReason: 'Turned off in the portal' },
+          current.etag,
+        );
+        throw new ConcurrencyConflictError('changed');
+      }
+      return replace(connection, etag);
+    };
+    await run(f, [received(auditEvent(TENANT_A))]);
+    expect(conflicts).toBe(1);
+    expect((await stateOf(TENANT_A)).state).toBe('disabled');
+  });
+
+  it('re-applies its change on a conflict that did not change the decision', async () => {
+    sink.faults.set(TENANT_A, { kind: 'notFound' });
+    const replace = connections.replace.bind(connections);
+    let conflicts = 0;
+    connections.replace = async (connection, etag) => {
+      if (conflicts === 0) {
+        conflicts += 1;
+        const current = (await connections.get(TENANT_A)) as Versioned<TenantConnection>;
+        await replace({ ...current.value, updatedAt: clock.now().toISOString() }, current.etag);
+        throw new ConcurrencyConflictError('changed');
+      }
+      return replace(connection, etag);
+    };
+    await run(forwarder(), [received(auditEvent(TENANT_A))]);
+    expect((await stateOf(TENANT_A)).state).toBe('degraded');
+  });
+});
+
+describe('Forwarder: logs', () => {
+  it('logs one line per tenant and one per batch, with counts and ids but no event contents', async () => {
+    sink.faults.set(TENANT_B, { kind: 'throttled' });
+    const a = auditEvent(TENANT_A, {
+      message: 'Secret project Bluebird',
+      actor: { upn: 'carol@contoso.com' },
+    });
+    await run(forwarder(), [received(a), received(auditEvent(TENANT_B)), received('garbage', {}, 'bad-1')]);
+    const tenantLines = logger.lines.filter((line) => line.message === 'forwarder: tenant outcome');
+    expect(tenantLines.map((line) => line.fields?.tenantId).sort()).toEqual([TENANT_A, TENANT_B]);
+    expect(tenantLines.find((line) => line.fields?.tenantId === TENANT_B)?.fields).toMatchObject({
+      invocationId: 'inv-1',
+      retried: 1,
+      delivered: 0,
+      attempt: 1,
+      failureKind: 'throttled',
+    });
+    const throttledLine = tenantLines.find((line) => line.fields?.tenantId === TENANT_B);
+    expect(throttledLine?.level).toBe('warn');
+    expect(throttledLine?.fields?.retriedMessageIds).toHaveLength(1);
+    const batchLine = logger.lines.find((line) => line.message === 'forwarder: batch settled');
+    expect(batchLine?.fields).toMatchObject({
+      invocationId: 'inv-1',
+      messages: 3,
+      delivered: 1,
+      retried: 1,
+      parked: 1,
+      invalid: 1,
+      invalidMessageIds: ['bad-1'],
+    });
+    const text = logger.text();
+    expect(text).not.toContain('Bluebird');
+    expect(text).not.toContain('carol@contoso.com');
+  });
+});
