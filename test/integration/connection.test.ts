@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { TableClient } from '@azure/data-tables';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { resetCompositionForTests, connectionUseCases } from '../../src/composition';
+import { resetCompositionForTests } from '../../src/composition';
 import { resetConfigForTests } from '../../src/config';
 import { CONNECTION_TEST_EVENT_ID } from '../../src/domain/catalog';
 import { CA_TABLE, CERTIFICATE_TABLE, tablesApiColumns } from '../../src/domain/tableSchema';
@@ -14,14 +14,19 @@ import {
   type SeededTenant,
   type StandInInfo,
 } from '../support/azureStandIn';
-import { CapturingLogger } from '../support/fakes';
-import { getFunction, invokeHttp, type HttpInvocationResult } from '../support/functionsHost';
+import { getFunction, invokeHttp, invokeTimer, type HttpInvocationResult } from '../support/functionsHost';
 import { assertLoopback } from '../support/loopback';
 import { documentedContentType, responseValidator } from '../support/openApi';
 import '../../src/index';
 import '../../src/functions/siemConnection';
 import '../../src/functions/siemSettings';
 import '../../src/functions/retestPendingConnections';
+
+/** The pending-test re-run, fired as the host fires the timer (every minute in production). */
+async function fireRetestTimer(): Promise<void> {
+  const result = await invokeTimer('retestPendingConnections');
+  if (result.outcome !== 'completed') throw result.error;
+}
 
 /**
  * Create Connection, Save changes and status through the registered functions
@@ -279,7 +284,7 @@ describe('Create Connection, Save changes, status', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
       vi.setSystemTime(Date.parse(body.test.pendingUntil!) + 60_000);
-      await (await connectionUseCases(new CapturingLogger())).retestPendingConnections();
+      await fireRetestTimer();
       const status = (await settings('GET', c.tenantId)).json<{ tested: { test: ConnectionTestResult } }>();
       expect(status.tested.test.outcome).toBe('failed');
       expect(status.tested.test.steps.testMessage).toMatchObject({
@@ -338,13 +343,13 @@ describe('Create Connection, Save changes, status', () => {
     });
 
     // Still refused: the re-run leaves it pending.
-    await (await connectionUseCases(new CapturingLogger())).retestPendingConnections();
+    await fireRetestTimer();
     expect((await settings('GET', c.tenantId)).json()).toMatchObject({
       tested: { test: { outcome: 'pending' } },
     });
 
     await admin.configure({ tenantId: c.tenantId, propagation: { afterRoleGrantedMs: 0 } });
-    await (await connectionUseCases(new CapturingLogger())).retestPendingConnections();
+    await fireRetestTimer();
     const status = (await settings('GET', c.tenantId)).json<{ tested: { test: ConnectionTestResult } }>();
     expect(status.tested.test.outcome).toBe('ok');
     expect(status.tested.test.pendingUntil).toBeUndefined();
