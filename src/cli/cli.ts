@@ -23,6 +23,7 @@ import {
   replayCommand,
   type ParkedEventsHandle,
 } from './parkedCommands';
+import { textTable } from './textTable';
 
 /**
  * The operator CLI: `catalog`, `schema`, `enqueue`, `parked`, `replay`. Exit codes: 0 success,
@@ -111,17 +112,6 @@ function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
-        .join('  '),
-    )
-    .join('\n');
-}
-
 function catalogCommand(args: string[], io: CliIo): number {
   const { values } = parse('catalog', args, { json: { type: 'boolean' } }, false);
   if (values.json) {
@@ -129,7 +119,7 @@ function catalogCommand(args: string[], io: CliIo): number {
     return 0;
   }
   io.stdout(
-    table([
+    textTable([
       ['EventID', 'Criticality', 'Table', 'Summary'],
       ...EVENT_CATALOG.map((entry) => [String(entry.eventId), entry.criticality, entry.table, entry.summary]),
       [
@@ -156,7 +146,7 @@ function schemaCommand(args: string[], io: CliIo): number {
   const sections = TABLE_NAMES.map((name) => {
     const apiTypes = tablesApiColumns(name);
     const streamTypes = streamDeclarationColumns(name);
-    return `${name} (DCR stream ${streamName(name)})\n${table([
+    return `${name} (DCR stream ${streamName(name)})\n${textTable([
       ['Column', 'Type', 'Tables API', 'DCR stream', 'Description'],
       ...TABLE_COLUMNS[name].map((column, index) => [
         column.name,

@@ -4,6 +4,7 @@ import { SETTINGS, type TableStorageSettings } from '../config';
 import { PARK_CATEGORIES, type ParkedEvents, type ReplaySelection } from '../domain/parkedEvents';
 import type { ParkCategory, ParkedEvent } from '../domain/ports';
 import { queueSettingsFromEnv } from './queueSettings';
+import { textTable } from './textTable';
 
 /**
  * `parked` and `replay`: an operator's view of a tenant's parked events and
@@ -159,14 +160,7 @@ function listing(items: readonly ParkedEvent[]): string {
       item.reason.length > 160 ? `${item.reason.slice(0, 157)}...` : item.reason,
     ]),
   ];
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
-        .join('  '),
-    )
-    .join('\n');
+  return textTable(rows);
 }
 
 function setting<K extends keyof typeof SETTINGS>(env: Record<string, string | undefined>, name: K): unknown {
