@@ -7,6 +7,9 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { TransientDependencyError } from '../domain/errors';
+import { Forbidden, Unauthenticated } from './authErrors';
+
+export { Forbidden, Unauthenticated };
 
 /**
  * Bearer-token authentication of the portal's calls: an Entra access token
@@ -31,29 +34,6 @@ export interface Caller {
   roles: string[];
   /** Holds the all-tenants role: may act for any tenant (the portal backend). */
   allTenants: boolean;
-}
-
-/** No usable credentials: answered 401 with a Bearer challenge. */
-export class Unauthenticated extends Error {
-  constructor(
-    message: string,
-    /** RFC 6750 error code for the challenge; absent when no token was sent at all. */
-    readonly bearerError?: 'invalid_token' | 'invalid_request',
-  ) {
-    super(message);
-    this.name = 'Unauthenticated';
-  }
-}
-
-/** Authenticated, but not allowed to do this: answered 403. */
-export class Forbidden extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-  ) {
-    super(message);
-    this.name = 'Forbidden';
-  }
 }
 
 export interface ApiAuthenticatorOptions {

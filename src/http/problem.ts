@@ -11,7 +11,7 @@ import {
   TransientDependencyError,
   ValidationError,
 } from '../domain/errors';
-import { Forbidden, Unauthenticated } from './auth';
+import { Forbidden, Unauthenticated } from './authErrors';
 
 /**
  * Errors as RFC 9457 problem details: `type`, `title`, `status`, `detail`
