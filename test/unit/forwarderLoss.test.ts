@@ -142,3 +142,67 @@ describe('Forwarder: the retry budget only trusts what a copy carries', () => {
     }
   });
 });
+
+describe('Forwarder: settlement failing half-way', () => {
+  it('a batch whose re-enqueue fails after some copies went out parks nothing, and its redelivery loses and doubles nothing', async () => {
+    const TENANT_B = '22222222-2222-4222-8222-222222222222';
+    await connections.create(savedConnection(TENANT_B));
+    sink.faults.set(TENANT_A, { kind: 'unavailable' });
+    sink.faults.set(TENANT_B, { kind: 'throttled' });
+    const messages = [
+      received(auditEvent(TENANT_A)),
+      received(auditEvent(TENANT_B)),
+      received('not json', { tenantId: TENANT_A }, 'garbage-1'),
+    ];
+    // Service Bus takes the first copy, then the connection drops.
+    const send = queue.send.bind(queue);
+    let sends = 0;
+    queue.send = (batch) => {
+      sends += 1;
+      if (sends > 1) return send(batch);
+      return send(batch.slice(0, 1)).then(() => Promise.reject(new Error('connection lost')));
+    };
+    await expect(forward(messages)).rejects.toThrow(/re-enqueue/);
+    expect(parked.all()).toEqual([]);
+
+    // The host redelivers the same batch.
+    const outcome = await forward(messages);
+    expect(outcome).toMatchObject({ retried: 2, parked: 1 });
+    expect(parked.all()).toHaveLength(1);
+    expect(queue.sent).toHaveLength(2);
+    expect(queue.dropped.map((message) => message.messageId)).toEqual([queue.sent[0]?.messageId]);
+  });
+});
+
+describe('Forwarder: bodies that are JSON but no event', () => {
+  it('parks each of them with its text, attributed when a property names the tenant', async () => {
+    const bodies: unknown[] = [
+      null,
+      42,
+      true,
+      [],
+      [auditEvent(TENANT_A)],
+      '',
+      'plain text',
+      { schemaVersion: '1' },
+    ];
+    const outcome = await forward(
+      bodies.map((body, index) => received(body, { tenantId: TENANT_A }, `m-${index}`)),
+    );
+    expect(outcome).toMatchObject({
+      parked: bodies.length,
+      invalid: bodies.length,
+      delivered: 0,
+      skipped: 0,
+    });
+    const entries = parked.all();
+    expect(entries.map((entry) => entry.messageId).sort()).toEqual(
+      bodies.map((_b, index) => `m-${index}`).sort(),
+    );
+    expect(entries.every((entry) => entry.tenantId === TENANT_A && entry.category === 'invalidMessage')).toBe(
+      true,
+    );
+    expect(entries.find((entry) => entry.messageId === 'm-0')?.body).toBe('null');
+    expect(entries.find((entry) => entry.messageId === 'm-6')?.body).toBe('plain text');
+  });
+});
