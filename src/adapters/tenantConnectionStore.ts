@@ -1,4 +1,4 @@
-import type { TableClient } from '@azure/data-tables';
+import type { RestError, TableClient } from '@azure/data-tables';
 import { ConcurrencyConflictError } from '../domain/errors';
 import type { TenantConnectionStore } from '../domain/ports';
 import type { ConnectionState, TenantConnection, Versioned } from '../domain/tenantConnection';
@@ -67,7 +67,8 @@ export class TableTenantConnectionStore implements TenantConnectionStore {
       const entity = await client.getEntity<ConnectionEntity>(tenantId, ROW_KEY);
       return { value: fromEntity(entity), etag: etagOf(entity) };
     } catch (error) {
-      if (isStatus(error, 404)) return undefined;
+      // A missing table is also a 404, but an outage: reading it as "no connection" would skip events.
+      if (isStatus(error, 404) && !isTableNotFound(error)) return undefined;
       throw error;
     }
   }
@@ -110,4 +111,10 @@ export class TableTenantConnectionStore implements TenantConnectionStore {
     }
     return found;
   }
+}
+
+/** The service names the error in a header; the SDK leaves `code` unset for entity reads. */
+function isTableNotFound(error: unknown): boolean {
+  const response = (error as RestError).response;
+  return response?.headers.get('x-ms-error-code') === 'TableNotFound';
 }

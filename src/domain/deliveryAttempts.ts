@@ -1,3 +1,5 @@
+import { createHash, randomUUID } from 'node:crypto';
+
 /**
  * How an event's delivery attempts travel with it. A retry is a new, scheduled
  * copy of the message (abandoning would redeliver at once and burn the
@@ -40,10 +42,13 @@ export function readAttempts(
   now: Date,
 ): DeliveryAttempts {
   const rawAttempt = Number(properties?.[ATTEMPT_PROPERTY]);
-  const attempt = Number.isInteger(rawAttempt) && rawAttempt >= 1 ? rawAttempt : 1;
+  // Only copies this app re-enqueued carry an attempt past the first.
+  const isCopy = Number.isInteger(rawAttempt) && rawAttempt >= 2;
+  const attempt = isCopy ? rawAttempt : 1;
   const rawFirst = properties?.[FIRST_ATTEMPT_PROPERTY];
-  const firstMs = typeof rawFirst === 'string' ? Date.parse(rawFirst) : Number.NaN;
-  // A first attempt "in the future" can only be a forged or corrupted property: count from now.
+  const firstMs = isCopy && typeof rawFirst === 'string' ? Date.parse(rawFirst) : Number.NaN;
+  // A first attempt on a message that is no copy, or "in the future", can only be forged or corrupted:
+  // trusted, it would park the event and suspend its tenant at the first failure. Count from now.
   const firstAttemptAt =
     Number.isNaN(firstMs) || firstMs > now.getTime() ? now.toISOString() : new Date(firstMs).toISOString();
   return { attempt, firstAttemptAt, history: readHistory(properties?.[HISTORY_PROPERTY]) };
@@ -89,12 +94,27 @@ export function attemptProperties(next: DeliveryAttempts): Record<string, string
 
 /**
  * A copy's message id: its own (duplicate detection silently drops a copy
- * reusing the original's id), yet the same for the same attempt, so a batch
- * redelivered after a failure re-enqueues copies the queue recognises as
- * duplicates instead of doubling them.
+ * reusing the original's id), yet the same for the same received message, so
+ * a batch redelivered after a failure re-enqueues copies the queue recognises
+ * as duplicates instead of doubling them.
+ *
+ * The plain `<event id>:<attempt>` form belongs to the chain that starts at
+ * the producer's message. Any other message of the event (a replay, a copy
+ * resubmitted by hand, one whose attempt count was lost) would reuse ids that
+ * chain may have used inside the duplicate-detection window, and its copy
+ * would vanish; it gets a suffix derived from its own message id instead, or
+ * a random one when the trigger gave no id (a possible duplicate, never a loss).
  */
-export function retryMessageId(eventRecordId: string, attempt: number): string {
-  return `${eventRecordId}:${attempt}`;
+export function retryMessageId(
+  eventRecordId: string,
+  nextAttempt: number,
+  source: { messageId: string | undefined; attempt: number },
+): string {
+  const isProducerChain =
+    source.messageId === eventRecordId || source.messageId === `${eventRecordId}:${source.attempt}`;
+  if (isProducerChain) return `${eventRecordId}:${nextAttempt}`;
+  const seed = source.messageId ?? randomUUID();
+  return `${eventRecordId}:${nextAttempt}:${createHash('sha256').update(seed).digest('hex').slice(0, 16)}`;
 }
 
 /** True once the event has been retried for longer than the budget allows. */

@@ -513,7 +513,10 @@ export class Forwarder {
         ? retryDelayMs(event.attempts.attempt, this.settings, this.random, failure.retryAfterMs)
         : 0;
       batch.settlement.copies.push({
-        messageId: retryMessageId(event.eventRecordId, next.attempt),
+        messageId: retryMessageId(event.eventRecordId, next.attempt, {
+          messageId: event.messageId,
+          attempt: event.attempts.attempt,
+        }),
         body: bodyText(event.receivedBody),
         applicationProperties: {
           tenantId: event.tenantId,

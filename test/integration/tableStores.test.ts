@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { TableClient } from '@azure/data-tables';
 import { describe, expect, inject, it } from 'vitest';
 import { TableParkedEventStore, newParkedId } from '../../src/adapters/parkedEventStore';
 import { openTable } from '../../src/adapters/tableStorage';
@@ -107,6 +108,20 @@ for (const [name, makeStore] of Object.entries(connectionStores)) {
     });
   });
 }
+
+describe('TenantConnectionStore: Table Storage (Azurite), table gone', () => {
+  it('fails when the table itself is missing instead of reading every tenant as having no connection', async () => {
+    // A missing table is an outage, not "export off": the forwarder would otherwise complete events as skipped.
+    const tableName = `conn${randomUUID().slice(0, 8)}`;
+    const store = new TableTenantConnectionStore(openTable(settings, tableName, noCredential));
+    const tenantId = randomUUID();
+    await store.create(connection(tenantId));
+    await TableClient.fromConnectionString(settings.connectionString, tableName, {
+      allowInsecureConnection: true,
+    }).deleteTable();
+    await expect(store.get(tenantId)).rejects.toThrow();
+  });
+});
 
 const parkedStores = {
   'Table Storage (Azurite)': () =>

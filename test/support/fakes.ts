@@ -114,10 +114,21 @@ export class RecordingAuditQueue implements AuditQueue {
   readonly sent: OutgoingAuditMessage[] = [];
   /** Set to make the next sends fail, as when Service Bus is unreachable. */
   failWith: Error | undefined;
+  /**
+   * Set to behave like a queue with duplicate detection on: a message whose id
+   * was already accepted is accepted too, yet silently never delivered.
+   */
+  duplicateDetection = false;
+  /** Messages duplicate detection swallowed. */
+  readonly dropped: OutgoingAuditMessage[] = [];
 
   send(messages: readonly OutgoingAuditMessage[]): Promise<void> {
     if (this.failWith) return Promise.reject(this.failWith);
-    this.sent.push(...messages.map((message) => structuredClone(message)));
+    for (const message of messages) {
+      const seen = this.sent.some((earlier) => earlier.messageId === message.messageId);
+      if (this.duplicateDetection && seen) this.dropped.push(structuredClone(message));
+      else this.sent.push(structuredClone(message));
+    }
     return Promise.resolve();
   }
 }
