@@ -219,7 +219,8 @@ export const SETTINGS = {
   },
   CONNECTION_CACHE_SECONDS: {
     schema: positiveInt(30),
-    description: "How long the forwarder caches a tenant's connection before reading it again.",
+    description:
+      "How long the forwarder caches a tenant's connection before reading it again. Only a delivering connection is cached: a tenant whose export is off is read on every batch, so a save is never missed.",
     example: '30',
   },
 } as const;

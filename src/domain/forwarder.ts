@@ -640,7 +640,17 @@ export class Forwarder {
   private async lookup(tenantId: string): Promise<Versioned<TenantConnection> | undefined> {
     const nowMs = this.deps.clock.now().getTime();
     const cached = this.connectionCache.get(tenantId);
-    if (cached && nowMs - cached.readAtMs < this.settings.connectionCacheMs) return cached.entry;
+    // Only a delivering connection is served from the cache. A cached "no connection", "tested" or
+    // "disabled" would skip (complete) events for up to a cache period after the customer clicks
+    // "Save changes" in another instance: those events would be lost. A read per batch for a tenant
+    // whose export is off is the price of never skipping on stale knowledge.
+    if (
+      cached?.entry &&
+      isDelivering(cached.entry.value.state) &&
+      nowMs - cached.readAtMs < this.settings.connectionCacheMs
+    ) {
+      return cached.entry;
+    }
     const entry = await this.deps.connections.get(tenantId);
     this.connectionCache.set(tenantId, { entry, readAtMs: nowMs });
     return entry;

@@ -409,6 +409,21 @@ describe('Forwarder: connection state and cache', () => {
     expect(reads).toBe(2);
   });
 
+  it('never skips on a cached "export off": a save made elsewhere is seen by the next batch', async () => {
+    const initial = (await connections.get(TENANT_B)) as Versioned<TenantConnection>;
+    await connections.replace({ ...initial.value, state: 'tested', stateReason: 'Tested' }, initial.etag);
+    const f = forwarder();
+    const before = await run(f, [received(auditEvent(TENANT_B))]);
+    expect(before.tenants.find((tenant) => tenant.tenantId === TENANT_B)?.skipped).toBe(1);
+
+    // "Save changes" in the portal, served by another instance; well inside the cache period here.
+    const current = (await connections.get(TENANT_B)) as Versioned<TenantConnection>;
+    await connections.replace({ ...current.value, state: 'active', stateReason: 'Saved' }, current.etag);
+    const event = auditEvent(TENANT_B);
+    await run(f, [received(event)]);
+    expect(sink.deliveredRecords().map((record) => record.recordId)).toContain(event.id);
+  });
+
   it('re-reads and re-decides on an ETag conflict, so a concurrent disable by the portal wins', async () => {
     sink.faults.set(TENANT_A, { kind: 'forbidden' });
     const f = forwarder();
