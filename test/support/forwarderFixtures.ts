@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ReceivedAuditMessage } from '../../src/domain/forwarder';
 import { CA_TABLE, CERTIFICATE_TABLE } from '../../src/domain/tableSchema';
 import type { ConnectionState, ConnectionTarget, TenantConnection } from '../../src/domain/tenantConnection';
+import type { ForwarderSettings } from '../../src/domain/forwarder';
 
 /** Test data for the forwarder: v1 audit events, their queue messages, and saved connections. */
 
@@ -84,3 +85,14 @@ export function savedConnection(
     updatedAt: at,
   };
 }
+
+/** Production defaults, in milliseconds: the unit tests' forwarder settings unless a test says otherwise. */
+export const FORWARDER_TEST_SETTINGS: ForwarderSettings = {
+  maxConcurrentUploads: 4,
+  timeBudgetMs: 10_000,
+  connectionCacheMs: 30_000,
+  propagationWindowMs: 30 * 60_000,
+  retryBudgetMs: 168 * 3_600_000,
+  retryBaseDelayMs: 30_000,
+  retryMaxDelayMs: 3_600_000,
+};

@@ -17,21 +17,19 @@ import {
   InMemoryTenantConnectionStore,
   RecordingAuditQueue,
 } from '../support/fakes';
-import { auditEvent, received, savedConnection, targetFor } from '../support/forwarderFixtures';
+import {
+  auditEvent,
+  received,
+  savedConnection,
+  targetFor,
+  FORWARDER_TEST_SETTINGS,
+} from '../support/forwarderFixtures';
 
 const TENANT_A = '11111111-1111-4111-8111-111111111111';
 const TENANT_B = '22222222-2222-4222-8222-222222222222';
 const TENANT_C = '33333333-3333-4333-8333-333333333333';
 
-const SETTINGS: ForwarderSettings = {
-  maxConcurrentUploads: 4,
-  timeBudgetMs: 10_000,
-  connectionCacheMs: 30_000,
-  propagationWindowMs: 30 * 60_000,
-  retryBudgetMs: 168 * 3_600_000,
-  retryBaseDelayMs: 30_000,
-  retryMaxDelayMs: 3_600_000,
-};
+const SETTINGS = FORWARDER_TEST_SETTINGS;
 
 let clock: FakeClock;
 let connections: InMemoryTenantConnectionStore;

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ATTEMPT_PROPERTY, FIRST_ATTEMPT_PROPERTY } from '../../src/domain/deliveryAttempts';
-import { Forwarder, type ForwarderSettings } from '../../src/domain/forwarder';
+import { Forwarder } from '../../src/domain/forwarder';
 import { ParkedEvents } from '../../src/domain/parkedEvents';
 import type { OutgoingAuditMessage } from '../../src/domain/ports';
 import type { ConnectionState } from '../../src/domain/tenantConnection';
@@ -12,21 +12,13 @@ import {
   InMemoryTenantConnectionStore,
   RecordingAuditQueue,
 } from '../support/fakes';
-import { auditEvent, received, savedConnection } from '../support/forwarderFixtures';
+import { auditEvent, received, savedConnection, FORWARDER_TEST_SETTINGS } from '../support/forwarderFixtures';
 
 /** Ways an event could be lost or a tenant stopped by what a message carries, found in review. */
 
 const TENANT_A = '11111111-1111-4111-8111-111111111111';
 
-const SETTINGS: ForwarderSettings = {
-  maxConcurrentUploads: 4,
-  timeBudgetMs: 10_000,
-  connectionCacheMs: 30_000,
-  propagationWindowMs: 30 * 60_000,
-  retryBudgetMs: 168 * 3_600_000,
-  retryBaseDelayMs: 30_000,
-  retryMaxDelayMs: 3_600_000,
-};
+const SETTINGS = FORWARDER_TEST_SETTINGS;
 
 let clock: FakeClock;
 let connections: InMemoryTenantConnectionStore;
