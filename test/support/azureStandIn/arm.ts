@@ -271,6 +271,30 @@ class ArmFace {
     return workspace;
   }
 
+  /** A table whose creation has completed; one still being created is not found, as in ARM. */
+  private committedTable(
+    subscription: SubscriptionRecord,
+    m: Record<string, string>,
+  ): {
+    workspace: WorkspaceRecord;
+    table: TableRecord & { committed: NonNullable<TableRecord['committed']> };
+  } {
+    type Committed = TableRecord & { committed: NonNullable<TableRecord['committed']> };
+    const group = this.resourceGroup(subscription, m.rg!);
+    const workspace = this.workspace(group, m.ws!);
+    const table = workspace.tables.get(m.table!.toLowerCase());
+    const isCommitted = (candidate: TableRecord | undefined): candidate is Committed =>
+      candidate?.committed !== undefined;
+    if (!isCommitted(table)) {
+      throw resourceNotFound(
+        'Microsoft.OperationalInsights/workspaces/tables',
+        `${workspace.name}/${m.table!}`,
+        group.name,
+      );
+    }
+    return { workspace, table };
+  }
+
   async getWorkspace(request: RequestContext, m: Record<string, string>): Promise<Reply> {
     const { subscription } = await this.gate(
       request,
@@ -291,16 +315,7 @@ class ArmFace {
       'workspaces/tables',
       ACTIONS.tableRead,
     );
-    const group = this.resourceGroup(subscription, m.rg!);
-    const workspace = this.workspace(group, m.ws!);
-    const table = workspace.tables.get(m.table!.toLowerCase());
-    if (!table?.committed) {
-      throw resourceNotFound(
-        'Microsoft.OperationalInsights/workspaces/tables',
-        `${workspace.name}/${m.table!}`,
-        group.name,
-      );
-    }
+    const { workspace, table } = this.committedTable(subscription, m);
     return json(200, tableBody(workspace, table));
   }
 
@@ -385,16 +400,7 @@ class ArmFace {
       'workspaces/tables',
       ACTIONS.tableMigrate,
     );
-    const group = this.resourceGroup(subscription, m.rg!);
-    const workspace = this.workspace(group, m.ws!);
-    const table = workspace.tables.get(m.table!.toLowerCase());
-    if (!table?.committed) {
-      throw resourceNotFound(
-        'Microsoft.OperationalInsights/workspaces/tables',
-        `${workspace.name}/${m.table!}`,
-        group.name,
-      );
-    }
+    const { table } = this.committedTable(subscription, m);
     if (table.pending) {
       throw armError(
         409,
