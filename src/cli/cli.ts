@@ -24,9 +24,10 @@ import {
   type ParkedEventsHandle,
 } from './parkedCommands';
 import { textTable } from './textTable';
+import { DEADLETTER_USAGE, deadLetterCommand, DeadLetterUsageError } from './deadLetterCommand';
 
 /**
- * The operator CLI: `catalog`, `schema`, `enqueue`, `parked`, `replay`. Exit codes: 0 success,
+ * The operator CLI: `catalog`, `schema`, `enqueue`, `parked`, `replay`, `deadletter`. Exit codes: 0 success,
  * 1 something failed or an event was refused, 2 the command line is wrong.
  * Every error is one line on stderr.
  */
@@ -54,7 +55,8 @@ const USAGE = `Usage:
   ${PROGRAM} enqueue --sample <eventId> --tenant <guid> [--count <n>] [--dry-run] [--json]
                                           send n sample events of a catalog event ID
 ${PARKED_USAGE}
-enqueue sends to the queue in ServiceBusConnection (connection string) or
+${DEADLETTER_USAGE}
+enqueue, replay and deadletter use the queue in ServiceBusConnection (connection string) or
 ServiceBusConnection__fullyQualifiedNamespace (az login / managed identity), queue AUDIT_QUEUE_NAME (default audit-events).
 Exit codes: 0 done, 1 failed or some events refused, 2 wrong command line.`;
 
@@ -88,6 +90,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await parkedCommand(args, io);
       case 'replay':
         return await replayCommand(args, io);
+      case 'deadletter':
+        return await deadLetterCommand(args, io);
       case 'help':
       case '--help':
       case '-h':
@@ -95,16 +99,20 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return 0;
       case undefined:
         throw new UsageError(
-          `a command is required: catalog, schema, enqueue, parked or replay (see ${PROGRAM} --help)`,
+          `a command is required: catalog, schema, enqueue, parked, replay or deadletter (see ${PROGRAM} --help)`,
         );
       default:
         throw new UsageError(
-          `unknown command "${command}": use catalog, schema, enqueue, parked or replay (see ${PROGRAM} --help)`,
+          `unknown command "${command}": use catalog, schema, enqueue, parked, replay or deadletter (see ${PROGRAM} --help)`,
         );
     }
   } catch (error) {
     io.stderr(`${PROGRAM}: ${oneLine(error instanceof Error ? error.message : String(error))}`);
-    return error instanceof UsageError || error instanceof ParkedUsageError ? 2 : 1;
+    return error instanceof UsageError ||
+      error instanceof ParkedUsageError ||
+      error instanceof DeadLetterUsageError
+      ? 2
+      : 1;
   }
 }
 
