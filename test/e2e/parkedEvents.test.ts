@@ -1,9 +1,9 @@
 import { ServiceBusClient } from '@azure/service-bus';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildEvent, sampleEvent } from '../../src/producer';
 import { AzureStandInAdmin } from '../support/azureStandIn';
 import { TenantApi, addTenant, publish, rowCountsByRecordId } from '../support/sandboxClient';
-import { eventually, isPortOpen, startSandboxProcess, type SandboxProcess } from '../support/sandboxProcess';
+import { eventually, sandboxForThisFile, type SandboxProcess } from '../support/sandboxProcess';
 
 /**
  * Events that cannot be delivered are parked with their reason, visible to the portal, and replayed
@@ -18,18 +18,13 @@ interface ParkedItem {
   eventId?: number;
 }
 
+const currentSandbox = sandboxForThisFile();
 let sandbox: SandboxProcess;
 let azure: AzureStandInAdmin;
 
-beforeAll(async () => {
-  sandbox = await startSandboxProcess();
+beforeAll(() => {
+  sandbox = currentSandbox();
   azure = new AzureStandInAdmin(sandbox.info.azureAdminUrl);
-});
-
-afterAll(async () => {
-  if (!sandbox) return;
-  expect(await sandbox.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-  for (const port of sandbox.ports()) expect(await isPortOpen(port)).toBe(false);
 });
 
 async function parkedItems(api: TenantApi): Promise<ParkedItem[]> {

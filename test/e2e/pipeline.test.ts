@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { catalogEntry } from '../../src/domain/catalog';
 import type { AuditEvent } from '../../src/domain/eventContract';
 import { TABLE_NAMES } from '../../src/domain/tableSchema';
@@ -14,7 +14,7 @@ import {
   rowCountsByRecordId,
   workspaceRows,
 } from '../support/sandboxClient';
-import { eventually, isPortOpen, startSandboxProcess, type SandboxProcess } from '../support/sandboxProcess';
+import { eventually, sandboxForThisFile, type SandboxProcess } from '../support/sandboxProcess';
 import { SEED_ALERTS, evaluateSeedQuery } from '../support/seedAlerts';
 
 /**
@@ -24,18 +24,13 @@ import { SEED_ALERTS, evaluateSeedQuery } from '../support/seedAlerts';
  */
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
+const currentSandbox = sandboxForThisFile();
 let sandbox: SandboxProcess;
 let azure: AzureStandInAdmin;
 
-beforeAll(async () => {
-  sandbox = await startSandboxProcess();
+beforeAll(() => {
+  sandbox = currentSandbox();
   azure = new AzureStandInAdmin(sandbox.info.azureAdminUrl);
-});
-
-afterAll(async () => {
-  if (!sandbox) return;
-  expect(await sandbox.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-  for (const port of sandbox.ports()) expect(await isPortOpen(port)).toBe(false);
 });
 
 /** Waits until every event has exactly one row in the workspace, then returns the row counts. */

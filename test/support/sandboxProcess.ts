@@ -1,3 +1,4 @@
+import { afterAll, beforeAll, expect } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import path from 'node:path';
@@ -144,4 +145,25 @@ export async function eventually<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/**
+ * One sandbox process for a test file: started before its tests, stopped after them with
+ * SIGTERM, and checked to have exited cleanly with every port it opened closed again.
+ * Returns a getter, since the process exists only once `beforeAll` has run.
+ */
+export function sandboxForThisFile(): () => SandboxProcess {
+  let sandbox: SandboxProcess | undefined;
+  beforeAll(async () => {
+    sandbox = await startSandboxProcess();
+  });
+  afterAll(async () => {
+    if (!sandbox) return;
+    expect(await sandbox.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    for (const port of sandbox.ports()) expect(await isPortOpen(port)).toBe(false);
+  });
+  return () => {
+    if (!sandbox) throw new Error('The sandbox is started in beforeAll; use it inside tests.');
+    return sandbox;
+  };
 }
