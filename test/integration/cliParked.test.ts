@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../../src/cli/cli';
-import { newParkedId, TableParkedEventStore } from '../../src/adapters/parkedEventStore';
+import { TableParkedEventStore } from '../../src/adapters/parkedEventStore';
 import { openTable } from '../../src/adapters/tableStorage';
 import type { ParkCategory, ParkedEvent } from '../../src/domain/ports';
-import { auditEvent, savedConnection } from '../support/forwarderFixtures';
+import { parkedEntry, savedConnection } from '../support/forwarderFixtures';
 import { connectionStore } from '../support/forwarderWorld';
 import { ServiceBusStandInAdmin } from '../support/serviceBus';
 
@@ -50,24 +50,7 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   return { code, stdout: out.join('\n'), stderr: err.join('\n') };
 }
 
-function entry(tenantId: string, category: ParkCategory): ParkedEvent {
-  const event = auditEvent(tenantId);
-  const parkedAt = new Date().toISOString();
-  return {
-    tenantId,
-    parkedId: newParkedId(parkedAt),
-    messageId: event.id,
-    eventRecordId: event.id,
-    eventId: event.eventId,
-    category,
-    reason: `Parked for the test (${category})`,
-    body: JSON.stringify(event),
-    attempts: 2,
-    firstAttemptAt: parkedAt,
-    parkedAt,
-    history: [],
-  };
-}
+const entry = (tenantId: string, category: ParkCategory): ParkedEvent => parkedEntry(tenantId, category);
 
 describe('pki-siem-export parked / replay', () => {
   it('lists a tenant parked events, pages them, and prints JSON on request', async () => {

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { newParkedId, TableParkedEventStore } from '../../src/adapters/parkedEventStore';
+import { TableParkedEventStore } from '../../src/adapters/parkedEventStore';
 import { openTable } from '../../src/adapters/tableStorage';
 import type { ParkCategory, ParkedEvent } from '../../src/domain/ports';
 import { AzureStandInAdmin, type StandInInfo } from '../support/azureStandIn';
 import { applySettings, forwarderSettings } from '../support/forwarderApp';
-import { auditEvent, savedConnection } from '../support/forwarderFixtures';
+import { parkedEntry, savedConnection } from '../support/forwarderFixtures';
 import { connectionStore, registerCustomerApp } from '../support/forwarderWorld';
 import { invokeHttp, type HttpInvocationResult, startFunctionApp } from '../support/functionsHost';
 import { documentedContentType, responseValidator } from '../support/openApi';
@@ -100,24 +100,10 @@ async function replay(tenantId: string, json?: unknown): Promise<HttpInvocationR
   return documented(result, 'POST', REPLAY_ROUTE);
 }
 
-function entry(tenantId: string, category: ParkCategory): ParkedEvent {
-  const event = auditEvent(tenantId);
-  const parkedAt = new Date().toISOString();
-  return {
-    tenantId,
-    parkedId: newParkedId(parkedAt),
-    messageId: event.id,
-    eventRecordId: event.id,
-    eventId: event.eventId,
-    category,
-    reason: `Parked for the test (${category})`,
-    body: JSON.stringify(event),
-    attempts: 3,
-    firstAttemptAt: parkedAt,
-    parkedAt,
-    history: [{ at: parkedAt, error: 'The Logs Ingestion API answered 503' }],
-  };
-}
+const entry = (tenantId: string, category: ParkCategory): ParkedEvent =>
+  parkedEntry(tenantId, category, [
+    { at: new Date().toISOString(), error: 'The Logs Ingestion API answered 503' },
+  ]);
 
 interface Page {
   items: ParkedEvent[];

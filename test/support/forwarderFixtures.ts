@@ -3,6 +3,8 @@ import type { ReceivedAuditMessage } from '../../src/domain/forwarder';
 import { CA_TABLE, CERTIFICATE_TABLE } from '../../src/domain/tableSchema';
 import type { ConnectionState, ConnectionTarget, TenantConnection } from '../../src/domain/tenantConnection';
 import type { ForwarderSettings } from '../../src/domain/forwarder';
+import type { ParkCategory, ParkedEvent } from '../../src/domain/ports';
+import { newParkedId } from '../../src/adapters/parkedEventStore';
 
 /** Test data for the forwarder: v1 audit events, their queue messages, and saved connections. */
 
@@ -96,3 +98,27 @@ export const FORWARDER_TEST_SETTINGS: ForwarderSettings = {
   retryBaseDelayMs: 30_000,
   retryMaxDelayMs: 3_600_000,
 };
+
+/** A parked event as the forwarder would have stored it for `tenantId`, in `category`. */
+export function parkedEntry(
+  tenantId: string,
+  category: ParkCategory,
+  history: ParkedEvent['history'] = [],
+): ParkedEvent {
+  const event = auditEvent(tenantId);
+  const parkedAt = new Date().toISOString();
+  return {
+    tenantId,
+    parkedId: newParkedId(parkedAt),
+    messageId: event.id,
+    eventRecordId: event.id,
+    eventId: event.eventId,
+    category,
+    reason: `Parked for the test (${category})`,
+    body: JSON.stringify(event),
+    attempts: history.length + 1,
+    firstAttemptAt: parkedAt,
+    parkedAt,
+    history,
+  };
+}
