@@ -4,19 +4,16 @@ import path from 'node:path';
 
 /**
  * Cold start of the built app: a fresh `node` process that loads what the
- * worker loads at startup (dist/index.js and every dist/functions/*.js, with
+ * worker loads at startup (every dist/functions/*.js, with
  * @azure/functions-core provided as the worker provides it), compared with
  * `node -e 0` measured the same way. Runs alternate so machine noise hits
  * both alike; the figure is the median.
  */
 export function measureColdStart(root: string, runs = 9): { coldStartMs: number; bareNodeMs: number } {
   const dist = path.join(root, 'dist');
-  const entryPoints = [
-    path.join(dist, 'index.js'),
-    ...readdirSync(path.join(dist, 'functions'))
-      .filter((file) => file.endsWith('.js'))
-      .map((file) => path.join(dist, 'functions', file)),
-  ];
+  const entryPoints = readdirSync(path.join(dist, 'functions'))
+    .filter((file) => file.endsWith('.js'))
+    .map((file) => path.join(dist, 'functions', file));
   const hook = path.join(root, 'bench', 'functionsCoreHook.cjs');
   const load = entryPoints.map((file) => `require(${JSON.stringify(file)});`).join('');
   const app = [process.execPath, ['-r', hook, '-e', load]] as const;

@@ -151,12 +151,12 @@ async function main(): Promise<void> {
       connection: 'ServiceBusConnection',
       queueName: '%AUDIT_QUEUE_NAME%',
       cardinality: 'many',
-      dataType: 'string',
+      dataType: 'binary',
     }),
     handler: () => Promise.resolve(),
   });
   await startFunctionApp({
-    entryPoints: ['dist/index.js', 'dist/functions/forwardAuditEvents.js'],
+    entryPoints: ['dist/functions/forwardAuditEvents.js'],
     functionAppDirectory: ROOT,
   });
   const forward = async (batch: ServiceBusTestMessage[]): Promise<void> => {

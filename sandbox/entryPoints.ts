@@ -4,7 +4,7 @@ import picomatch from 'picomatch';
 
 /**
  * The source files the worker would load: package.json `main` names the built files
- * (`dist/{index.js,functions/*.js}`), and the sandbox runs their TypeScript sources under tsx, so
+ * (`dist/functions/*.js`), and the sandbox runs their TypeScript sources under tsx, so
  * every `src/<x>.ts` whose build output `dist/<x>.js` the glob matches is an entry point.
  */
 export function functionEntryPoints(appDirectory: string): string[] {

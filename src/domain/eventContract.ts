@@ -431,13 +431,31 @@ export function formatProblems(problems: readonly Problem[]): string {
   return problems.map((problem) => `${problem.field}: ${problem.reason}`).join('; ');
 }
 
+// fatal: a body that is not UTF-8 is refused with a reason instead of having its bad bytes replaced.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
- * Validates a queue message body as the forwarder receives it: a JSON string,
- * bytes holding JSON, or a value the Functions host already parsed.
+ * Validates a queue message body as the forwarder receives it: bytes holding
+ * UTF-8 JSON (a leading byte order mark is allowed), a JSON string, or a value
+ * the Functions host already parsed.
  */
 export function parseEventMessage(body: unknown): EventValidation {
   if (typeof body === 'string' || body instanceof Uint8Array) {
-    const textBody = typeof body === 'string' ? body : Buffer.from(body).toString('utf8');
+    let textBody: string;
+    try {
+      textBody = typeof body === 'string' ? body : utf8.decode(body);
+    } catch {
+      return {
+        ok: false,
+        problems: [
+          {
+            field: WHOLE_EVENT,
+            reason:
+              'the message body is not UTF-8 text; send the event as UTF-8 JSON with contentType application/json',
+          },
+        ],
+      };
+    }
     let value: unknown;
     try {
       value = JSON.parse(textBody);

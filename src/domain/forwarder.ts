@@ -55,7 +55,7 @@ import {
 
 /** A message as the trigger delivered it, with the trigger metadata that belongs to it (undefined when unknown). */
 export interface ReceivedAuditMessage {
-  /** The body as the Functions library handed it over: raw text, bytes, or a value it already parsed as JSON. */
+  /** The body as the Functions library handed it over: bytes (the trigger's dataType), or text or a parsed value from other callers. */
   body: unknown;
   messageId: string | undefined;
   applicationProperties: Readonly<Record<string, unknown>> | undefined;

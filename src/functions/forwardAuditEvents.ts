@@ -4,11 +4,14 @@ import { app, type InvocationContext, trigger } from '@azure/functions';
  * The forwarder: Service Bus batches of audit events to each tenant's workspace.
  *
  * A generic trigger, not app.serviceBusQueue, for one option the typed one
- * lacks: `dataType: 'string'`. Without it the host JSON-deserializes every
- * body itself and one non-JSON body fails the whole batch before this code
- * runs (abandoned, redelivered, dead-lettered with the valid events in it).
- * As strings, JSON bodies still arrive parsed by the library, and a body that
- * is not JSON arrives as text, so the forwarder can park it with the reason.
+ * lacks: `dataType: 'binary'`. Without a dataType the host JSON-deserializes
+ * every body itself and one non-JSON body fails the whole batch before this
+ * code runs (abandoned, redelivered, dead-lettered with the valid events in
+ * it). As bytes, every body arrives as sent and the forwarder parks what it
+ * cannot parse, with the reason. Bytes rather than strings: the host drops
+ * empty entries from a string batch (so an empty body would vanish and the
+ * bodies would no longer line up with their metadata) but keeps empty byte
+ * arrays, and the library JSON-parses strings but hands bytes over untouched.
  *
  * Only this module and @azure/functions load at startup; the forwarder and the
  * Azure SDKs load on the first invocation.
@@ -38,7 +41,7 @@ app.generic('forwardAuditEvents', {
     connection: 'ServiceBusConnection',
     queueName: '%AUDIT_QUEUE_NAME%',
     cardinality: 'many',
-    dataType: 'string',
+    dataType: 'binary',
   }),
   handler: forwardAuditEvents,
 });

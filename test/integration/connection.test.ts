@@ -17,7 +17,6 @@ import {
 import { getFunction, invokeHttp, invokeTimer, type HttpInvocationResult } from '../support/functionsHost';
 import { assertLoopback } from '../support/loopback';
 import { documentedContentType, responseValidator } from '../support/openApi';
-import '../../src/index';
 import '../../src/functions/siemConnection';
 import '../../src/functions/siemSettings';
 import '../../src/functions/retestPendingConnections';

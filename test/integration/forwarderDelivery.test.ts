@@ -67,7 +67,7 @@ beforeAll(async () => {
       },
     ),
   );
-  await startFunctionApp({ entryPoints: ['src/index.ts', 'src/functions/forwardAuditEvents.ts'] });
+  await startFunctionApp({ entryPoints: ['src/functions/forwardAuditEvents.ts'] });
 });
 
 afterAll(() => restore());

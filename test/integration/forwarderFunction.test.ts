@@ -43,7 +43,7 @@ beforeAll(async () => {
   }
   resetConfigForTests();
   resetCompositionForTests();
-  await startFunctionApp({ entryPoints: ['src/index.ts', 'src/functions/forwardAuditEvents.ts'] });
+  await startFunctionApp({ entryPoints: ['src/functions/forwardAuditEvents.ts'] });
 });
 
 afterAll(() => {
@@ -56,11 +56,11 @@ afterAll(() => {
 });
 
 describe('forwardAuditEvents (host conversions, Azurite)', () => {
-  it('registers a string-typed batch trigger on the configured queue', () => {
+  it('registers a byte-typed batch trigger on the configured queue', () => {
     expect(listFunctions().find((f) => f.name === 'forwardAuditEvents')).toMatchObject({
       triggerType: 'serviceBusTrigger',
       cardinality: 'many',
-      dataType: 'string',
+      dataType: 'binary',
       queueName: '%AUDIT_QUEUE_NAME%',
     });
   });
@@ -97,5 +97,34 @@ describe('forwardAuditEvents (host conversions, Azurite)', () => {
     expect(batchLine?.message).toContain('"skipped":2');
     expect(batchLine?.message).toContain('"invalid":2');
     expect(batchLine?.message).toContain(`"invocationId":"${result.invocationId}"`);
+  });
+
+  it('parks an empty body and a body that is not UTF-8 under their own message ids, next to valid events', async () => {
+    const tenant = randomUUID();
+    const notUtf8 = Buffer.from(
+      JSON.stringify({ ...auditEvent(tenant), message: 'Zertifikat für café' }),
+      'latin1',
+    );
+    const result = await invokeServiceBusBatch('forwardAuditEvents', [
+      { body: auditEvent(randomUUID()), messageId: randomUUID(), contentType: 'application/json' },
+      { body: '', messageId: 'empty-1', applicationProperties: { tenantId: tenant } },
+      { body: auditEvent(randomUUID()), messageId: randomUUID(), contentType: 'application/json' },
+      { body: notUtf8, messageId: 'latin1-1', applicationProperties: { tenantId: tenant } },
+    ]);
+    expect(result.outcome).toBe('completed');
+
+    const page = await parked.list(tenant, { limit: 10 });
+    const byMessage = new Map(page.items.map((item) => [item.messageId, item]));
+    expect(byMessage.get('empty-1')).toMatchObject({
+      category: 'invalidMessage',
+      body: '',
+      tenantId: tenant,
+    });
+    expect(byMessage.get('empty-1')?.reason).toMatch(/not JSON/);
+    expect(byMessage.get('latin1-1')).toMatchObject({ category: 'invalidMessage', tenantId: tenant });
+    expect(byMessage.get('latin1-1')?.reason).toMatch(/not UTF-8/);
+    const batchLine = result.logs.find((line) => line.message.startsWith('forwarder: batch settled'));
+    expect(batchLine?.message).toContain('"skipped":2');
+    expect(batchLine?.message).toContain('"invalid":2');
   });
 });

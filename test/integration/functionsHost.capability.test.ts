@@ -6,11 +6,14 @@ import {
   startFunctionApp,
 } from '../support/functionsHost';
 
-// Its own test file, so its own process: the app-wide setup of src/index.ts is in effect here only.
-describe('with the app-wide setup of src/index.ts', () => {
-  it('declares IncludeEmptyEntriesInMessagePayload, so the host keeps empty entries and arrays stay aligned', async () => {
+// Its own test file, so its own process: the app-wide setup of the fixture is in effect here only.
+describe('with IncludeEmptyEntriesInMessagePayload declared by app.setup', () => {
+  it('hands the capability to the host, which then keeps empty entries, so arrays stay aligned', async () => {
     const capabilities = await startFunctionApp({
-      entryPoints: ['src/index.ts', 'test/fixtures/functionsApp/functions.ts'],
+      entryPoints: [
+        'test/fixtures/functionsApp/includeEmptyEntries.ts',
+        'test/fixtures/functionsApp/functions.ts',
+      ],
     });
     expect(capabilities).toMatchObject({
       IncludeEmptyEntriesInMessagePayload: 'true',

@@ -227,6 +227,27 @@ describe('Service Bus', () => {
     });
   });
 
+  it('keeps every body of a dataType binary batch, empty ones included, without the capability', async () => {
+    expect((await getWorkerCapabilities()).IncludeEmptyEntriesInMessagePayload).toBeUndefined();
+    await invokeServiceBusBatch('binaryBatch', [
+      { body: '{"n":1}', messageId: 'm-a', contentType: 'application/json' },
+      { body: '', messageId: 'm-empty' },
+      { body: Buffer.from([0xff, 0xfe]), messageId: 'm-bytes', correlationId: 'corr-c' },
+    ]);
+    const [delivery] = deliveries.binaryBatch!;
+    // Bytes as they were sent: no JSON parsing by the library, and the host drops only null byte arrays.
+    expect(delivery!.messages.map((body) => Buffer.isBuffer(body) && [...body])).toEqual([
+      [...Buffer.from('{"n":1}')],
+      [],
+      [0xff, 0xfe],
+    ]);
+    expect(delivery!.triggerMetadata).toMatchObject({
+      messageIdArray: ['m-a', 'm-empty', 'm-bytes'],
+      contentTypeArray: ['application/json'],
+      correlationIdArray: ['corr-c'],
+    });
+  });
+
   it('delivers the batch metadata as the host and library shape it', async () => {
     const big = 2n ** 32n + 5n;
     await invokeServiceBusBatch('typedBatch', [

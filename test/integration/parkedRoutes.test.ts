@@ -55,7 +55,7 @@ beforeAll(async () => {
   );
   connections = connectionStore(azurite, settings.TENANTS_TABLE as string);
   await startFunctionApp({
-    entryPoints: ['src/index.ts', 'src/functions/siemParked.ts', 'src/functions/siemReplay.ts'],
+    entryPoints: ['src/functions/siemParked.ts', 'src/functions/siemReplay.ts'],
   });
 });
 

@@ -208,6 +208,24 @@ describe('parseEventMessage', () => {
     }
   });
 
+  it('accepts UTF-8 bytes behind a byte order mark', () => {
+    const bytes = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from(JSON.stringify(REQUEST_DENIED_IPV6)),
+    ]);
+    expect(parseEventMessage(bytes)).toMatchObject({ ok: true, event: { id: REQUEST_DENIED_IPV6.id } });
+  });
+
+  it('refuses bytes that are not UTF-8 instead of replacing them', () => {
+    const latin1 = Buffer.from(
+      JSON.stringify({ ...REQUEST_DENIED_IPV6, message: 'Zertifikat für café' }),
+      'latin1',
+    );
+    const result = parseEventMessage(latin1);
+    expect(result).toMatchObject({ ok: false, problems: [{ field: '(event)' }] });
+    if (!result.ok) expect(result.problems[0]?.reason).toMatch(/not UTF-8.*UTF-8 JSON/);
+  });
+
   it('says plainly when the body is not JSON', () => {
     const result = parseEventMessage('eventId=4887&tenant=contoso');
     expect(result).toMatchObject({ ok: false, problems: [{ field: '(event)' }] });
