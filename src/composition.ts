@@ -149,17 +149,19 @@ export function forwarderUseCases(): Promise<ForwarderUseCases> {
 
 async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
   const infra = await infrastructure();
-  const [{ Forwarder }, { ParkedEvents }, { ServiceBusAuditQueue }] = await Promise.all([
+  const [{ Forwarder }, { ParkedEvents }, { ServiceBusAuditQueue }, { UploadCoalescer }] = await Promise.all([
     import('./domain/forwarder'),
     import('./domain/parkedEvents'),
     import('./adapters/serviceBusAuditQueue'),
+    import('./domain/uploadCoalescer'),
   ]);
   const queue = new ServiceBusAuditQueue(infra.config.serviceBus, infra.appCredential);
   const forwarder = new Forwarder(
     {
       connections: infra.connections,
       parked: infra.parked,
-      ingestion: infra.ingestion,
+      // Shared by every batch this process runs at once, so their rows for one tenant and table can share requests.
+      ingestion: new UploadCoalescer(infra.ingestion),
       queue,
       clock: infra.clock,
     },

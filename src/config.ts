@@ -192,9 +192,10 @@ export const SETTINGS = {
     example: '30',
   },
   FORWARDER_MAX_CONCURRENT_UPLOADS: {
-    schema: positiveInt(8),
-    description: 'Most Logs Ingestion uploads the forwarder runs at once per batch.',
-    example: '8',
+    schema: positiveInt(64),
+    description:
+      'Most Logs Ingestion uploads a forwarder batch has under way at once (sent or waiting to share a request); one tenant at most half.',
+    example: '64',
   },
   FORWARDER_TIME_BUDGET_SECONDS: {
     schema: positiveInt(120),

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Forwarder, type ReceivedAuditMessage } from '../../src/domain/forwarder';
 import type { ParkCategory } from '../../src/domain/ports';
+import { UploadCoalescer } from '../../src/domain/uploadCoalescer';
 import { type Fault, FakeIngestionSink } from '../support/fakeIngestion';
 import {
   CapturingLogger,
@@ -65,6 +66,9 @@ const scenarioArbitrary = fc.record({
   ),
   batchSize: fc.integer({ min: 1, max: 40 }),
   maxConcurrentUploads: fc.integer({ min: 1, max: 6 }),
+  /** Batches the host runs at once; they share requests through the coalescer when it is on. */
+  concurrentBatches: fc.integer({ min: 1, max: 3 }),
+  coalesce: fc.boolean(),
 });
 
 interface Scheduled {
@@ -74,16 +78,35 @@ interface Scheduled {
 
 describe('Forwarder: property', () => {
   it('delivers every event exactly once to its own tenant, or parks or skips it; never loses one', async () => {
+    // Requests that carried rows of more than one batch: the property must have exercised sharing.
+    let sharedRequests = 0;
     await fc.assert(
       fc.asyncProperty(scenarioArbitrary, async (scenario) => {
         const clock = new FakeClock();
         const connections = new InMemoryTenantConnectionStore();
         const parked = new InMemoryParkedEventStore();
         const sink = new FakeIngestionSink();
+        const batchOfRecord = new Map<string, string>();
+        const upload = sink.upload.bind(sink);
+        sink.upload = (tenantId, target, stream, rows, signal) => {
+          const sources = new Set(rows.map((row) => batchOfRecord.get(String(row.EventRecordId_g))));
+          if (sources.size > 1) sharedRequests += 1;
+          // A request takes a turn of the event loop, as a real one does, so concurrent batches meet in it.
+          return new Promise((resolve) => setImmediate(resolve)).then(() =>
+            upload(tenantId, target, stream, rows, signal),
+          );
+        };
         const queue = new RecordingAuditQueue();
         const logger = new CapturingLogger();
         const forwarder = new Forwarder(
-          { connections, parked, ingestion: sink, queue, clock, random: () => 0.5 },
+          {
+            connections,
+            parked,
+            ingestion: scenario.coalesce ? new UploadCoalescer(sink) : sink,
+            queue,
+            clock,
+            random: () => 0.5,
+          },
           {
             maxConcurrentUploads: scenario.maxConcurrentUploads,
             timeBudgetMs: 10_000,
@@ -133,19 +156,39 @@ describe('Forwarder: property', () => {
         for (let round = 0; pending.length > 0; round += 1) {
           if (round > 2_000) throw new Error('did not settle');
           const nowMs = clock.now().getTime();
-          const due = pending.filter((item) => item.dueMs <= nowMs).slice(0, scenario.batchSize);
+          const due = pending
+            .filter((item) => item.dueMs <= nowMs)
+            .slice(0, scenario.batchSize * scenario.concurrentBatches);
           if (due.length === 0) {
             clock.set(new Date(Math.min(...pending.map((item) => item.dueMs))));
             continue;
           }
           pending = pending.filter((item) => !due.includes(item));
           const sentBefore = queue.sent.length;
-          const outcome = await forwarder.forwardBatch(
-            due.map((item) => item.message),
-            { invocationId: `round-${round}`, logger },
+          // Dealt round-robin, so two due messages already make two batches running at once.
+          const batches = Array.from({ length: scenario.concurrentBatches }, (_, index) =>
+            due.filter((_item, position) => position % scenario.concurrentBatches === index),
+          ).filter((batch) => batch.length > 0);
+          for (const [index, batch] of batches.entries()) {
+            for (const item of batch) {
+              const id = (item.message.body as { id?: unknown }).id;
+              batchOfRecord.set(String(id), `${round}-${index}`);
+            }
+          }
+          const outcomes = await Promise.all(
+            batches.map((batch, index) =>
+              forwarder.forwardBatch(
+                batch.map((item) => item.message),
+                { invocationId: `round-${round}-${index}`, logger },
+              ),
+            ),
           );
-          expect(outcome.delivered + outcome.retried + outcome.parked + outcome.skipped).toBe(due.length);
-          skipped += outcome.skipped;
+          for (const [index, outcome] of outcomes.entries()) {
+            expect(outcome.delivered + outcome.retried + outcome.parked + outcome.skipped).toBe(
+              batches[index]?.length,
+            );
+            skipped += outcome.skipped;
+          }
           for (const copy of queue.sent.slice(sentBefore)) {
             pending.push({
               message: received(JSON.parse(copy.body), copy.applicationProperties, copy.messageId),
@@ -192,5 +235,6 @@ describe('Forwarder: property', () => {
       }),
       { numRuns: 80 },
     );
+    expect(sharedRequests).toBeGreaterThan(0);
   });
 });

@@ -1,0 +1,190 @@
+import { IngestionFailure } from './errors';
+import { MAX_REQUEST_BYTES, rowBytes } from './ingestionChunks';
+import type { IngestionSink, IngestionTarget } from './ports';
+
+type Row = Readonly<Record<string, unknown>>;
+
+interface Waiter {
+  rows: readonly Row[];
+  signal: AbortSignal | undefined;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+  /** UTF-8 bytes of the rows' JSON, measured only when the waiter may share a request. */
+  bytes?: number;
+  stopWaiting?: () => void;
+}
+
+interface Lane {
+  tenantId: string;
+  target: IngestionTarget;
+  stream: string;
+  waiting: Waiter[];
+}
+
+/**
+ * Group commit for Logs Ingestion uploads. The host runs several batches at
+ * once and each holds a few rows per tenant and table (1,000 messages over 50
+ * tenants are about 100 requests of 10 rows), and per request the HTTPS and
+ * SDK work costs far more than the rows. So one request at a time goes out per
+ * tenant, endpoint, DCR and stream; uploads arriving meanwhile wait and leave
+ * together in the next request, up to the request size limit. An upload that
+ * finds its lane idle leaves at once: nothing ever waits on a timer.
+ *
+ * Each caller still gets the outcome of its own rows:
+ * - a shared request that succeeds delivered everyone's rows;
+ * - a shared request the service refuses (400/413, which belongs to some
+ *   record) is sent again one caller at a time, so a refusal only ever
+ *   reaches the caller whose rows caused it and its splitting stays exact;
+ * - any other failure (throttling, outage, access) concerns the tenant's
+ *   workspace, not the rows, and reaches every caller of the request;
+ * - a caller whose signal aborts while waiting is dropped from the lane and
+ *   its rows are never sent; a shared request in flight is cut off only when
+ *   every caller in it has given up.
+ */
+export class UploadCoalescer implements IngestionSink {
+  private readonly lanes = new Map<string, Lane>();
+
+  constructor(
+    private readonly inner: IngestionSink,
+    private readonly maxRequestBytes = MAX_REQUEST_BYTES,
+  ) {}
+
+  upload(
+    tenantId: string,
+    target: IngestionTarget,
+    stream: string,
+    rows: readonly Row[],
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const key = JSON.stringify([
+      tenantId,
+      target.logsIngestionEndpoint,
+      target.dataCollectionRuleImmutableId,
+      stream,
+    ]);
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = { rows, signal, resolve, reject };
+      const lane = this.lanes.get(key);
+      if (!lane) {
+        const idle: Lane = { tenantId, target, stream, waiting: [] };
+        this.lanes.set(key, idle);
+        void this.drain(key, idle, [waiter]);
+        return;
+      }
+      lane.waiting.push(waiter);
+      if (signal) {
+        const onAbort = (): void => {
+          const index = lane.waiting.indexOf(waiter);
+          if (index >= 0) lane.waiting.splice(index, 1);
+          reject(abortError(signal));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        waiter.stopWaiting = () => signal.removeEventListener('abort', onAbort);
+      }
+    });
+  }
+
+  /** Sends `group`, then whatever gathered meanwhile, until the lane is empty. */
+  private async drain(key: string, lane: Lane, first: Waiter[]): Promise<void> {
+    let group = first;
+    try {
+      while (group.length > 0) {
+        await this.send(lane, group);
+        group = this.nextGroup(lane);
+      }
+    } catch (error) {
+      // Not expected (send settles every waiter itself), but no caller may be left hanging.
+      for (const waiter of [...group, ...lane.waiting.splice(0)]) waiter.reject(error);
+    } finally {
+      this.lanes.delete(key);
+    }
+  }
+
+  /** The waiters that fit one request, oldest first; the first always goes, whatever its size. */
+  private nextGroup(lane: Lane): Waiter[] {
+    const [oldest] = lane.waiting;
+    if (!oldest) return [];
+    if (lane.waiting.length === 1) return lane.waiting.splice(0, 1);
+    let total = 0;
+    let count = 0;
+    for (const waiter of lane.waiting) {
+      waiter.bytes ??= waiter.rows.reduce((sum, row) => sum + rowBytes(row), 0);
+      // Same rule as chunkBySize: the sum stays strictly under the limit.
+      if (count > 0 && total + waiter.bytes >= this.maxRequestBytes) break;
+      total += waiter.bytes;
+      count += 1;
+    }
+    return lane.waiting.splice(0, count);
+  }
+
+  private async send(lane: Lane, group: Waiter[]): Promise<void> {
+    for (const waiter of group) waiter.stopWaiting?.();
+    const [only] = group;
+    if (group.length === 1 && only) {
+      await this.inner.upload(lane.tenantId, lane.target, lane.stream, only.rows, only.signal).then(
+        () => only.resolve(),
+        (error: unknown) => only.reject(error),
+      );
+      return;
+    }
+    const cutOff = whenAllAbort(group.map((waiter) => waiter.signal));
+    try {
+      await this.inner.upload(
+        lane.tenantId,
+        lane.target,
+        lane.stream,
+        group.flatMap((waiter) => waiter.rows),
+        cutOff.signal,
+      );
+      for (const waiter of group) waiter.resolve();
+    } catch (error) {
+      if (error instanceof IngestionFailure && error.kind === 'rejected') {
+        await Promise.all(
+          group.map((waiter) =>
+            this.inner
+              .upload(lane.tenantId, lane.target, lane.stream, waiter.rows, waiter.signal)
+              .then(waiter.resolve, waiter.reject),
+          ),
+        );
+      } else {
+        for (const waiter of group) waiter.reject(error);
+      }
+    } finally {
+      cutOff.dispose();
+    }
+  }
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error && reason.name === 'AbortError') return reason;
+  const error = new Error('The upload was aborted before it was sent.', { cause: reason });
+  error.name = 'AbortError';
+  return error;
+}
+
+/** A signal that aborts once every given signal has (never, when one of them is absent). */
+function whenAllAbort(signals: ReadonlyArray<AbortSignal | undefined>): {
+  signal: AbortSignal | undefined;
+  dispose: () => void;
+} {
+  const present = signals.filter((signal): signal is AbortSignal => signal !== undefined);
+  if (present.length < signals.length) return { signal: undefined, dispose: () => undefined };
+  const controller = new AbortController();
+  let pending = present.filter((signal) => !signal.aborted).length;
+  const onAbort = (): void => {
+    pending -= 1;
+    if (pending === 0) controller.abort(new DOMException('Every caller gave up.', 'AbortError'));
+  };
+  if (pending === 0) controller.abort(new DOMException('Every caller gave up.', 'AbortError'));
+  for (const signal of present) {
+    if (!signal.aborted) signal.addEventListener('abort', onAbort, { once: true });
+  }
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      for (const signal of present) signal.removeEventListener('abort', onAbort);
+    },
+  };
+}

@@ -1,0 +1,226 @@
+import { describe, expect, it } from 'vitest';
+import { IngestionFailure } from '../../src/domain/errors';
+import type { IngestionSink, IngestionTarget } from '../../src/domain/ports';
+import { UploadCoalescer } from '../../src/domain/uploadCoalescer';
+
+type Row = Readonly<Record<string, unknown>>;
+
+interface HeldCall {
+  tenantId: string;
+  stream: string;
+  rows: readonly Row[];
+  signal: AbortSignal | undefined;
+  succeed: () => void;
+  fail: (error: unknown) => void;
+}
+
+/** A sink whose every request stays open until the test answers it. */
+class HeldSink implements IngestionSink {
+  readonly calls: HeldCall[] = [];
+
+  upload(
+    tenantId: string,
+    _target: IngestionTarget,
+    stream: string,
+    rows: readonly Row[],
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.calls.push({ tenantId, stream, rows, signal, succeed: resolve, fail: reject });
+    });
+  }
+
+  call(index: number): HeldCall {
+    const call = this.calls[index];
+    if (!call) throw new Error(`no call ${index}; ${this.calls.length} so far`);
+    return call;
+  }
+}
+
+const TARGET: IngestionTarget = {
+  logsIngestionEndpoint: 'https://dce-a.westeurope-1.ingest.monitor.azure.com',
+  dataCollectionRuleImmutableId: 'dcr-00000000000000000000000000000001',
+};
+const STREAM = 'Custom-PkiCertificateEvents_CL';
+
+function rows(prefix: string, count: number, padding = 0): Row[] {
+  return Array.from({ length: count }, (_, index) => ({ id: `${prefix}${index}`, pad: 'x'.repeat(padding) }));
+}
+
+/** Lets the coalescer's promise chains run (a settled request starts the next one). */
+async function flush(): Promise<void> {
+  for (let i = 0; i < 10; i += 1) await Promise.resolve();
+}
+
+type Settled = { status: 'fulfilled' } | { status: 'rejected'; reason: unknown } | { status: 'pending' };
+
+function track(promise: Promise<void>): { readonly state: Settled } {
+  const tracker: { state: Settled } = { state: { status: 'pending' } };
+  promise.then(
+    () => (tracker.state = { status: 'fulfilled' }),
+    (reason: unknown) => (tracker.state = { status: 'rejected', reason }),
+  );
+  return tracker;
+}
+
+const refused = (): IngestionFailure =>
+  new IngestionFailure('rejected', 'The Logs Ingestion API answered 400: bad record', { status: 400 });
+
+describe('UploadCoalescer', () => {
+  it('sends an upload to an idle lane at once, with its own rows and signal', async () => {
+    const sink = new HeldSink();
+    const coalescer = new UploadCoalescer(sink);
+    const signal = new AbortController().signal;
+    const upload = track(coalescer.upload('t1', TARGET, STREAM, rows('a', 2), signal));
+    expect(sink.calls).toHaveLength(1);
+    expect(sink.call(0)).toMatchObject({ tenantId: 't1', rows: rows('a', 2), signal });
+    sink.call(0).succeed();
+    await flush();
+    expect(upload.state).toEqual({ status: 'fulfilled' });
+  });
+
+  it('sends what arrives while a request is in flight as one request after it', async () => {
+    const sink = new HeldSink();
+    const coalescer = new UploadCoalescer(sink);
+    const first = track(coalescer.upload('t1', TARGET, STREAM, rows('a', 1)));
+    const second = track(coalescer.upload('t1', TARGET, STREAM, rows('b', 2)));
+    const third = track(coalescer.upload('t1', TARGET, STREAM, rows('c', 1)));
+    expect(sink.calls).toHaveLength(1);
+
+    sink.call(0).succeed();
+    await flush();
+    expect(first.state.status).toBe('fulfilled');
+    expect(second.state.status).toBe('pending');
+    expect(sink.calls).toHaveLength(2);
+    expect(sink.call(1).rows).toEqual([...rows('b', 2), ...rows('c', 1)]);
+
+    sink.call(1).succeed();
+    await flush();
+    expect([second.state.status, third.state.status]).toEqual(['fulfilled', 'fulfilled']);
+    // The lane emptied and was released: the next upload goes straight out again.
+    void coalescer.upload('t1', TARGET, STREAM, rows('d', 1));
+    expect(sink.calls).toHaveLength(3);
+  });
+
+  it('never merges other tenants, streams or rules, and runs them side by side', () => {
+    const sink = new HeldSink();
+    const coalescer = new UploadCoalescer(sink);
+    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
+    void coalescer.upload('t2', TARGET, STREAM, rows('b', 1));
+    void coalescer.upload('t1', TARGET, 'Custom-PkiCaEvents_CL', rows('c', 1));
+    void coalescer.upload(
+      't1',
+      { ...TARGET, dataCollectionRuleImmutableId: 'dcr-00000000000000000000000000000002' },
+      STREAM,
+      rows('d', 1),
+    );
+    expect(sink.calls.map((call) => call.rows[0]?.id)).toEqual(['a0', 'b0', 'c0', 'd0']);
+  });
+
+  it('keeps a shared request under the size limit; whoever does not fit waits for the next one', async () => {
+    const sink = new HeldSink();
+    // Rows of ~120 bytes of JSON; a limit of 300 takes two of them, never three.
+    const coalescer = new UploadCoalescer(sink, 300);
+    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1, 100));
+    for (const prefix of ['b', 'c', 'd']) void coalescer.upload('t1', TARGET, STREAM, rows(prefix, 1, 100));
+    sink.call(0).succeed();
+    await flush();
+    expect(sink.call(1).rows.map((row) => row.id)).toEqual(['b0', 'c0']);
+    sink.call(1).succeed();
+    await flush();
+    expect(sink.call(2).rows.map((row) => row.id)).toEqual(['d0']);
+  });
+
+  it('sends a refused shared request again per caller, so only the caller with the bad record sees the refusal', async () => {
+    const sink = new HeldSink();
+    const coalescer = new UploadCoalescer(sink);
+    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
+    const good = track(coalescer.upload('t1', TARGET, STREAM, rows('good', 2)));
+    const bad = track(coalescer.upload('t1', TARGET, STREAM, rows('bad', 2)));
+    sink.call(0).succeed();
+    await flush();
+    sink.call(1).fail(refused());
+    await flush();
+    expect(sink.calls.slice(2).map((call) => call.rows)).toEqual([rows('good', 2), rows('bad', 2)]);
+    sink.call(2).succeed();
+    sink.call(3).fail(refused());
+    await flush();
+    expect(good.state).toEqual({ status: 'fulfilled' });
+    expect(bad.state).toMatchObject({ status: 'rejected', reason: { kind: 'rejected' } });
+  });
+
+  it('gives every caller of a shared request a failure that concerns the workspace', async () => {
+    const sink = new HeldSink();
+    const coalescer = new UploadCoalescer(sink);
+    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
+    const second = track(coalescer.upload('t1', TARGET, STREAM, rows('b', 1)));
+    const third = track(coalescer.upload('t1', TARGET, STREAM, rows('c', 1)));
+    sink.call(0).succeed();
+    await flush();
+    const throttled = new IngestionFailure('throttled', 'The Logs Ingestion API answered 429', {
+      status: 429,
+      retryAfterMs: 5_000,
+    });
+    sink.call(1).fail(throttled);
+    await flush();
+    expect(second.state).toEqual({ status: 'rejected', reason: throttled });
+    expect(third.state).toEqual({ status: 'rejected', reason: throttled });
+    expect(sink.calls).toHaveLength(2);
+  });
+
+  it('drops a caller that gives up while waiting: its rows are never sent', async () => {
+    const sink = new HeldSink();
+    const coalescer = new UploadCoalescer(sink);
+    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
+    const budget = new AbortController();
+    const quitter = track(coalescer.upload('t1', TARGET, STREAM, rows('quit', 1), budget.signal));
+    void coalescer.upload('t1', TARGET, STREAM, rows('stay', 1));
+    budget.abort();
+    await flush();
+    expect(quitter.state).toMatchObject({ status: 'rejected', reason: { name: 'AbortError' } });
+    sink.call(0).succeed();
+    await flush();
+    expect(sink.call(1).rows).toEqual(rows('stay', 1));
+    expect(sink.calls.flatMap((call) => call.rows).map((row) => row.id)).not.toContain('quit0');
+  });
+
+  it('refuses at once an upload whose signal has already aborted', async () => {
+    const sink = new HeldSink();
+    const coalescer = new UploadCoalescer(sink);
+    await expect(
+      coalescer.upload('t1', TARGET, STREAM, rows('a', 1), AbortSignal.abort()),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+    expect(sink.calls).toHaveLength(0);
+  });
+
+  it('cuts off a shared request only once every caller in it has given up', async () => {
+    const sink = new HeldSink();
+    const coalescer = new UploadCoalescer(sink);
+    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
+    const first = new AbortController();
+    const second = new AbortController();
+    void coalescer.upload('t1', TARGET, STREAM, rows('b', 1), first.signal).catch(() => undefined);
+    void coalescer.upload('t1', TARGET, STREAM, rows('c', 1), second.signal).catch(() => undefined);
+    sink.call(0).succeed();
+    await flush();
+    const shared = sink.call(1).signal;
+    expect(shared).toBeDefined();
+    first.abort();
+    expect(shared?.aborted).toBe(false);
+    second.abort();
+    expect(shared?.aborted).toBe(true);
+  });
+
+  it('never cuts off a shared request that holds a caller without a signal', async () => {
+    const sink = new HeldSink();
+    const coalescer = new UploadCoalescer(sink);
+    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
+    const budget = new AbortController();
+    void coalescer.upload('t1', TARGET, STREAM, rows('b', 1), budget.signal).catch(() => undefined);
+    void coalescer.upload('t1', TARGET, STREAM, rows('c', 1));
+    sink.call(0).succeed();
+    await flush();
+    expect(sink.call(1).rows).toHaveLength(2);
+    expect(sink.call(1).signal).toBeUndefined();
+  });
+});
