@@ -203,6 +203,12 @@ export const SETTINGS = {
       "Time a forwarder batch may spend uploading before unfinished work is re-enqueued; must stay well inside the queue's lock duration.",
     example: '120',
   },
+  FORWARDER_UPLOAD_TIMEOUT_SECONDS: {
+    schema: positiveInt(30),
+    description:
+      "Longest one Logs Ingestion upload may take (waiting to share a request included) before its events are re-enqueued and the tenant's uploads pause for a while.",
+    example: '30',
+  },
   RETRY_BUDGET_HOURS: {
     schema: positiveInt(168),
     description: 'How long an event keeps being retried before it is parked and its tenant suspended.',
@@ -267,6 +273,7 @@ export interface Config {
   forwarder: {
     maxConcurrentUploads: number;
     timeBudgetMs: number;
+    uploadTimeoutMs: number;
     retryBudgetMs: number;
     retryBaseDelayMs: number;
     retryMaxDelayMs: number;
@@ -374,6 +381,7 @@ export function loadConfig(env: Env = process.env): Config {
     forwarder: {
       maxConcurrentUploads: v.FORWARDER_MAX_CONCURRENT_UPLOADS,
       timeBudgetMs: v.FORWARDER_TIME_BUDGET_SECONDS * 1000,
+      uploadTimeoutMs: v.FORWARDER_UPLOAD_TIMEOUT_SECONDS * 1000,
       retryBudgetMs: v.RETRY_BUDGET_HOURS * 3_600_000,
       retryBaseDelayMs: v.RETRY_BASE_DELAY_SECONDS * 1000,
       retryMaxDelayMs: v.RETRY_MAX_DELAY_SECONDS * 1000,

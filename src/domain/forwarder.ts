@@ -65,6 +65,8 @@ export interface ReceivedAuditMessage {
 export interface ForwarderSettings extends RetrySettings {
   maxConcurrentUploads: number;
   timeBudgetMs: number;
+  /** Longest one upload may take, waiting to share a request included. */
+  uploadTimeoutMs: number;
   connectionCacheMs: number;
   propagationWindowMs: number;
 }
@@ -173,6 +175,8 @@ class TenantRun {
   skipped = 0;
   /** First failure that concerns the whole tenant: its remaining chunks are not attempted in this batch. */
   trouble: DeliveryFailure | undefined;
+  /** First failure that says the workspace is overloaded or unreachable right now: it pauses the tenant. */
+  outage: DeliveryFailure | undefined;
   lastFailure: DeliveryFailure | undefined;
   accessFailure: DeliveryFailure | undefined;
   exhausted: DeliveryFailure | undefined;
@@ -195,6 +199,18 @@ const NOT_ATTEMPTED: DeliveryFailure = {
   kind: 'cutOff',
   message: 'Not attempted: the batch time budget ran out first.',
 };
+
+/**
+ * A tenant whose workspace just throttled or failed to answer: until `untilMs`
+ * no batch of this process uploads for it (its events are re-enqueued at once),
+ * then one batch probes while the others keep re-enqueueing. So a workspace
+ * that hangs holds up one batch per pause, not every batch that has its events.
+ */
+interface TenantPause {
+  untilMs: number;
+  failure: DeliveryFailure;
+  probing: boolean;
+}
 const MAX_LOGGED_IDS = 50;
 
 export class Forwarder {
@@ -202,6 +218,7 @@ export class Forwarder {
     string,
     { entry: Versioned<TenantConnection> | undefined; readAtMs: number }
   >();
+  private readonly pauses = new Map<string, TenantPause>();
   private readonly random: () => number;
 
   constructor(
@@ -378,6 +395,11 @@ export class Forwarder {
     }
 
     run.target = target;
+    const paused = this.pauseFor(tenantId);
+    if (paused) {
+      this.retry(run, events, batch, paused);
+      return finish(state);
+    }
     const byTable = new Map<TableName, PendingEvent[]>();
     for (const event of events) {
       const list = byTable.get(event.table) ?? [];
@@ -390,7 +412,12 @@ export class Forwarder {
         sends.push(this.sendChunk(run, target, target.streams[table], chunk, batch));
       }
     }
-    await Promise.all(sends);
+    try {
+      await Promise.all(sends);
+    } finally {
+      // Even if something unforeseen throws, a probe must not leave the tenant paused for good.
+      this.updatePause(tenantId, run);
+    }
 
     batch.settlement.intents.push({
       tenantId,
@@ -453,6 +480,7 @@ export class Forwarder {
       this.retry(run, events, batch, NOT_ATTEMPTED);
       return undefined;
     }
+    const upload = uploadSignal(batch.signal, this.settings.uploadTimeoutMs);
     try {
       await untilAborted(
         this.deps.ingestion.upload(
@@ -460,18 +488,72 @@ export class Forwarder {
           target,
           stream,
           events.map((event) => event.row),
-          batch.signal,
+          upload.signal,
         ),
-        batch.signal,
+        upload.signal,
       );
       run.delivered += events.length;
       return undefined;
     } catch (error) {
-      const failure = classify(error);
+      const timedOut = upload.timedOut() && !batch.signal.aborted;
+      const failure: DeliveryFailure = timedOut
+        ? {
+            kind: 'unavailable',
+            message: `The Logs Ingestion API did not answer within ${duration(this.settings.uploadTimeoutMs)}.`,
+          }
+        : classify(error);
       if (failure.kind === 'rejected') return failure;
       run.trouble ??= failure;
+      if (
+        timedOut ||
+        failure.kind === 'throttled' ||
+        (failure.kind === 'unavailable' && !batch.signal.aborted)
+      ) {
+        run.outage ??= failure;
+      }
       this.retry(run, events, batch, failure);
       return undefined;
+    } finally {
+      upload.dispose();
+    }
+  }
+
+  /** The failure to re-enqueue with when the tenant is paused; undefined when this batch may upload (maybe as the probe). */
+  private pauseFor(tenantId: string): DeliveryFailure | undefined {
+    const pause = this.pauses.get(tenantId);
+    if (!pause) return undefined;
+    const nowMs = this.deps.clock.now().getTime();
+    if (nowMs >= pause.untilMs && !pause.probing) {
+      pause.probing = true;
+      return undefined;
+    }
+    const until = new Date(Math.max(pause.untilMs, nowMs)).toISOString();
+    return {
+      ...pause.failure,
+      message: `Not attempted: the workspace failed moments ago and uploads for this tenant pause until ${until}${pause.probing ? ' (another batch is trying it)' : ''}. ${pause.failure.message}`,
+      retryAfterMs: Math.max(0, pause.untilMs - nowMs),
+    };
+  }
+
+  /**
+   * An outage (throttled, 5xx, no answer) pauses the tenant for as long as the
+   * service asked, and at least until the first retry of its events could come
+   * back (half the base delay); a delivery ends the pause; a batch that
+   * probed without learning either lets the next one probe.
+   */
+  private updatePause(tenantId: string, run: TenantRun): void {
+    if (run.outage) {
+      const pauseMs = Math.max(run.outage.retryAfterMs ?? 0, this.settings.retryBaseDelayMs / 2);
+      this.pauses.set(tenantId, {
+        untilMs: this.deps.clock.now().getTime() + pauseMs,
+        failure: run.outage,
+        probing: false,
+      });
+    } else if (run.delivered > 0) {
+      this.pauses.delete(tenantId);
+    } else {
+      const pause = this.pauses.get(tenantId);
+      if (pause) pause.probing = false;
     }
   }
 
@@ -807,6 +889,39 @@ export class Forwarder {
     if (invalidIds.length > 0) fields.invalidMessageIds = invalidIds.slice(0, MAX_LOGGED_IDS);
     logger.info('forwarder: batch settled', fields);
   }
+}
+
+function duration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} seconds`;
+}
+
+/**
+ * The signal for one upload: aborts with the batch (time budget, host
+ * shutdown) or when the upload has taken `timeoutMs`. A timer and a listener
+ * rather than AbortSignal.any/timeout: thousands of uploads a minute should
+ * leave nothing behind once disposed.
+ */
+function uploadSignal(
+  batchSignal: AbortSignal,
+  timeoutMs: number,
+): { signal: AbortSignal; timedOut: () => boolean; dispose: () => void } {
+  const controller = new AbortController();
+  let timedOut = false;
+  const onBatchAbort = (): void => controller.abort(batchSignal.reason);
+  if (batchSignal.aborted) onBatchAbort();
+  else batchSignal.addEventListener('abort', onBatchAbort, { once: true });
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new DOMException('The upload timed out.', 'TimeoutError'));
+  }, timeoutMs);
+  return {
+    signal: controller.signal,
+    timedOut: () => timedOut,
+    dispose: () => {
+      clearTimeout(timer);
+      batchSignal.removeEventListener('abort', onBatchAbort);
+    },
+  };
 }
 
 class CutOffError extends Error {

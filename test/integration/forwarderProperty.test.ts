@@ -145,6 +145,9 @@ describe('forwardAuditEvents: property over tenants and faults (stand-ins)', () 
           if (round > 50) throw new Error('the queue never drained');
           const batch = pending.slice(0, scenario.batchSize);
           pending = pending.slice(scenario.batchSize);
+          // Copies come back at once here, not at their scheduled time: a fresh instance takes them,
+          // as one would after the pause a failing workspace puts its tenant under in this one.
+          if (round > 0) resetCompositionForTests();
           const result = await invokeServiceBusBatch('forwardAuditEvents', batch);
           expect(result.outcome).toBe('completed');
           const copies = [

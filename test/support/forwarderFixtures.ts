@@ -92,6 +92,7 @@ export function savedConnection(
 export const FORWARDER_TEST_SETTINGS: ForwarderSettings = {
   maxConcurrentUploads: 4,
   timeBudgetMs: 10_000,
+  uploadTimeoutMs: 30_000,
   connectionCacheMs: 30_000,
   propagationWindowMs: 30 * 60_000,
   retryBudgetMs: 168 * 3_600_000,

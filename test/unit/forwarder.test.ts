@@ -9,7 +9,7 @@ import { ConcurrencyConflictError } from '../../src/domain/errors';
 import { Forwarder, type ForwarderSettings, SettlementError } from '../../src/domain/forwarder';
 import type { TenantConnection, Versioned } from '../../src/domain/tenantConnection';
 import { CERTIFICATE_TABLE, CA_TABLE } from '../../src/domain/tableSchema';
-import { FakeIngestionSink } from '../support/fakeIngestion';
+import { type Fault, FakeIngestionSink } from '../support/fakeIngestion';
 import {
   CapturingLogger,
   FakeClock,
@@ -357,6 +357,119 @@ describe('Forwarder: time budget', () => {
     );
     const outcome = await f.forwardBatch([received(auditEvent(TENANT_A))], { invocationId: 'x', logger });
     expect(outcome).toMatchObject({ retried: 1, timedOut: true });
+  });
+});
+
+describe('Forwarder: a workspace in trouble pauses its tenant', () => {
+  const tenantOf = (body: string): string => (JSON.parse(body) as { tenantId: string }).tenantId;
+  const callsFor = (tenantId: string): { count: number } => {
+    const counter = { count: 0 };
+    const upload = sink.upload.bind(sink);
+    sink.upload = (id, ...rest) => {
+      if (id === tenantId) counter.count += 1;
+      return upload(id, ...rest);
+    };
+    return counter;
+  };
+  /** The fault for the tenant's next upload only. */
+  const once = (fault: Fault) => {
+    let used = false;
+    return (): Fault | undefined => {
+      if (used) return undefined;
+      used = true;
+      return fault;
+    };
+  };
+
+  it('gives up on an upload that does not answer, re-enqueues its events and settles inside the time budget', async () => {
+    sink.faults.set(TENANT_A, { kind: 'hang' });
+    const a = Array.from({ length: 3 }, () => received(auditEvent(TENANT_A)));
+    const b = Array.from({ length: 3 }, () => received(auditEvent(TENANT_B)));
+    const outcome = await run(forwarder({ uploadTimeoutMs: 50, timeBudgetMs: 60_000 }), [...a, ...b]);
+    expect(outcome).toMatchObject({ delivered: 3, retried: 3, timedOut: false });
+    const [copy] = queue.sent;
+    expect(tenantOf(copy?.body ?? '{}')).toBe(TENANT_A);
+    expect(String(copy?.applicationProperties[HISTORY_PROPERTY])).toContain('did not answer within 50 ms');
+  });
+
+  it("re-enqueues a failing tenant's next batches without uploading, until the pause is over; others carry on", async () => {
+    sink.faults.set(TENANT_A, once({ kind: 'unavailable' }));
+    const calls = callsFor(TENANT_A);
+    const f = forwarder();
+    await run(f, [received(auditEvent(TENANT_A))]);
+    expect(calls.count).toBe(1);
+
+    const second = await run(f, [received(auditEvent(TENANT_A)), received(auditEvent(TENANT_B))]);
+    expect(second).toMatchObject({ delivered: 1, retried: 1 });
+    expect(calls.count).toBe(1);
+    const pausedCopy = queue.sent.at(-1);
+    expect(String(pausedCopy?.applicationProperties[HISTORY_PROPERTY])).toContain('Not attempted');
+    // Not sooner than the pause: half the base delay, the soonest a first retry comes back.
+    const pauseEnds = clock.now().getTime() + SETTINGS.retryBaseDelayMs / 2;
+    expect(pausedCopy?.scheduledEnqueueTime?.getTime()).toBeGreaterThanOrEqual(pauseEnds);
+
+    clock.advance(SETTINGS.retryBaseDelayMs / 2);
+    expect(await run(f, [received(auditEvent(TENANT_A))])).toMatchObject({ delivered: 1 });
+    expect(await run(f, [received(auditEvent(TENANT_A))])).toMatchObject({ delivered: 1 });
+    expect(calls.count).toBe(3);
+  });
+
+  it('lets one batch try a paused tenant again while the batches running beside it keep re-enqueueing', async () => {
+    sink.faults.set(TENANT_A, once({ kind: 'unavailable' }));
+    const f = forwarder();
+    await run(f, [received(auditEvent(TENANT_A))]);
+    clock.advance(SETTINGS.retryBaseDelayMs / 2);
+
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const upload = sink.upload.bind(sink);
+    sink.upload = async (...args) => {
+      await gate;
+      return upload(...args);
+    };
+    const probe = run(f, [received(auditEvent(TENANT_A))]);
+    const beside = await run(f, [received(auditEvent(TENANT_A))]);
+    expect(beside).toMatchObject({ delivered: 0, retried: 1 });
+    expect(String(queue.sent.at(-1)?.applicationProperties[HISTORY_PROPERTY])).toContain(
+      'another batch is trying it',
+    );
+    release();
+    expect(await probe).toMatchObject({ delivered: 1 });
+    expect(await run(f, [received(auditEvent(TENANT_A))])).toMatchObject({ delivered: 1 });
+  });
+
+  it('pauses a throttled tenant for as long as Retry-After says', async () => {
+    sink.faults.set(TENANT_A, once({ kind: 'throttled', retryAfterMs: 120_000 }));
+    const calls = callsFor(TENANT_A);
+    const f = forwarder();
+    await run(f, [received(auditEvent(TENANT_A))]);
+    clock.advance(60_000);
+    expect(await run(f, [received(auditEvent(TENANT_A))])).toMatchObject({ retried: 1 });
+    expect(calls.count).toBe(1);
+    clock.advance(60_000);
+    expect(await run(f, [received(auditEvent(TENANT_A))])).toMatchObject({ delivered: 1 });
+    expect(calls.count).toBe(2);
+  });
+
+  it('does not pause a tenant whose upload was only cut off by the batch time budget', async () => {
+    sink.faults.set(TENANT_A, { kind: 'hang' });
+    const f = forwarder({ timeBudgetMs: 50 });
+    expect(await run(f, [received(auditEvent(TENANT_A))])).toMatchObject({ retried: 1, timedOut: true });
+    sink.faults.delete(TENANT_A);
+    expect(await run(f, [received(auditEvent(TENANT_A))])).toMatchObject({ delivered: 1 });
+  });
+
+  it('does not pause a tenant for a refused record or lost access', async () => {
+    const bad = auditEvent(TENANT_A);
+    sink.faults.set(TENANT_A, { kind: 'rejectRecords', recordIds: new Set([bad.id]) });
+    const f = forwarder();
+    expect(await run(f, [received(bad), received(auditEvent(TENANT_A))])).toMatchObject({
+      delivered: 1,
+      parked: 1,
+    });
+    sink.faults.set(TENANT_A, once({ kind: 'forbidden' }));
+    expect(await run(f, [received(auditEvent(TENANT_A))])).toMatchObject({ retried: 1 });
+    expect(await run(f, [received(auditEvent(TENANT_A))])).toMatchObject({ delivered: 1 });
   });
 });
 
