@@ -8,6 +8,7 @@ import type {
 } from '@azure/service-bus';
 import type { TokenCredential } from '@azure/identity';
 import type { ServiceBusSettings } from '../config';
+import { ATTEMPT_PROPERTY, FIRST_ATTEMPT_PROPERTY } from '../domain/deliveryAttempts';
 
 /**
  * The audit queue's dead-letter queue, for operators. Messages land there only
@@ -51,8 +52,18 @@ export class DeadLetterRequeueError extends Error {
   }
 }
 
-/** Set by the broker on dead-lettering; a requeued message must not carry them back. */
-const DEAD_LETTER_PROPERTIES = ['DeadLetterReason', 'DeadLetterErrorDescription'];
+/**
+ * Left off a requeued copy: what the broker set on dead-lettering, and the forwarder's attempt
+ * count and first-attempt time, so the event starts a fresh retry budget as a replayed one does.
+ * Kept, an event dead-lettered during a long outage could be parked, and its tenant suspended, at
+ * its first failure after the requeue. The failure history stays, for whoever reads it later.
+ */
+const PROPERTIES_NOT_REQUEUED = [
+  'DeadLetterReason',
+  'DeadLetterErrorDescription',
+  ATTEMPT_PROPERTY,
+  FIRST_ATTEMPT_PROPERTY,
+];
 const MAX_MESSAGE_ID_LENGTH = 128;
 const RECEIVE_BATCH = 100;
 const RECEIVE_WAIT_MS = 5_000;
@@ -195,7 +206,7 @@ function describe(message: ServiceBusReceivedMessage): DeadLetteredMessage {
 
 function copyOf(message: ServiceBusReceivedMessage, messageId: string): ServiceBusMessage {
   const applicationProperties = { ...message.applicationProperties };
-  for (const name of DEAD_LETTER_PROPERTIES) delete applicationProperties[name];
+  for (const name of PROPERTIES_NOT_REQUEUED) delete applicationProperties[name];
   return {
     messageId,
     // With skipParsingBodyAsJson the body is the data section's Buffer, sent back as the same bytes.

@@ -81,6 +81,7 @@ describe('pki-siem-export deadletter', () => {
         eventId: 2002,
         deliveryAttempt: 3,
         firstAttemptAt: '2026-01-01T00:00:00Z',
+        failureHistory: '[{"at":"2026-01-01T00:05:00Z","error":"503"}]',
       },
     },
   ];
@@ -129,7 +130,7 @@ describe('pki-siem-export deadletter', () => {
     );
   });
 
-  it('requeues them under new ids with identical bodies and properties, emptying the dead-letter queue', async () => {
+  it('requeues them under new ids with identical bodies and properties but a fresh retry budget, emptying the dead-letter queue', async () => {
     // Why the new id matters: inside the duplicate-detection window, the original id is dropped.
     const before = await bus.getQueue(queueName);
     const resend = client.createSender(queueName);
@@ -152,11 +153,23 @@ describe('pki-siem-export deadletter', () => {
       expect(copy?.bodyBase64).toBe(original.bodyBase64);
       expect(copy && bodyText(copy)).toBe((originals[index]?.body as Buffer).toString('utf8'));
       expect(copy?.contentType).toBe('application/json');
-      expect(copy?.applicationProperties).toEqual(originals[index]?.applicationProperties);
+      // The attempt count and first-attempt time go (a fresh retry budget); everything else stays.
+      const notRequeued = ['deliveryAttempt', 'firstAttemptAt'];
+      const kept = Object.entries(originals[index]?.applicationProperties ?? {}).filter(
+        ([name]) => !notRequeued.includes(name),
+      );
+      expect(copy?.applicationProperties).toEqual(Object.fromEntries(kept));
       const { DeadLetterReason, DeadLetterErrorDescription, ...types } = original.applicationPropertyTypes;
       expect([DeadLetterReason, DeadLetterErrorDescription]).toEqual(['string', 'string']);
-      expect(copy?.applicationPropertyTypes).toEqual(types);
+      expect(copy?.applicationPropertyTypes).toEqual(
+        Object.fromEntries(Object.entries(types).filter(([name]) => !notRequeued.includes(name))),
+      );
     }
+
+    expect(active[1]?.applicationProperties).not.toHaveProperty('deliveryAttempt');
+    expect(active[1]?.applicationProperties).toMatchObject({
+      failureHistory: '[{"at":"2026-01-01T00:05:00Z","error":"503"}]',
+    });
 
     const again = await cli(['deadletter', '--requeue', '--json']);
     expect(again.code).toBe(0);
