@@ -187,6 +187,60 @@ describe('infra/azuredeploy.json resources', () => {
   });
 });
 
+describe('infra/azuredeploy.json alerts', () => {
+  const alert = onlyResourceOfType(template, 'Microsoft.Insights/metricAlerts');
+  const actionGroup = onlyResourceOfType(template, 'Microsoft.Insights/actionGroups');
+
+  it("fires as soon as the audit queue's dead-letter queue holds a message", () => {
+    expect(alert.properties).toMatchObject({
+      enabled: true,
+      severity: 1,
+      scopes: ["[variables('serviceBusNamespaceId')]"],
+    });
+    const criteria = at(alert.properties ?? null, 'criteria') as { 'odata.type': string; allOf: Json[] };
+    expect(criteria['odata.type']).toBe('Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria');
+    expect(criteria.allOf).toHaveLength(1);
+    const [criterion] = criteria.allOf as Array<Record<string, Json>>;
+    expect(criterion).toMatchObject({
+      criterionType: 'StaticThresholdCriterion',
+      metricNamespace: 'Microsoft.ServiceBus/namespaces',
+      metricName: 'DeadletteredMessages',
+      operator: 'GreaterThan',
+      threshold: 0,
+      timeAggregation: 'Maximum',
+    });
+    // Only the audit queue's: the dimension names exactly the queue the app reads.
+    const [dimension] = criterion?.dimensions as Array<{ name: string; operator: string; values: Json[] }>;
+    expect(dimension).toMatchObject({ name: 'EntityName', operator: 'Include' });
+    expect(dimension?.values.map((value) => resolve(template, value))).toEqual([
+      lastNameSegment(template, queue),
+    ]);
+    // Metric alerts accept evaluation every 1, 5, 15, 30 or 60 minutes, over a window at least that long.
+    const frequency = durationSeconds(resolve(template, alert.properties?.evaluationFrequency));
+    expect([60, 300, 900, 1800, 3600]).toContain(frequency);
+    expect(durationSeconds(resolve(template, alert.properties?.windowSize))).toBeGreaterThanOrEqual(
+      frequency,
+    );
+  });
+
+  it('notifies through an action group that emails the alertEmail parameter when one is given', () => {
+    expect(at(alert.properties ?? null, 'actions')).toEqual([
+      { actionGroupId: "[resourceId('Microsoft.Insights/actionGroups', variables('actionGroupName'))]" },
+    ]);
+    expect(alert.dependsOn).toContain(
+      "[resourceId('Microsoft.Insights/actionGroups', variables('actionGroupName'))]",
+    );
+    expect(actionGroup.name).toBe("[variables('actionGroupName')]");
+    // Azure refuses a short name over 12 characters.
+    const shortName = resolve(template, actionGroup.properties?.groupShortName);
+    expect(shortName).toMatch(/^.{1,12}$/);
+    expect(template.parameters.alertEmail).toMatchObject({ type: 'string', defaultValue: '' });
+    expect(actionGroup.properties?.emailReceivers).toBe(
+      "[if(empty(parameters('alertEmail')), createArray(), createArray(createObject('name', 'operators', 'emailAddress', parameters('alertEmail'), 'useCommonAlertSchema', true())))]",
+    );
+  });
+});
+
 describe('infra/azuredeploy.json app settings', () => {
   const productionSettings = (Object.keys(SETTINGS) as SettingName[]).filter(
     (name) => !('devOnly' in SETTINGS[name] && SETTINGS[name].devOnly),
