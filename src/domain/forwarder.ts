@@ -397,9 +397,34 @@ export class Forwarder {
     run.target = target;
     const paused = this.pauseFor(tenantId);
     if (paused) {
+      // Not attempted, but still retried: an event past its budget is parked and the tenant
+      // suspended (the intent below), as after a failed attempt.
       this.retry(run, events, batch, paused);
-      return finish(state);
+    } else {
+      await this.upload(run, target, events, batch);
     }
+
+    batch.settlement.intents.push({
+      tenantId,
+      connection,
+      target,
+      delivered: run.delivered > 0,
+      // The batch that failed recorded the failure; a paused one has no news for the connection.
+      lastFailure: paused ? undefined : run.lastFailure,
+      accessFailure: run.accessFailure,
+      exhausted: run.exhausted,
+    });
+    if (run.accessFailure) this.forgetConnection(tenantId);
+    return finish(state);
+  }
+
+  /** Uploads a tenant's events, per table, in request-sized chunks. */
+  private async upload(
+    run: TenantRun,
+    target: ConnectionTarget,
+    events: PendingEvent[],
+    batch: BatchContext,
+  ): Promise<void> {
     const byTable = new Map<TableName, PendingEvent[]>();
     for (const event of events) {
       const list = byTable.get(event.table) ?? [];
@@ -416,20 +441,8 @@ export class Forwarder {
       await Promise.all(sends);
     } finally {
       // Even if something unforeseen throws, a probe must not leave the tenant paused for good.
-      this.updatePause(tenantId, run);
+      this.updatePause(run.tenantId, run);
     }
-
-    batch.settlement.intents.push({
-      tenantId,
-      connection,
-      target,
-      delivered: run.delivered > 0,
-      lastFailure: run.lastFailure,
-      accessFailure: run.accessFailure,
-      exhausted: run.exhausted,
-    });
-    if (run.accessFailure) this.forgetConnection(tenantId);
-    return finish(state);
   }
 
   /** Uploads one chunk; a refused chunk is halved until the refused record stands alone. */

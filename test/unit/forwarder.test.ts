@@ -451,6 +451,28 @@ describe('Forwarder: a workspace in trouble pauses its tenant', () => {
     expect(calls.count).toBe(2);
   });
 
+  it("still parks and suspends when a paused tenant's events run out of retry budget", async () => {
+    sink.faults.set(TENANT_A, once({ kind: 'unavailable' }));
+    const f = forwarder();
+    await run(f, [received(auditEvent(TENANT_A))]);
+    const old = new Date(clock.now().getTime() - 169 * 3_600_000).toISOString();
+    const stale = received(auditEvent(TENANT_A), { [ATTEMPT_PROPERTY]: 40, [FIRST_ATTEMPT_PROPERTY]: old });
+    expect(await run(f, [stale])).toMatchObject({ parked: 1, delivered: 0 });
+    expect(parked.all()).toMatchObject([{ category: 'retryBudgetExhausted' }]);
+    expect((await stateOf(TENANT_A)).state).toBe('suspended');
+  });
+
+  it("keeps the failure that paused a tenant as its connection's last error, not one per paused batch", async () => {
+    sink.faults.set(TENANT_A, once({ kind: 'unavailable' }));
+    const f = forwarder();
+    await run(f, [received(auditEvent(TENANT_A))]);
+    const failed = await connections.get(TENANT_A);
+    clock.advance(1_000);
+    await run(f, [received(auditEvent(TENANT_A))]);
+    expect((await connections.get(TENANT_A))?.etag).toBe(failed?.etag);
+    expect(failed?.value.lastError?.message).toMatch(/503/);
+  });
+
   it('does not pause a tenant whose upload was only cut off by the batch time budget', async () => {
     sink.faults.set(TENANT_A, { kind: 'hang' });
     const f = forwarder({ timeBudgetMs: 50 });
