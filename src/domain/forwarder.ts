@@ -60,6 +60,9 @@ export interface ReceivedAuditMessage {
   messageId: string | undefined;
   applicationProperties: Readonly<Record<string, unknown>> | undefined;
   deliveryCount: number | undefined;
+  /** Set by Service Bus at enqueue, the same on every redelivery: they make parking idempotent. */
+  sequenceNumber: string | undefined;
+  enqueuedAt: string | undefined;
 }
 
 export interface ForwarderSettings extends RetrySettings {
@@ -140,6 +143,8 @@ interface PendingEvent {
   row: LogRow;
   bytes: number;
   attempts: DeliveryAttempts;
+  /** The parked entry's id should this event be parked; see parkedIdOf. */
+  parkKey: string | undefined;
 }
 
 type FailureKind = IngestionFailureKind | 'cutOff' | 'storeUnavailable' | 'noTarget';
@@ -302,6 +307,7 @@ export class Forwarder {
             eventId: claimed.eventId,
             body: bodyText(message.body),
             attempts,
+            parkKey: parkKeyOf(message),
           },
           'invalidMessage',
           `The message is not a valid audit event (schema version 1): ${formatProblems(validation.problems)}. Fix the producer; replaying sends the same body again.`,
@@ -323,6 +329,7 @@ export class Forwarder {
         row,
         bytes: rowBytes(row),
         attempts,
+        parkKey: parkKeyOf(message),
       },
     };
   }
@@ -659,6 +666,7 @@ export class Forwarder {
           eventId: event.eventId,
           body: bodyText(event.receivedBody),
           attempts: { ...event.attempts, history },
+          parkKey: event.parkKey,
         },
         category,
         reason,
@@ -677,6 +685,7 @@ export class Forwarder {
       eventId: number | undefined;
       body: string;
       attempts: DeliveryAttempts;
+      parkKey: string | undefined;
     },
     category: ParkCategory,
     reason: string,
@@ -685,7 +694,7 @@ export class Forwarder {
     const parkedAt = now.toISOString();
     return {
       tenantId: source.tenantId,
-      parkedId: `${parkedAt}_${randomUUID()}`,
+      parkedId: source.parkKey ?? `${parkedAt}_${randomUUID()}`,
       messageId: source.messageId,
       eventRecordId: source.eventRecordId,
       eventId: source.eventId,
@@ -1009,6 +1018,18 @@ function sameTarget(saved: ConnectionTarget | undefined, used: ConnectionTarget)
 }
 
 /** The body as text: what the producer sent, or the JSON of what the library parsed from it. */
+/**
+ * The id a message's parked entry gets: its enqueue time and sequence number,
+ * which Service Bus sets once and repeats on every redelivery. A batch that
+ * comes back after parking half of its events (the store failed for the rest)
+ * then replaces those entries instead of parking them twice. Undefined when
+ * the trigger did not say (a random id is used then). Sorts by enqueue time.
+ */
+function parkKeyOf(message: ReceivedAuditMessage): string | undefined {
+  if (message.enqueuedAt === undefined || message.sequenceNumber === undefined) return undefined;
+  return `${message.enqueuedAt}_${message.sequenceNumber.padStart(20, '0')}`;
+}
+
 function bodyText(body: unknown): string {
   if (typeof body === 'string') return body;
   if (body instanceof Uint8Array) return Buffer.from(body).toString('utf8');

@@ -43,7 +43,11 @@ export type ParkCategory =
 export interface ParkedEvent {
   /** The tenant the event belongs to; undefined when nothing in the message says (kept as unattributed). */
   tenantId: string | undefined;
-  /** Unique within the tenant, sortable by park time. */
+  /**
+   * Unique within the tenant and sortable by time: the message's enqueue time and sequence
+   * number (the same entry when a redelivered message is parked again), else park time and a
+   * random part.
+   */
   parkedId: string;
   /** The Service Bus message id it arrived with. */
   messageId: string | undefined;

@@ -24,7 +24,12 @@ export interface ReceivedBatch {
   misalignedMetadata: string[];
 }
 
-type AlignedArray = 'messageIdArray' | 'applicationPropertiesArray' | 'deliveryCountArray';
+type AlignedArray =
+  | 'messageIdArray'
+  | 'applicationPropertiesArray'
+  | 'deliveryCountArray'
+  | 'sequenceNumberArray'
+  | 'enqueuedTimeUtcArray';
 
 export function receivedBatch(
   bodies: unknown,
@@ -42,12 +47,16 @@ export function receivedBatch(
   const ids = aligned('messageIdArray');
   const properties = aligned('applicationPropertiesArray');
   const deliveryCounts = aligned('deliveryCountArray');
+  const sequenceNumbers = aligned('sequenceNumberArray');
+  const enqueuedTimes = aligned('enqueuedTimeUtcArray');
   return {
     messages: list.map((body, index) => ({
       body,
       messageId: messageIdOf(ids?.[index]),
       applicationProperties: recordOf(properties?.[index]),
       deliveryCount: countOf(deliveryCounts?.[index]),
+      sequenceNumber: sequenceNumberOf(sequenceNumbers?.[index]),
+      enqueuedAt: instantOf(enqueuedTimes?.[index]),
     })),
     misalignedMetadata,
   };
@@ -64,6 +73,24 @@ function recordOf(value: unknown): Readonly<Record<string, unknown>> | undefined
   return typeof value === 'object' && value !== null && !Array.isArray(value)
     ? (value as Record<string, unknown>)
     : undefined;
+}
+
+/** A long arrives as a Long (`{ low, high, unsigned }`), from a single message as a number. */
+function sequenceNumberOf(value: unknown): string | undefined {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return String(value);
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { low, high } = value as { low?: unknown; high?: unknown };
+  if (typeof low !== 'number' || typeof high !== 'number') return undefined;
+  const sequenceNumber = (BigInt(high) << 32n) | BigInt(low >>> 0);
+  return sequenceNumber >= 0n ? sequenceNumber.toString() : undefined;
+}
+
+/** The host writes UTC with seven fractional digits, sometimes without the `Z`. */
+function instantOf(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const text = /(Z|[+-]\d\d:\d\d)$/.test(value) ? value : `${value}Z`;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
 }
 
 function countOf(value: unknown): number | undefined {

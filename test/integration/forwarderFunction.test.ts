@@ -127,4 +127,22 @@ describe('forwardAuditEvents (host conversions, Azurite)', () => {
     expect(batchLine?.message).toContain('"skipped":2');
     expect(batchLine?.message).toContain('"invalid":2');
   });
+
+  it('parks a redelivered message once: its entry is keyed by enqueue time and sequence number', async () => {
+    const tenant = randomUUID();
+    const message = {
+      body: 'still not an event',
+      messageId: 'redelivered-1',
+      applicationProperties: { tenantId: tenant },
+      sequenceNumber: 2n ** 40n + 7n,
+      enqueuedTimeUtc: new Date('2026-11-24T11:00:00.123Z'),
+    };
+    expect((await invokeServiceBusBatch('forwardAuditEvents', [message])).outcome).toBe('completed');
+    // As if completing it had failed: the same message comes back.
+    await invokeServiceBusBatch('forwardAuditEvents', [{ ...message, deliveryCount: 2 }]);
+    const page = await parked.list(tenant, { limit: 10 });
+    expect(page.items.map((item) => item.parkedId)).toEqual([
+      `2026-11-24T11:00:00.123Z_${(2n ** 40n + 7n).toString().padStart(20, '0')}`,
+    ]);
+  });
 });

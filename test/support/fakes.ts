@@ -76,7 +76,8 @@ export class InMemoryParkedEventStore implements ParkedEventStore {
   park(events: readonly ParkedEvent[]): Promise<void> {
     for (const event of events) {
       const key = event.tenantId ?? '_unattributed';
-      const list = this.byTenant.get(key) ?? [];
+      // Replaces an entry with the same id, as the Table Storage store's upsert does.
+      const list = (this.byTenant.get(key) ?? []).filter((entry) => entry.parkedId !== event.parkedId);
       list.push(structuredClone(event));
       list.sort((a, b) => a.parkedId.localeCompare(b.parkedId));
       this.byTenant.set(key, list);

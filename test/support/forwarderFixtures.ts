@@ -55,6 +55,8 @@ export function received(
     messageId: messageId ?? (typeof event.id === 'string' ? event.id : randomUUID()),
     applicationProperties: properties,
     deliveryCount: 1,
+    sequenceNumber: undefined,
+    enqueuedAt: undefined,
   };
 }
 

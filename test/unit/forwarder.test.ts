@@ -518,6 +518,38 @@ describe('Forwarder: settlement', () => {
     expect(queue.sent.map((copy) => copy.messageId)).toEqual([`${event.id}:2`, `${event.id}:2`]);
   });
 
+  it('parks each event of a batch once when the batch comes back after parking failed half-way', async () => {
+    const messages = ['not json', '{"also": "not an event"}'].map((body, index) => ({
+      ...received(body, { tenantId: TENANT_A }, `bad-${index}`),
+      sequenceNumber: String(1000 + index),
+      enqueuedAt: '2026-11-24T11:00:00.000Z',
+    }));
+    const park = parked.park.bind(parked);
+    let calls = 0;
+    parked.park = async (events) => {
+      calls += 1;
+      // The first time only the first entry is stored, then the store fails.
+      if (calls === 1) {
+        await park(events.slice(0, 1));
+        throw new Error('Table Storage is unreachable');
+      }
+      return park(events);
+    };
+    await expect(run(forwarder(), messages)).rejects.toBeInstanceOf(SettlementError);
+    clock.advance(60_000);
+    await run(forwarder(), messages);
+    expect(
+      parked
+        .all()
+        .map((entry) => entry.messageId)
+        .sort(),
+    ).toEqual(['bad-0', 'bad-1']);
+    expect(parked.all().map((entry) => entry.parkedId)).toEqual([
+      '2026-11-24T11:00:00.000Z_00000000000000001000',
+      '2026-11-24T11:00:00.000Z_00000000000000001001',
+    ]);
+  });
+
   it('re-enqueues the tenant events when its connection cannot be read', async () => {
     connections.get = () => Promise.reject(new Error('storage down'));
     const outcome = await run(forwarder(), [received(auditEvent(TENANT_A))]);

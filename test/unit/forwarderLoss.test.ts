@@ -109,7 +109,14 @@ describe('Forwarder: copies are never swallowed by duplicate detection', () => {
     const event = auditEvent(TENANT_A);
     await forward([received(event)]);
     await forward([
-      { body: event, messageId: undefined, applicationProperties: undefined, deliveryCount: undefined },
+      {
+        body: event,
+        messageId: undefined,
+        applicationProperties: undefined,
+        deliveryCount: undefined,
+        sequenceNumber: undefined,
+        enqueuedAt: undefined,
+      },
     ]);
     expect(queue.dropped).toEqual([]);
     expect(queue.sent).toHaveLength(2);

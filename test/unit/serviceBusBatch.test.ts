@@ -25,6 +25,23 @@ describe('receivedBatch', () => {
     expect(batch.messages.map((message) => message.applicationProperties?.tenantId)).toEqual(['a', 'b', 'c']);
   });
 
+  it('reads sequence numbers from Longs and enqueue times as the host writes them, for idempotent parking', () => {
+    const batch = receivedBatch(['a', 'b', 'c'], {
+      sequenceNumberArray: [
+        { low: 5, high: 1, unsigned: false },
+        { low: -1, high: 0, unsigned: false },
+        { low: 0, high: -1, unsigned: false },
+      ],
+      enqueuedTimeUtcArray: ['2026-11-24T10:20:30.4560000Z', '2026-11-24T10:20:31.0000001', 'yesterday'],
+    });
+    expect(batch.messages.map(({ sequenceNumber, enqueuedAt }) => ({ sequenceNumber, enqueuedAt }))).toEqual([
+      { sequenceNumber: String(2 ** 32 + 5), enqueuedAt: '2026-11-24T10:20:30.456Z' },
+      { sequenceNumber: String(2 ** 32 - 1), enqueuedAt: '2026-11-24T10:20:31.000Z' },
+      // A negative sequence number and an unreadable time are no key: a random parked id is used.
+      { sequenceNumber: undefined, enqueuedAt: undefined },
+    ]);
+  });
+
   it('accepts a single message and missing metadata', () => {
     expect(receivedBatch('only', undefined).messages).toEqual([
       { body: 'only', messageId: undefined, applicationProperties: undefined, deliveryCount: undefined },
