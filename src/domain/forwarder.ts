@@ -143,7 +143,7 @@ interface PendingEvent {
   row: LogRow;
   bytes: number;
   attempts: DeliveryAttempts;
-  /** The parked entry's id should this event be parked; see parkedIdOf. */
+  /** The parked entry's id should this event be parked; see parkKeyOf. */
   parkKey: string | undefined;
 }
 
@@ -216,6 +216,7 @@ interface TenantPause {
   failure: DeliveryFailure;
   probing: boolean;
 }
+
 const MAX_LOGGED_IDS = 50;
 
 export class Forwarder {
@@ -1017,7 +1018,6 @@ function sameTarget(saved: ConnectionTarget | undefined, used: ConnectionTarget)
   );
 }
 
-/** The body as text: what the producer sent, or the JSON of what the library parsed from it. */
 /**
  * The id a message's parked entry gets: its enqueue time and sequence number,
  * which Service Bus sets once and repeats on every redelivery. A batch that
@@ -1030,6 +1030,7 @@ function parkKeyOf(message: ReceivedAuditMessage): string | undefined {
   return `${message.enqueuedAt}_${message.sequenceNumber.padStart(20, '0')}`;
 }
 
+/** The body as text: what the producer sent, or the JSON of what the library parsed from it. */
 function bodyText(body: unknown): string {
   if (typeof body === 'string') return body;
   if (body instanceof Uint8Array) return Buffer.from(body).toString('utf8');

@@ -33,7 +33,7 @@ interface Lane {
  * Each caller still gets the outcome of its own rows:
  * - a shared request that succeeds delivered everyone's rows;
  * - a shared request the service refuses (400/413, which belongs to some
- *   record) is sent again one caller at a time, so a refusal only ever
+ *   record) is sent again as one request per caller, so a refusal only ever
  *   reaches the caller whose rows caused it and its splitting stays exact;
  * - any other failure (throttling, outage, access) concerns the tenant's
  *   workspace, not the rows, and reaches every caller of the request;
@@ -67,9 +67,9 @@ export class UploadCoalescer implements IngestionSink {
       const waiter: Waiter = { rows, signal, resolve, reject };
       const lane = this.lanes.get(key);
       if (!lane) {
-        const idle: Lane = { tenantId, target, stream, waiting: [] };
-        this.lanes.set(key, idle);
-        void this.drain(key, idle, [waiter]);
+        const opened: Lane = { tenantId, target, stream, waiting: [] };
+        this.lanes.set(key, opened);
+        void this.drain(key, opened, [waiter]);
         return;
       }
       lane.waiting.push(waiter);
