@@ -510,6 +510,7 @@ export class Forwarder {
           stream,
           events.map((event) => event.row),
           upload.signal,
+          events.reduce((total, event) => total + event.bytes, 0),
         ),
         upload.signal,
       );

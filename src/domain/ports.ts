@@ -89,6 +89,8 @@ export interface IngestionSink {
   /**
    * Sends rows as ONE request (the caller keeps them under the 1 MB limit), with
    * a token for `tenantId` only. Throws IngestionFailure describing why it failed.
+   * `bytes`, when the caller already measured the rows as the SDK does (rowBytes),
+   * spares measuring them again.
    */
   upload(
     tenantId: string,
@@ -96,6 +98,7 @@ export interface IngestionSink {
     stream: string,
     rows: ReadonlyArray<Record<string, unknown>>,
     signal?: AbortSignal,
+    bytes?: number,
   ): Promise<void>;
 }
 

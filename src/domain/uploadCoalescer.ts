@@ -9,7 +9,7 @@ interface Waiter {
   signal: AbortSignal | undefined;
   resolve: () => void;
   reject: (error: unknown) => void;
-  /** UTF-8 bytes of the rows' JSON, measured only when the waiter may share a request. */
+  /** UTF-8 bytes of the rows' JSON: as the caller measured them, else measured when the waiter may share a request. */
   bytes?: number;
   stopWaiting?: () => void;
 }
@@ -55,6 +55,7 @@ export class UploadCoalescer implements IngestionSink {
     stream: string,
     rows: readonly Row[],
     signal?: AbortSignal,
+    bytes?: number,
   ): Promise<void> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const key = JSON.stringify([
@@ -64,7 +65,7 @@ export class UploadCoalescer implements IngestionSink {
       stream,
     ]);
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { rows, signal, resolve, reject };
+      const waiter: Waiter = { rows, signal, resolve, reject, ...(bytes !== undefined ? { bytes } : {}) };
       const lane = this.lanes.get(key);
       if (!lane) {
         const opened: Lane = { tenantId, target, stream, waiting: [] };
@@ -122,10 +123,12 @@ export class UploadCoalescer implements IngestionSink {
     for (const waiter of group) waiter.stopWaiting?.();
     const [only] = group;
     if (group.length === 1 && only) {
-      await this.inner.upload(lane.tenantId, lane.target, lane.stream, only.rows, only.signal).then(
-        () => only.resolve(),
-        (error: unknown) => only.reject(error),
-      );
+      await this.inner
+        .upload(lane.tenantId, lane.target, lane.stream, only.rows, only.signal, only.bytes)
+        .then(
+          () => only.resolve(),
+          (error: unknown) => only.reject(error),
+        );
       return;
     }
     const cutOff = whenAllAbort(group.map((waiter) => waiter.signal));
@@ -136,6 +139,7 @@ export class UploadCoalescer implements IngestionSink {
         lane.stream,
         group.flatMap((waiter) => waiter.rows),
         cutOff.signal,
+        group.reduce((total, waiter) => total + (waiter.bytes ?? 0), 0),
       );
       for (const waiter of group) waiter.resolve();
     } catch (error) {
@@ -143,7 +147,7 @@ export class UploadCoalescer implements IngestionSink {
         await Promise.all(
           group.map((waiter) =>
             this.inner
-              .upload(lane.tenantId, lane.target, lane.stream, waiter.rows, waiter.signal)
+              .upload(lane.tenantId, lane.target, lane.stream, waiter.rows, waiter.signal, waiter.bytes)
               .then(waiter.resolve, waiter.reject),
           ),
         );

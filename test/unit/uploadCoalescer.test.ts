@@ -131,6 +131,18 @@ describe('UploadCoalescer', () => {
     expect(sink.call(2).rows.map((row) => row.id)).toEqual(['d0']);
   });
 
+  it('goes by the size a caller measured rather than measuring again', async () => {
+    const sink = new HeldSink();
+    const coalescer = new UploadCoalescer(sink, 300);
+    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
+    // Tiny rows, but their callers say 200 bytes each: two of them do not fit under 300.
+    for (const prefix of ['b', 'c'])
+      void coalescer.upload('t1', TARGET, STREAM, rows(prefix, 1), undefined, 200);
+    sink.call(0).succeed();
+    await flush();
+    expect(sink.call(1).rows.map((row) => row.id)).toEqual(['b0']);
+  });
+
   it('sends a refused shared request again per caller, so only the caller with the bad record sees the refusal', async () => {
     const sink = new HeldSink();
     const coalescer = new UploadCoalescer(sink);
