@@ -28,7 +28,8 @@ interface Lane {
  * SDK work costs far more than the rows. So one request at a time goes out per
  * tenant, endpoint, DCR and stream; uploads arriving meanwhile wait and leave
  * together in the next request, up to the request size limit. An upload that
- * finds its lane idle leaves at once: nothing ever waits on a timer.
+ * finds its lane idle leaves at once: nothing ever waits on a timer. One of
+ * half a request or more gains nothing from company and goes straight out.
  *
  * Each caller still gets the outcome of its own rows:
  * - a shared request that succeeds delivered everyone's rows;
@@ -58,6 +59,11 @@ export class UploadCoalescer implements IngestionSink {
     bytes?: number,
   ): Promise<void> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
+    // Rows that fill half a request already pay for it; queued, a big tenant's chunks would go one
+    // at a time (and the last ones could time out waiting).
+    if (bytes !== undefined && bytes >= this.maxRequestBytes / 2) {
+      return this.inner.upload(tenantId, target, stream, rows, signal, bytes);
+    }
     const key = JSON.stringify([
       tenantId,
       target.logsIngestionEndpoint,

@@ -135,12 +135,25 @@ describe('UploadCoalescer', () => {
     const sink = new HeldSink();
     const coalescer = new UploadCoalescer(sink, 300);
     void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
-    // Tiny rows, but their callers say 200 bytes each: two of them do not fit under 300.
-    for (const prefix of ['b', 'c'])
-      void coalescer.upload('t1', TARGET, STREAM, rows(prefix, 1), undefined, 200);
+    // Tiny rows, but their callers say 140 bytes each: only two of them fit under 300.
+    for (const prefix of ['b', 'c', 'd']) {
+      void coalescer.upload('t1', TARGET, STREAM, rows(prefix, 1), undefined, 140);
+    }
     sink.call(0).succeed();
     await flush();
-    expect(sink.call(1).rows.map((row) => row.id)).toEqual(['b0']);
+    expect(sink.call(1).rows.map((row) => row.id)).toEqual(['b0', 'c0']);
+    sink.call(1).succeed();
+    await flush();
+    expect(sink.call(2).rows.map((row) => row.id)).toEqual(['d0']);
+  });
+
+  it('sends an upload of half a request or more straight out, even while its lane is busy', () => {
+    const sink = new HeldSink();
+    const coalescer = new UploadCoalescer(sink, 300);
+    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
+    void coalescer.upload('t1', TARGET, STREAM, rows('big', 1), undefined, 150);
+    void coalescer.upload('t1', TARGET, STREAM, rows('small', 1), undefined, 149);
+    expect(sink.calls.map((call) => call.rows[0]?.id)).toEqual(['a0', 'big0']);
   });
 
   it('sends a refused shared request again per caller, so only the caller with the bad record sees the refusal', async () => {
