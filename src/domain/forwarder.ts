@@ -104,6 +104,8 @@ export interface TenantOutcome {
   durationMs: number;
   failure?: { kind: string; status?: number; message: string };
   stateChange?: { from: ConnectionState; to: ConnectionState; reason: string };
+  /** Set when the tenant was paused after an outage: its events were re-enqueued without an attempt. */
+  pausedUntil?: string;
   /** Message ids of the events re-enqueued and parked, for correlation (not of those delivered or skipped). */
   retriedMessageIds: string[];
   parkedMessageIds: string[];
@@ -185,6 +187,7 @@ class TenantRun {
   lastFailure: DeliveryFailure | undefined;
   accessFailure: DeliveryFailure | undefined;
   exhausted: DeliveryFailure | undefined;
+  pausedUntil: string | undefined;
   target: ConnectionTarget | undefined;
   readonly retriedIds: string[] = [];
   readonly parkedIds: string[] = [];
@@ -358,6 +361,7 @@ export class Forwarder {
       durationMs: Math.round(performance.now() - started),
       retriedMessageIds: run.retriedIds,
       parkedMessageIds: run.parkedIds,
+      ...(run.pausedUntil !== undefined ? { pausedUntil: run.pausedUntil } : {}),
       ...(run.lastFailure
         ? {
             failure: {
@@ -407,7 +411,8 @@ export class Forwarder {
     if (paused) {
       // Not attempted, but still retried: an event past its budget is parked and the tenant
       // suspended (the intent below), as after a failed attempt.
-      this.retry(run, events, batch, paused);
+      run.pausedUntil = paused.until;
+      this.retry(run, events, batch, paused.failure);
     } else {
       await this.upload(run, target, events, batch);
     }
@@ -541,7 +546,7 @@ export class Forwarder {
   }
 
   /** The failure to re-enqueue with when the tenant is paused; undefined when this batch may upload (maybe as the probe). */
-  private pauseFor(tenantId: string): DeliveryFailure | undefined {
+  private pauseFor(tenantId: string): { failure: DeliveryFailure; until: string } | undefined {
     const pause = this.pauses.get(tenantId);
     if (!pause) return undefined;
     const nowMs = this.deps.clock.now().getTime();
@@ -550,11 +555,12 @@ export class Forwarder {
       return undefined;
     }
     const until = new Date(Math.max(pause.untilMs, nowMs)).toISOString();
-    return {
+    const failure: DeliveryFailure = {
       ...pause.failure,
       message: `Not attempted: the workspace failed moments ago and uploads for this tenant pause until ${until}${pause.probing ? ' (another batch is trying it)' : ''}. ${pause.failure.message}`,
       retryAfterMs: Math.max(0, pause.untilMs - nowMs),
     };
+    return { failure, until };
   }
 
   /**
@@ -883,6 +889,7 @@ export class Forwarder {
       if (tenant.stateChange) {
         fields.stateChange = `${tenant.stateChange.from}->${tenant.stateChange.to}`;
       }
+      if (tenant.pausedUntil !== undefined) fields.pausedUntil = tenant.pausedUntil;
       if (troubled) {
         if (tenant.failure) fields.failure = tenant.failure.message;
         if (tenant.retriedMessageIds.length > 0) {

@@ -402,6 +402,13 @@ describe('Forwarder: a workspace in trouble pauses its tenant', () => {
     const second = await run(f, [received(auditEvent(TENANT_A)), received(auditEvent(TENANT_B))]);
     expect(second).toMatchObject({ delivered: 1, retried: 1 });
     expect(calls.count).toBe(1);
+    const pausedUntil = new Date(clock.now().getTime() + SETTINGS.retryBaseDelayMs / 2).toISOString();
+    expect(second.tenants.find((tenant) => tenant.tenantId === TENANT_A)?.pausedUntil).toBe(pausedUntil);
+    expect(second.tenants.find((tenant) => tenant.tenantId === TENANT_B)?.pausedUntil).toBeUndefined();
+    const outcomeLine = logger.lines.findLast(
+      (line) => line.message === 'forwarder: tenant outcome' && line.fields?.tenantId === TENANT_A,
+    );
+    expect(outcomeLine?.fields).toMatchObject({ pausedUntil, failureKind: 'unavailable' });
     const pausedCopy = queue.sent.at(-1);
     expect(String(pausedCopy?.applicationProperties[HISTORY_PROPERTY])).toContain('Not attempted');
     // Not sooner than the pause: half the base delay, the soonest a first retry comes back.
