@@ -127,34 +127,23 @@ export class UploadCoalescer implements IngestionSink {
 
   private async send(lane: Lane, group: Waiter[]): Promise<void> {
     for (const waiter of group) waiter.stopWaiting?.();
-    const [only] = group;
-    if (group.length === 1 && only) {
-      await this.inner
-        .upload(lane.tenantId, lane.target, lane.stream, only.rows, only.signal, only.bytes)
-        .then(
-          () => only.resolve(),
-          (error: unknown) => only.reject(error),
-        );
-      return;
-    }
+    const request = (rows: readonly Row[], signal: AbortSignal | undefined, bytes: number | undefined) =>
+      untilGivenUp(this.inner.upload(lane.tenantId, lane.target, lane.stream, rows, signal, bytes), signal);
     const cutOff = whenAllAbort(group.map((waiter) => waiter.signal));
     try {
-      await this.inner.upload(
-        lane.tenantId,
-        lane.target,
-        lane.stream,
+      await request(
         group.flatMap((waiter) => waiter.rows),
         cutOff.signal,
-        group.reduce((total, waiter) => total + (waiter.bytes ?? 0), 0),
+        group.every((waiter) => waiter.bytes !== undefined)
+          ? group.reduce((total, waiter) => total + (waiter.bytes ?? 0), 0)
+          : undefined,
       );
       for (const waiter of group) waiter.resolve();
     } catch (error) {
-      if (error instanceof IngestionFailure && error.kind === 'rejected') {
+      if (group.length > 1 && error instanceof IngestionFailure && error.kind === 'rejected') {
         await Promise.all(
           group.map((waiter) =>
-            this.inner
-              .upload(lane.tenantId, lane.target, lane.stream, waiter.rows, waiter.signal, waiter.bytes)
-              .then(waiter.resolve, waiter.reject),
+            request(waiter.rows, waiter.signal, waiter.bytes).then(waiter.resolve, waiter.reject),
           ),
         );
       } else {
@@ -164,6 +153,30 @@ export class UploadCoalescer implements IngestionSink {
       cutOff.dispose();
     }
   }
+}
+
+/**
+ * Stops waiting once every caller has given up, whether or not the sink
+ * honours the signal: a request that never settles must not hold its lane,
+ * and with it every later upload of the tenant and table, for good.
+ */
+function untilGivenUp(work: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return work;
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }
 
 function abortError(signal: AbortSignal): Error {
@@ -181,6 +194,8 @@ function whenAllAbort(signals: ReadonlyArray<AbortSignal | undefined>): {
 } {
   const present = signals.filter((signal): signal is AbortSignal => signal !== undefined);
   if (present.length < signals.length) return { signal: undefined, dispose: () => undefined };
+  const [only] = present;
+  if (present.length === 1 && only) return { signal: only, dispose: () => undefined };
   const controller = new AbortController();
   let pending = present.filter((signal) => !signal.aborted).length;
   const onAbort = (): void => {

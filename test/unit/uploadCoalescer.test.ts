@@ -209,6 +209,20 @@ describe('UploadCoalescer', () => {
     expect(sink.calls.flatMap((call) => call.rows).map((row) => row.id)).not.toContain('quit0');
   });
 
+  it('frees its lane when every caller of a request that never settles has given up', async () => {
+    const sink = new HeldSink();
+    const coalescer = new UploadCoalescer(sink);
+    const budget = new AbortController();
+    const stuck = track(coalescer.upload('t1', TARGET, STREAM, rows('stuck', 1), budget.signal));
+    budget.abort();
+    await flush();
+    // The sink never answers call 0, yet the caller is told and the next upload goes out.
+    expect(stuck.state).toMatchObject({ status: 'rejected', reason: { name: 'AbortError' } });
+    void coalescer.upload('t1', TARGET, STREAM, rows('next', 1));
+    await flush();
+    expect(sink.calls.map((call) => call.rows[0]?.id)).toEqual(['stuck0', 'next0']);
+  });
+
   it('refuses at once an upload whose signal has already aborted', async () => {
     const sink = new HeldSink();
     const coalescer = new UploadCoalescer(sink);
