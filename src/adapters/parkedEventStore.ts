@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { ValidationError } from '../domain/errors';
 import type { ParkedEvent, ParkedEventPage, ParkedEventStore } from '../domain/ports';
 import { isStatus, type LazyTable, MAX_STRING_PROPERTY_CHARS } from './tableStorage';
@@ -29,11 +28,6 @@ interface ParkedEntity {
   historyJson: string;
   bodyChunks: number;
   [chunk: `body${number}`]: Uint8Array;
-}
-
-/** Park time first so a partition lists oldest first; the uuid keeps rows apart within a millisecond. */
-export function newParkedId(parkedAt: string): string {
-  return `${parkedAt}_${randomUUID()}`;
 }
 
 function toEntity(event: ParkedEvent): ParkedEntity {

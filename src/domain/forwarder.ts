@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import {
@@ -13,6 +12,7 @@ import {
 } from './deliveryAttempts';
 import { ConcurrencyConflictError, IngestionFailure, type IngestionFailureKind } from './errors';
 import { formatProblems, parseEventMessage } from './eventContract';
+import { messageParkedId, newParkedId } from './parkedIds';
 import { chunkBySize, rowBytes } from './ingestionChunks';
 import type {
   AuditQueue,
@@ -702,7 +702,7 @@ export class Forwarder {
     const parkedAt = now.toISOString();
     return {
       tenantId: source.tenantId,
-      parkedId: source.parkKey ?? `${parkedAt}_${randomUUID()}`,
+      parkedId: source.parkKey ?? newParkedId(parkedAt),
       messageId: source.messageId,
       eventRecordId: source.eventRecordId,
       eventId: source.eventId,
@@ -1026,16 +1026,10 @@ function sameTarget(saved: ConnectionTarget | undefined, used: ConnectionTarget)
   );
 }
 
-/**
- * The id a message's parked entry gets: its enqueue time and sequence number,
- * which Service Bus sets once and repeats on every redelivery. A batch that
- * comes back after parking half of its events (the store failed for the rest)
- * then replaces those entries instead of parking them twice. Undefined when
- * the trigger did not say (a random id is used then). Sorts by enqueue time.
- */
+/** The parked id that stays the same on redelivery; undefined when the trigger did not say (a new one is made then). */
 function parkKeyOf(message: ReceivedAuditMessage): string | undefined {
   if (message.enqueuedAt === undefined || message.sequenceNumber === undefined) return undefined;
-  return `${message.enqueuedAt}_${message.sequenceNumber.padStart(20, '0')}`;
+  return messageParkedId(message.enqueuedAt, message.sequenceNumber);
 }
 
 /** The body as text: what the producer sent, or the JSON of what the library parsed from it. */

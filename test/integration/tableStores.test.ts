@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { TableClient } from '@azure/data-tables';
 import { describe, expect, inject, it } from 'vitest';
-import { TableParkedEventStore, newParkedId } from '../../src/adapters/parkedEventStore';
+import { TableParkedEventStore } from '../../src/adapters/parkedEventStore';
+import { newParkedId } from '../../src/domain/parkedIds';
 import { openTable } from '../../src/adapters/tableStorage';
 import { TableTenantConnectionStore } from '../../src/adapters/tenantConnectionStore';
 import { ConcurrencyConflictError } from '../../src/domain/errors';

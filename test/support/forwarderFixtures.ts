@@ -4,7 +4,7 @@ import { CA_TABLE, CERTIFICATE_TABLE } from '../../src/domain/tableSchema';
 import type { ConnectionState, ConnectionTarget, TenantConnection } from '../../src/domain/tenantConnection';
 import type { ForwarderSettings } from '../../src/domain/forwarder';
 import type { ParkCategory, ParkedEvent } from '../../src/domain/ports';
-import { newParkedId } from '../../src/adapters/parkedEventStore';
+import { newParkedId } from '../../src/domain/parkedIds';
 
 /** Test data for the forwarder: v1 audit events, their queue messages, and saved connections. */
 
