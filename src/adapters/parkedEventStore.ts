@@ -26,12 +26,15 @@ interface ParkedEntity {
   firstAttemptAt: string;
   parkedAt: string;
   historyJson: string;
+  /** 'base64' when the chunks are bytes that are not UTF-8 text; absent for text. */
+  bodyEncoding?: string;
   bodyChunks: number;
   [chunk: `body${number}`]: Uint8Array;
 }
 
 function toEntity(event: ParkedEvent): ParkedEntity {
-  const bytes = Buffer.from(event.body, 'utf8');
+  // The chunks hold the body's bytes either way; only how they read back differs.
+  const bytes = Buffer.from(event.body, event.bodyEncoding === 'base64' ? 'base64' : 'utf8');
   const chunks: Uint8Array[] = [];
   for (let offset = 0; offset < bytes.length && chunks.length < MAX_BODY_CHUNKS; offset += BODY_CHUNK_BYTES) {
     // Larger than any Service Bus message can be: the head is kept rather than failing the park.
@@ -49,6 +52,7 @@ function toEntity(event: ParkedEvent): ParkedEntity {
     firstAttemptAt: event.firstAttemptAt ?? '',
     parkedAt: event.parkedAt,
     historyJson: JSON.stringify(event.history.slice(-MAX_HISTORY)).slice(0, MAX_STRING_PROPERTY_CHARS),
+    ...(event.bodyEncoding ? { bodyEncoding: event.bodyEncoding } : {}),
     bodyChunks: chunks.length,
   };
   chunks.forEach((chunk, index) => {
@@ -63,7 +67,8 @@ function fromEntity(entity: ParkedEntity): ParkedEvent {
     const chunk = entity[`body${index}`];
     if (chunk) chunks.push(chunk);
   }
-  const body = Buffer.concat(chunks).toString('utf8');
+  const base64 = entity.bodyEncoding === 'base64';
+  const body = Buffer.concat(chunks).toString(base64 ? 'base64' : 'utf8');
   return {
     tenantId: entity.partitionKey === UNATTRIBUTED_PARTITION ? undefined : entity.partitionKey,
     parkedId: entity.rowKey,
@@ -73,6 +78,7 @@ function fromEntity(entity: ParkedEntity): ParkedEvent {
     category: entity.category as ParkedEvent['category'],
     reason: entity.reason,
     body,
+    ...(base64 ? { bodyEncoding: 'base64' as const } : {}),
     attempts: entity.attempts,
     firstAttemptAt: entity.firstAttemptAt || undefined,
     parkedAt: entity.parkedAt,

@@ -71,7 +71,7 @@ function toServiceBusMessage(message: OutgoingAuditMessage): ServiceBusMessage {
   return {
     messageId: message.messageId,
     // Bytes, not the string: the SDK JSON-encodes a string body, which would wrap the event in quotes.
-    body: Buffer.from(message.body, 'utf8'),
+    body: Buffer.from(message.body, message.bodyEncoding === 'base64' ? 'base64' : 'utf8'),
     contentType: 'application/json',
     applicationProperties: { ...message.applicationProperties },
     ...(message.scheduledEnqueueTime ? { scheduledEnqueueTimeUtc: message.scheduledEnqueueTime } : {}),

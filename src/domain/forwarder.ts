@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import {
@@ -309,7 +310,7 @@ export class Forwarder {
             messageId: message.messageId,
             eventRecordId: claimed.eventRecordId,
             eventId: claimed.eventId,
-            body: bodyText(message.body),
+            ...parkedBody(message.body),
             attempts,
             parkKey: parkKeyOf(message),
           },
@@ -672,7 +673,7 @@ export class Forwarder {
           messageId: event.messageId,
           eventRecordId: event.eventRecordId,
           eventId: event.eventId,
-          body: bodyText(event.receivedBody),
+          ...parkedBody(event.receivedBody),
           attempts: { ...event.attempts, history },
           parkKey: event.parkKey,
         },
@@ -692,6 +693,7 @@ export class Forwarder {
       eventRecordId: string | undefined;
       eventId: number | undefined;
       body: string;
+      bodyEncoding?: 'base64';
       attempts: DeliveryAttempts;
       parkKey: string | undefined;
     },
@@ -709,6 +711,7 @@ export class Forwarder {
       category,
       reason,
       body: source.body,
+      ...(source.bodyEncoding ? { bodyEncoding: source.bodyEncoding } : {}),
       attempts: source.attempts.attempt,
       firstAttemptAt: source.attempts.firstAttemptAt,
       parkedAt,
@@ -1030,6 +1033,14 @@ function sameTarget(saved: ConnectionTarget | undefined, used: ConnectionTarget)
 function parkKeyOf(message: ReceivedAuditMessage): string | undefined {
   if (message.enqueuedAt === undefined || message.sequenceNumber === undefined) return undefined;
   return messageParkedId(message.enqueuedAt, message.sequenceNumber);
+}
+
+/** A body to park: its text, or, when the bytes are not UTF-8, the bytes themselves in base64 (nothing replaced). */
+function parkedBody(body: unknown): { body: string; bodyEncoding?: 'base64' } {
+  if (body instanceof Uint8Array && !isUtf8(body)) {
+    return { body: Buffer.from(body).toString('base64'), bodyEncoding: 'base64' };
+  }
+  return { body: bodyText(body) };
 }
 
 /** The body as text: what the producer sent, or the JSON of what the library parsed from it. */

@@ -152,6 +152,7 @@ function replayMessage(tenantId: string, event: ParkedEvent): OutgoingAuditMessa
   return {
     messageId: `${event.eventRecordId ?? 'parked'}:replay:${randomUUID()}`,
     body: event.body,
+    ...(event.bodyEncoding ? { bodyEncoding: event.bodyEncoding } : {}),
     applicationProperties: properties,
   };
 }

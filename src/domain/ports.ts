@@ -59,6 +59,8 @@ export interface ParkedEvent {
   reason: string;
   /** The message body exactly as received, so a replay sends what the producer sent. */
   body: string;
+  /** `base64` when the body is not UTF-8 text: `body` then holds its bytes in base64. */
+  bodyEncoding?: 'base64';
   /** Delivery attempts made before parking. */
   attempts: number;
   firstAttemptAt: string | undefined;
@@ -106,8 +108,10 @@ export interface IngestionSink {
 export interface OutgoingAuditMessage {
   /** Unique per copy: the queue's duplicate detection silently drops a reused id. */
   messageId: string;
-  /** JSON text of the event (v1 contract). */
+  /** JSON text of the event (v1 contract), or what a replayed parked event carried. */
   body: string;
+  /** `base64` when `body` holds bytes that are not UTF-8 text (a replayed invalid message). */
+  bodyEncoding?: 'base64';
   applicationProperties: Record<string, string | number | boolean>;
   /** When set, the message stays invisible until then (scheduled message). */
   scheduledEnqueueTime?: Date;

@@ -121,8 +121,15 @@ describe('forwardAuditEvents (host conversions, Azurite)', () => {
       tenantId: tenant,
     });
     expect(byMessage.get('empty-1')?.reason).toMatch(/not JSON/);
-    expect(byMessage.get('latin1-1')).toMatchObject({ category: 'invalidMessage', tenantId: tenant });
+    expect(byMessage.get('latin1-1')).toMatchObject({
+      category: 'invalidMessage',
+      tenantId: tenant,
+      bodyEncoding: 'base64',
+    });
     expect(byMessage.get('latin1-1')?.reason).toMatch(/not UTF-8/);
+    // Nothing replaced: the parked body is the message's exact bytes.
+    expect(Buffer.from(byMessage.get('latin1-1')?.body ?? '', 'base64').equals(notUtf8)).toBe(true);
+    expect(byMessage.get('empty-1')).not.toHaveProperty('bodyEncoding');
     const batchLine = result.logs.find((line) => line.message.startsWith('forwarder: batch settled'));
     expect(batchLine?.message).toContain('"skipped":2');
     expect(batchLine?.message).toContain('"invalid":2');

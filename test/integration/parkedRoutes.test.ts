@@ -175,6 +175,25 @@ describe('POST /api/tenants/{tenantId}/siem/replay', () => {
     expect(await parkedStore.count(tenant)).toBe(0);
   });
 
+  it('lists a body that was not UTF-8 in base64 and replays its exact bytes', async () => {
+    const tenant = randomUUID();
+    await connections.create(savedConnection(tenant));
+    const bytes = Buffer.from('{"message":"Zertifikat für café"}', 'latin1');
+    const binary: ParkedEvent = {
+      ...entry(tenant, 'invalidMessage'),
+      body: bytes.toString('base64'),
+      bodyEncoding: 'base64',
+    };
+    await parkedStore.park([binary]);
+    await bus.purgeQueue(queueName);
+
+    const listed = (await listParked(tenant)).json<Page>().items;
+    expect(listed).toMatchObject([{ body: bytes.toString('base64'), bodyEncoding: 'base64' }]);
+    expect((await replay(tenant)).json()).toMatchObject({ replayed: 1 });
+    const [onQueue] = await bus.activeMessages(queueName);
+    expect(onQueue?.bodyBase64).toBe(bytes.toString('base64'));
+  });
+
   it('replays the selected ids and reports those not parked', async () => {
     const tenant = randomUUID();
     await connections.create(savedConnection(tenant, { state: 'degraded' }));

@@ -145,6 +145,21 @@ for (const [name, makeStore] of Object.entries(parkedStores)) {
       ]);
     });
 
+    it('keeps the exact bytes of a body that is not UTF-8, in base64, and tells so', async () => {
+      const store = makeStore();
+      const tenantId = randomUUID();
+      const bytes = Buffer.from([0x7b, 0xff, 0xfe, 0x00, 0xc3, 0x28, 0x7d]);
+      await store.park([
+        { ...parked(tenantId, bytes.toString('base64'), '2026-11-24T12:00:00.000Z'), bodyEncoding: 'base64' },
+        parked(tenantId, '{"text": "é"}', '2026-11-24T12:00:01.000Z'),
+      ]);
+      const [binary, text] = (await store.list(tenantId, { limit: 10 })).items;
+      expect(binary?.bodyEncoding).toBe('base64');
+      expect(Buffer.from(binary?.body ?? '', 'base64').equals(bytes)).toBe(true);
+      expect(text).toMatchObject({ body: '{"text": "é"}' });
+      expect(text).not.toHaveProperty('bodyEncoding');
+    });
+
     it('pages oldest first, counts and removes per tenant', async () => {
       const store = makeStore();
       const tenantId = randomUUID();
