@@ -10,8 +10,9 @@ import type { ReceivedAuditMessage } from '../domain/forwarder';
  * for a message sent without an id), and a shorter array would pin one
  * event's message id on another. A misaligned array is ignored as a whole and
  * reported; the forwarder then goes by the body alone. The bodies themselves
- * (bytes) and the JSON-typed arrays (applicationPropertiesArray,
- * deliveryCountArray) are never shortened.
+ * (bytes), the JSON-typed arrays (applicationPropertiesArray,
+ * deliveryCountArray, enqueuedTimeUtcArray) and sequenceNumberArray (longs)
+ * are never shortened.
  *
  * The app does not declare IncludeEmptyEntriesInMessagePayload to keep
  * string arrays whole: the library runs JSON.parse on every string entry, and
