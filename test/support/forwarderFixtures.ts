@@ -1,10 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import type { ReceivedAuditMessage } from '../../src/domain/forwarder';
+import { Forwarder, type ReceivedAuditMessage } from '../../src/domain/forwarder';
 import { CA_TABLE, CERTIFICATE_TABLE } from '../../src/domain/tableSchema';
 import type { ConnectionState, ConnectionTarget, TenantConnection } from '../../src/domain/tenantConnection';
 import type { ForwarderSettings } from '../../src/domain/forwarder';
 import type { ParkCategory, ParkedEvent } from '../../src/domain/ports';
 import { newParkedId } from '../../src/domain/parkedIds';
+import { FakeIngestionSink } from './fakeIngestion';
+import {
+  CapturingLogger,
+  FakeClock,
+  InMemoryParkedEventStore,
+  InMemoryTenantConnectionStore,
+  RecordingAuditQueue,
+} from './fakes';
 
 /** Test data for the forwarder: v1 audit events, their queue messages, and saved connections. */
 
@@ -124,4 +132,38 @@ export function parkedEntry(
     parkedAt,
     history,
   };
+}
+
+/** The forwarder's dependencies as fakes, fresh for each test. */
+export interface ForwarderFakes {
+  clock: FakeClock;
+  connections: InMemoryTenantConnectionStore;
+  parked: InMemoryParkedEventStore;
+  sink: FakeIngestionSink;
+  queue: RecordingAuditQueue;
+  logger: CapturingLogger;
+}
+
+export function forwarderFakes(): ForwarderFakes {
+  return {
+    clock: new FakeClock(),
+    connections: new InMemoryTenantConnectionStore(),
+    parked: new InMemoryParkedEventStore(),
+    sink: new FakeIngestionSink(),
+    queue: new RecordingAuditQueue(),
+    logger: new CapturingLogger(),
+  };
+}
+
+/** A forwarder over the fakes, with the test settings unless a test says otherwise; jitter pinned. */
+export function forwarderOver(
+  fakes: Omit<ForwarderFakes, 'logger'>,
+  settings: Partial<ForwarderSettings> = {},
+  random = () => 1,
+): Forwarder {
+  const { connections, parked, sink, queue, clock } = fakes;
+  return new Forwarder(
+    { connections, parked, ingestion: sink, queue, clock, random },
+    { ...FORWARDER_TEST_SETTINGS, ...settings },
+  );
 }

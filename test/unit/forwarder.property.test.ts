@@ -4,15 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { Forwarder, type ReceivedAuditMessage } from '../../src/domain/forwarder';
 import type { ParkCategory } from '../../src/domain/ports';
 import { UploadCoalescer } from '../../src/domain/uploadCoalescer';
-import { type Fault, FakeIngestionSink } from '../support/fakeIngestion';
+import type { Fault } from '../support/fakeIngestion';
 import {
-  CapturingLogger,
-  FakeClock,
-  InMemoryParkedEventStore,
-  InMemoryTenantConnectionStore,
-  RecordingAuditQueue,
-} from '../support/fakes';
-import { auditEvent, received, savedConnection, targetFor } from '../support/forwarderFixtures';
+  auditEvent,
+  forwarderFakes,
+  received,
+  savedConnection,
+  targetFor,
+} from '../support/forwarderFixtures';
 
 /**
  * Random batches of tenants, events and faults, run to quiescence: copies the
@@ -103,10 +102,7 @@ describe('Forwarder: property', () => {
     let sharedRequests = 0;
     await fc.assert(
       fc.asyncProperty(scenarioArbitrary, async (scenario) => {
-        const clock = new FakeClock();
-        const connections = new InMemoryTenantConnectionStore();
-        const parked = new InMemoryParkedEventStore();
-        const sink = new FakeIngestionSink();
+        const { clock, connections, parked, sink, queue, logger } = forwarderFakes();
         const batchOfRecord = new Map<string, string>();
         const upload = sink.upload.bind(sink);
         sink.upload = (tenantId, target, stream, rows, signal) => {
@@ -117,8 +113,6 @@ describe('Forwarder: property', () => {
             upload(tenantId, target, stream, rows, signal),
           );
         };
-        const queue = new RecordingAuditQueue();
-        const logger = new CapturingLogger();
         const forwarder = new Forwarder(
           {
             connections,

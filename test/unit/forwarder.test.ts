@@ -9,8 +9,8 @@ import { ConcurrencyConflictError } from '../../src/domain/errors';
 import { Forwarder, type ForwarderSettings, SettlementError } from '../../src/domain/forwarder';
 import type { TenantConnection, Versioned } from '../../src/domain/tenantConnection';
 import { CERTIFICATE_TABLE, CA_TABLE } from '../../src/domain/tableSchema';
-import { type Fault, FakeIngestionSink } from '../support/fakeIngestion';
-import {
+import type { Fault, FakeIngestionSink } from '../support/fakeIngestion';
+import type {
   CapturingLogger,
   FakeClock,
   InMemoryParkedEventStore,
@@ -19,6 +19,8 @@ import {
 } from '../support/fakes';
 import {
   auditEvent,
+  forwarderFakes,
+  forwarderOver,
   received,
   savedConnection,
   targetFor,
@@ -39,22 +41,14 @@ let queue: RecordingAuditQueue;
 let logger: CapturingLogger;
 
 function forwarder(settings: Partial<ForwarderSettings> = {}, random = () => 1): Forwarder {
-  return new Forwarder(
-    { connections, parked, ingestion: sink, queue, clock, random },
-    { ...SETTINGS, ...settings },
-  );
+  return forwarderOver({ connections, parked, sink, queue, clock }, settings, random);
 }
 
 const run = (f: Forwarder, messages: Parameters<Forwarder['forwardBatch']>[0]) =>
   f.forwardBatch(messages, { invocationId: 'inv-1', logger });
 
 beforeEach(async () => {
-  clock = new FakeClock();
-  connections = new InMemoryTenantConnectionStore();
-  parked = new InMemoryParkedEventStore();
-  sink = new FakeIngestionSink();
-  queue = new RecordingAuditQueue();
-  logger = new CapturingLogger();
+  ({ clock, connections, parked, sink, queue, logger } = forwarderFakes());
   await connections.create(savedConnection(TENANT_A));
   await connections.create(savedConnection(TENANT_B));
 });

@@ -1,24 +1,28 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ATTEMPT_PROPERTY, FIRST_ATTEMPT_PROPERTY } from '../../src/domain/deliveryAttempts';
-import { Forwarder } from '../../src/domain/forwarder';
+import type { Forwarder } from '../../src/domain/forwarder';
 import { ParkedEvents } from '../../src/domain/parkedEvents';
 import type { OutgoingAuditMessage } from '../../src/domain/ports';
 import type { ConnectionState } from '../../src/domain/tenantConnection';
-import { FakeIngestionSink } from '../support/fakeIngestion';
-import {
+import type { FakeIngestionSink } from '../support/fakeIngestion';
+import type {
   CapturingLogger,
   FakeClock,
   InMemoryParkedEventStore,
   InMemoryTenantConnectionStore,
   RecordingAuditQueue,
 } from '../support/fakes';
-import { auditEvent, received, savedConnection, FORWARDER_TEST_SETTINGS } from '../support/forwarderFixtures';
+import {
+  auditEvent,
+  forwarderFakes,
+  forwarderOver,
+  received,
+  savedConnection,
+} from '../support/forwarderFixtures';
 
 /** Ways an event could be lost or a tenant stopped by what a message carries, found in review. */
 
 const TENANT_A = '11111111-1111-4111-8111-111111111111';
-
-const SETTINGS = FORWARDER_TEST_SETTINGS;
 
 let clock: FakeClock;
 let connections: InMemoryTenantConnectionStore;
@@ -29,17 +33,9 @@ let logger: CapturingLogger;
 let forwarder: Forwarder;
 
 beforeEach(async () => {
-  clock = new FakeClock();
-  connections = new InMemoryTenantConnectionStore();
-  parked = new InMemoryParkedEventStore();
-  sink = new FakeIngestionSink();
-  queue = new RecordingAuditQueue();
+  ({ clock, connections, parked, sink, queue, logger } = forwarderFakes());
   queue.duplicateDetection = true;
-  logger = new CapturingLogger();
-  forwarder = new Forwarder(
-    { connections, parked, ingestion: sink, queue, clock, random: () => 1 },
-    SETTINGS,
-  );
+  forwarder = forwarderOver({ connections, parked, sink, queue, clock });
   await connections.create(savedConnection(TENANT_A));
 });
 

@@ -2,16 +2,14 @@ import { InvocationContext } from '@azure/functions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { contextLogger } from '../../src/contextLogger';
 import { ATTEMPT_PROPERTY, FIRST_ATTEMPT_PROPERTY } from '../../src/domain/deliveryAttempts';
-import { Forwarder } from '../../src/domain/forwarder';
 import { at, onlyResourceOfType, readTemplate, resolve, type Json } from '../support/armTemplate';
-import { FakeIngestionSink } from '../support/fakeIngestion';
 import {
-  FakeClock,
-  InMemoryParkedEventStore,
-  InMemoryTenantConnectionStore,
-  RecordingAuditQueue,
-} from '../support/fakes';
-import { auditEvent, FORWARDER_TEST_SETTINGS, received, savedConnection } from '../support/forwarderFixtures';
+  auditEvent,
+  forwarderFakes,
+  forwarderOver,
+  received,
+  savedConnection,
+} from '../support/forwarderFixtures';
 import { createKqlChecker, describeKqlErrors } from '../support/kql';
 
 /**
@@ -41,21 +39,11 @@ async function loggedMessages(): Promise<string[]> {
     functionName: 'forwardAuditEvents',
     logHandler: (_level, ...args) => messages.push(args.map(String).join(' ')),
   });
-  const clock = new FakeClock();
-  const connections = new InMemoryTenantConnectionStore();
+  const fakes = forwarderFakes();
+  const { clock, connections, sink } = fakes;
   await connections.create(savedConnection(TENANT));
-  const sink = new FakeIngestionSink();
   sink.faults.set(TENANT, { kind: 'unavailable' });
-  const forwarder = new Forwarder(
-    {
-      connections,
-      parked: new InMemoryParkedEventStore(),
-      ingestion: sink,
-      queue: new RecordingAuditQueue(),
-      clock,
-    },
-    FORWARDER_TEST_SETTINGS,
-  );
+  const forwarder = forwarderOver(fakes);
   const longAgo = new Date(clock.now().getTime() - 200 * 3_600_000).toISOString();
   await forwarder.forwardBatch(
     [
