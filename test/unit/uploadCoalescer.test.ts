@@ -63,28 +63,35 @@ function track(promise: Promise<void>): { readonly state: Settled } {
   return tracker;
 }
 
+/** A coalescer over a held sink, and an upload to its lane for tenant t1, TARGET and STREAM. */
+function coalescerOverHeldSink(maxRequestBytes?: number) {
+  const sink = new HeldSink();
+  const coalescer = new UploadCoalescer(sink, maxRequestBytes);
+  const upload = (batch: readonly Row[], signal?: AbortSignal, bytes?: number) =>
+    coalescer.upload('t1', TARGET, STREAM, batch, signal, bytes);
+  return { sink, coalescer, upload };
+}
+
 const refused = (): IngestionFailure =>
   new IngestionFailure('rejected', 'The Logs Ingestion API answered 400: bad record', { status: 400 });
 
 describe('UploadCoalescer', () => {
   it('sends an upload to an idle lane at once, with its own rows and signal', async () => {
-    const sink = new HeldSink();
-    const coalescer = new UploadCoalescer(sink);
+    const { sink, upload } = coalescerOverHeldSink();
     const signal = new AbortController().signal;
-    const upload = track(coalescer.upload('t1', TARGET, STREAM, rows('a', 2), signal));
+    const sent = track(upload(rows('a', 2), signal));
     expect(sink.calls).toHaveLength(1);
     expect(sink.call(0)).toMatchObject({ tenantId: 't1', rows: rows('a', 2), signal });
     sink.call(0).succeed();
     await flush();
-    expect(upload.state).toEqual({ status: 'fulfilled' });
+    expect(sent.state).toEqual({ status: 'fulfilled' });
   });
 
   it('sends what arrives while a request is in flight as one request after it', async () => {
-    const sink = new HeldSink();
-    const coalescer = new UploadCoalescer(sink);
-    const first = track(coalescer.upload('t1', TARGET, STREAM, rows('a', 1)));
-    const second = track(coalescer.upload('t1', TARGET, STREAM, rows('b', 2)));
-    const third = track(coalescer.upload('t1', TARGET, STREAM, rows('c', 1)));
+    const { sink, upload } = coalescerOverHeldSink();
+    const first = track(upload(rows('a', 1)));
+    const second = track(upload(rows('b', 2)));
+    const third = track(upload(rows('c', 1)));
     expect(sink.calls).toHaveLength(1);
 
     sink.call(0).succeed();
@@ -98,14 +105,13 @@ describe('UploadCoalescer', () => {
     await flush();
     expect([second.state.status, third.state.status]).toEqual(['fulfilled', 'fulfilled']);
     // The lane emptied and was released: the next upload goes straight out again.
-    void coalescer.upload('t1', TARGET, STREAM, rows('d', 1));
+    void upload(rows('d', 1));
     expect(sink.calls).toHaveLength(3);
   });
 
   it('never merges other tenants, streams or rules, and runs them side by side', () => {
-    const sink = new HeldSink();
-    const coalescer = new UploadCoalescer(sink);
-    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
+    const { sink, coalescer, upload } = coalescerOverHeldSink();
+    void upload(rows('a', 1));
     void coalescer.upload('t2', TARGET, STREAM, rows('b', 1));
     void coalescer.upload('t1', TARGET, 'Custom-PkiCaEvents_CL', rows('c', 1));
     void coalescer.upload(
@@ -118,11 +124,10 @@ describe('UploadCoalescer', () => {
   });
 
   it('keeps a shared request under the size limit; whoever does not fit waits for the next one', async () => {
-    const sink = new HeldSink();
     // Rows of ~120 bytes of JSON; a limit of 300 takes two of them, never three.
-    const coalescer = new UploadCoalescer(sink, 300);
-    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1, 100));
-    for (const prefix of ['b', 'c', 'd']) void coalescer.upload('t1', TARGET, STREAM, rows(prefix, 1, 100));
+    const { sink, upload } = coalescerOverHeldSink(300);
+    void upload(rows('a', 1, 100));
+    for (const prefix of ['b', 'c', 'd']) void upload(rows(prefix, 1, 100));
     sink.call(0).succeed();
     await flush();
     expect(sink.call(1).rows.map((row) => row.id)).toEqual(['b0', 'c0']);
@@ -132,12 +137,11 @@ describe('UploadCoalescer', () => {
   });
 
   it('goes by the size a caller measured rather than measuring again', async () => {
-    const sink = new HeldSink();
-    const coalescer = new UploadCoalescer(sink, 300);
-    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
+    const { sink, upload } = coalescerOverHeldSink(300);
+    void upload(rows('a', 1));
     // Tiny rows, but their callers say 140 bytes each: only two of them fit under 300.
     for (const prefix of ['b', 'c', 'd']) {
-      void coalescer.upload('t1', TARGET, STREAM, rows(prefix, 1), undefined, 140);
+      void upload(rows(prefix, 1), undefined, 140);
     }
     sink.call(0).succeed();
     await flush();
@@ -148,20 +152,18 @@ describe('UploadCoalescer', () => {
   });
 
   it('sends an upload of half a request or more straight out, even while its lane is busy', () => {
-    const sink = new HeldSink();
-    const coalescer = new UploadCoalescer(sink, 300);
-    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
-    void coalescer.upload('t1', TARGET, STREAM, rows('big', 1), undefined, 150);
-    void coalescer.upload('t1', TARGET, STREAM, rows('small', 1), undefined, 149);
+    const { sink, upload } = coalescerOverHeldSink(300);
+    void upload(rows('a', 1));
+    void upload(rows('big', 1), undefined, 150);
+    void upload(rows('small', 1), undefined, 149);
     expect(sink.calls.map((call) => call.rows[0]?.id)).toEqual(['a0', 'big0']);
   });
 
   it('sends a refused shared request again per caller, so only the caller with the bad record sees the refusal', async () => {
-    const sink = new HeldSink();
-    const coalescer = new UploadCoalescer(sink);
-    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
-    const good = track(coalescer.upload('t1', TARGET, STREAM, rows('good', 2)));
-    const bad = track(coalescer.upload('t1', TARGET, STREAM, rows('bad', 2)));
+    const { sink, upload } = coalescerOverHeldSink();
+    void upload(rows('a', 1));
+    const good = track(upload(rows('good', 2)));
+    const bad = track(upload(rows('bad', 2)));
     sink.call(0).succeed();
     await flush();
     sink.call(1).fail(refused());
@@ -175,11 +177,10 @@ describe('UploadCoalescer', () => {
   });
 
   it('gives every caller of a shared request a failure that concerns the workspace', async () => {
-    const sink = new HeldSink();
-    const coalescer = new UploadCoalescer(sink);
-    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
-    const second = track(coalescer.upload('t1', TARGET, STREAM, rows('b', 1)));
-    const third = track(coalescer.upload('t1', TARGET, STREAM, rows('c', 1)));
+    const { sink, upload } = coalescerOverHeldSink();
+    void upload(rows('a', 1));
+    const second = track(upload(rows('b', 1)));
+    const third = track(upload(rows('c', 1)));
     sink.call(0).succeed();
     await flush();
     const throttled = new IngestionFailure('throttled', 'The Logs Ingestion API answered 429', {
@@ -194,12 +195,11 @@ describe('UploadCoalescer', () => {
   });
 
   it('drops a caller that gives up while waiting: its rows are never sent', async () => {
-    const sink = new HeldSink();
-    const coalescer = new UploadCoalescer(sink);
-    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
+    const { sink, upload } = coalescerOverHeldSink();
+    void upload(rows('a', 1));
     const budget = new AbortController();
-    const quitter = track(coalescer.upload('t1', TARGET, STREAM, rows('quit', 1), budget.signal));
-    void coalescer.upload('t1', TARGET, STREAM, rows('stay', 1));
+    const quitter = track(upload(rows('quit', 1), budget.signal));
+    void upload(rows('stay', 1));
     budget.abort();
     await flush();
     expect(quitter.state).toMatchObject({ status: 'rejected', reason: { name: 'AbortError' } });
@@ -210,36 +210,31 @@ describe('UploadCoalescer', () => {
   });
 
   it('frees its lane when every caller of a request that never settles has given up', async () => {
-    const sink = new HeldSink();
-    const coalescer = new UploadCoalescer(sink);
+    const { sink, upload } = coalescerOverHeldSink();
     const budget = new AbortController();
-    const stuck = track(coalescer.upload('t1', TARGET, STREAM, rows('stuck', 1), budget.signal));
+    const stuck = track(upload(rows('stuck', 1), budget.signal));
     budget.abort();
     await flush();
     // The sink never answers call 0, yet the caller is told and the next upload goes out.
     expect(stuck.state).toMatchObject({ status: 'rejected', reason: { name: 'AbortError' } });
-    void coalescer.upload('t1', TARGET, STREAM, rows('next', 1));
+    void upload(rows('next', 1));
     await flush();
     expect(sink.calls.map((call) => call.rows[0]?.id)).toEqual(['stuck0', 'next0']);
   });
 
   it('refuses at once an upload whose signal has already aborted', async () => {
-    const sink = new HeldSink();
-    const coalescer = new UploadCoalescer(sink);
-    await expect(
-      coalescer.upload('t1', TARGET, STREAM, rows('a', 1), AbortSignal.abort()),
-    ).rejects.toMatchObject({ name: 'AbortError' });
+    const { sink, upload } = coalescerOverHeldSink();
+    await expect(upload(rows('a', 1), AbortSignal.abort())).rejects.toMatchObject({ name: 'AbortError' });
     expect(sink.calls).toHaveLength(0);
   });
 
   it('cuts off a shared request only once every caller in it has given up', async () => {
-    const sink = new HeldSink();
-    const coalescer = new UploadCoalescer(sink);
-    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
+    const { sink, upload } = coalescerOverHeldSink();
+    void upload(rows('a', 1));
     const first = new AbortController();
     const second = new AbortController();
-    void coalescer.upload('t1', TARGET, STREAM, rows('b', 1), first.signal).catch(() => undefined);
-    void coalescer.upload('t1', TARGET, STREAM, rows('c', 1), second.signal).catch(() => undefined);
+    void upload(rows('b', 1), first.signal).catch(() => undefined);
+    void upload(rows('c', 1), second.signal).catch(() => undefined);
     sink.call(0).succeed();
     await flush();
     const shared = sink.call(1).signal;
@@ -251,12 +246,11 @@ describe('UploadCoalescer', () => {
   });
 
   it('never cuts off a shared request that holds a caller without a signal', async () => {
-    const sink = new HeldSink();
-    const coalescer = new UploadCoalescer(sink);
-    void coalescer.upload('t1', TARGET, STREAM, rows('a', 1));
+    const { sink, upload } = coalescerOverHeldSink();
+    void upload(rows('a', 1));
     const budget = new AbortController();
-    void coalescer.upload('t1', TARGET, STREAM, rows('b', 1), budget.signal).catch(() => undefined);
-    void coalescer.upload('t1', TARGET, STREAM, rows('c', 1));
+    void upload(rows('b', 1), budget.signal).catch(() => undefined);
+    void upload(rows('c', 1));
     sink.call(0).succeed();
     await flush();
     expect(sink.call(1).rows).toHaveLength(2);
