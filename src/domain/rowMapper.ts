@@ -23,6 +23,7 @@ export function eventToRow(event: AuditEvent): MappedRow {
   }
   const row: Record<string, string | number | boolean> = {
     TimeGenerated: event.time,
+    EventTime_t: event.time,
     EventID_d: event.eventId,
     EventRecordId_g: event.id,
     EventSummary_s: entry.summary,
@@ -63,6 +64,7 @@ export function eventToRow(event: AuditEvent): MappedRow {
 export function connectionTestRow(table: TableName, tenantId: string, now: Date, id: string): LogRow {
   return {
     TimeGenerated: now.toISOString(),
+    EventTime_t: now.toISOString(),
     EventID_d: CONNECTION_TEST_ENTRY.eventId,
     EventRecordId_g: id.toLowerCase(),
     EventSummary_s: CONNECTION_TEST_ENTRY.summary,

@@ -45,7 +45,13 @@ const COMMON_COLUMNS: readonly ColumnDefinition[] = [
   {
     name: 'TimeGenerated',
     type: 'datetime',
-    description: "When the event happened (the event's time, UTC).",
+    description:
+      "When the event happened (UTC), unless the event arrived more than 2 days late: Log Analytics then replaces it with the ingestion time. Use EventTime_t for the event's own time.",
+  },
+  {
+    name: 'EventTime_t',
+    type: 'datetime',
+    description: "When the event happened (UTC), as the PKI service stamped it; never replaced by the ingestion time.",
   },
   {
     name: 'EventID_d',
@@ -141,13 +147,13 @@ const STREAM_TYPE: Record<ColumnType, string> = {
   guid: 'string',
 };
 
-/** KQL scalar type of each column as Log Analytics exposes it (guid columns query as string). */
+/** KQL scalar type of each column as Log Analytics exposes it: a guid column is `guid` in KQL too. */
 const KQL_TYPE: Record<ColumnType, string> = {
   string: 'string',
   real: 'real',
   boolean: 'bool',
   datetime: 'datetime',
-  guid: 'string',
+  guid: 'guid',
 };
 
 export function tablesApiColumns(

@@ -56,6 +56,7 @@ describe('eventToRow', () => {
     expect(table).toBe('EZCA_Certificates_CL');
     expect(row).toEqual({
       TimeGenerated: '2024-05-01T12:34:56.789Z',
+      EventTime_t: '2024-05-01T12:34:56.789Z',
       EventID_d: 4887,
       EventRecordId_g: CERTIFICATE_CREATED.id,
       EventSummary_s: 'Certificate was created',
