@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { format, resolveConfig } from 'prettier';
-import { ARM_TEMPLATE_PATH, buildArmTemplate, loadSentinelContent } from './sentinelContent';
+import { buildArmTemplate } from './sentinelArm';
+import { ARM_TEMPLATE_PATH, loadSentinelContent } from './sentinelContent';
 
 /**
  * `npm run sentinel:build`: validates sentinel/ and writes the ARM template

@@ -1,0 +1,159 @@
+import { z } from 'zod';
+
+/**
+ * Schemas of the solution's own files, as Azure-Sentinel's packaging tool
+ * (Tools/Create-Azure-Sentinel-Solution/V3/README.md) and its solution
+ * validators (.script/SolutionValidations/*.ts) read them: the data
+ * connector definition, Data/Solution_<Name>.json, SolutionMetadata.json and
+ * the WorkbooksMetadata.json entry.
+ */
+
+/** .script/SolutionValidations/ValidDomainsVerticals.json of the Azure-Sentinel repository. */
+export const VALID_DOMAINS = [
+  'Application',
+  'Cloud Provider',
+  'Compliance',
+  'DevOps',
+  'Identity',
+  'Internet of Things (IoT)',
+  'IT Operations',
+  'Migration',
+  'Networking',
+  'Platform',
+  'Security - Others',
+  'Security - Threat Intelligence',
+  'Security - Threat Protection',
+  'Security - 0-day Vulnerability',
+  'Security - Automation (SOAR)',
+  'Security - Cloud Security',
+  'Security - Information Protection',
+  'Security - Insider Threat',
+  'Security - Network',
+  'Security - Vulnerability Management',
+  'Storage',
+  'Training and Tutorials',
+  'User Behavior (UEBA)',
+] as const;
+export const VALID_VERTICALS = [
+  'Aeronautics',
+  'Education',
+  'Finance',
+  'Healthcare',
+  'Manufacturing',
+  'Retail',
+] as const;
+
+const query = z.string().min(1);
+
+/** A static (GenericUI) data connector's connectorUiConfig, as Solutions/<Name>/Data Connectors/*.json hold it. */
+export const dataConnectorSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'a connector id: letters, digits, _'),
+  title: z.string().min(1),
+  publisher: z.string().min(1),
+  descriptionMarkdown: z.string().min(1),
+  graphQueries: z
+    .array(z.strictObject({ metricName: z.string(), legend: z.string(), baseQuery: query }))
+    .min(1),
+  sampleQueries: z.array(z.strictObject({ description: z.string().min(1), query })).min(1),
+  dataTypes: z
+    .array(z.strictObject({ name: z.string().regex(/_CL$/, 'a custom table'), lastDataReceivedQuery: query }))
+    .min(1),
+  connectivityCriterias: z
+    .array(z.strictObject({ type: z.literal('IsConnectedQuery'), value: z.array(query).min(1) }))
+    .min(1),
+  availability: z.strictObject({ status: z.literal(1), isPreview: z.boolean() }),
+  permissions: z.strictObject({
+    resourceProvider: z
+      .array(
+        z.strictObject({
+          provider: z.string(),
+          permissionsDisplayText: z.string(),
+          providerDisplayName: z.string(),
+          scope: z.enum(['Workspace', 'ResourceGroup', 'Subscription']),
+          requiredPermissions: z.partialRecord(z.enum(['read', 'write', 'delete', 'action']), z.boolean()),
+        }),
+      )
+      .min(1),
+    customs: z.array(z.strictObject({ name: z.string().min(1), description: z.string().min(1) })).optional(),
+  }),
+  instructionSteps: z
+    .array(z.strictObject({ title: z.string().min(1), description: z.string().min(1) }))
+    .min(1),
+});
+export type DataConnector = z.infer<typeof dataConnectorSchema>;
+
+/** Data/Solution_<Name>.json: the packaging tool's input file. */
+export const solutionDataSchema = z.strictObject({
+  Name: z.string().min(1),
+  Author: z.string().min(1),
+  Logo: z.string().startsWith('<img '),
+  Description: z.string().min(1),
+  'Data Connectors': z.array(z.string()).min(1),
+  'Analytic Rules': z.array(z.string()),
+  'Hunting Queries': z.array(z.string()),
+  Workbooks: z.array(z.string()),
+  WorkbookDescription: z.array(z.string()),
+  BasePath: z.string().min(1),
+  Version: z
+    .string()
+    .regex(/^3\.\d+\.\d+$/, 'a 3.x.x version: the V3 packager makes content packages from 3.0.0 on'),
+  Metadata: z.literal('SolutionMetadata.json'),
+  TemplateSpec: z.literal(true),
+  Is1PConnector: z.boolean(),
+});
+export type SolutionData = z.infer<typeof solutionDataSchema>;
+
+/** The support object validSupportObject.ts accepts: a name, and a valid email or link. */
+export const supportSchema = z
+  .strictObject({
+    name: z.string().trim().min(1, 'the support object needs a name'),
+    email: z
+      .string()
+      .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'invalid support email')
+      .optional(),
+    tier: z.enum(['Microsoft', 'Partner', 'Community']),
+    link: z
+      .string()
+      .regex(/^https?:\/\/\S+$/, 'invalid support link')
+      .optional(),
+  })
+  .refine((support) => support.email !== undefined || support.link !== undefined, {
+    message: 'the support object needs an email or a link',
+  });
+
+export const categoriesSchema = z.strictObject({
+  domains: z.array(z.enum(VALID_DOMAINS)).min(1, 'at least one valid domain'),
+  verticals: z.array(z.enum(VALID_VERTICALS)).optional(),
+});
+
+export const solutionMetadataSchema = z.strictObject({
+  publisherId: z.string().regex(/^[^.A-Z]+$/, 'lower case, no dot: it is the first half of the solution id'),
+  offerId: z.string().regex(/^[^.A-Z]+$/, 'lower case, no dot: it is the second half of the solution id'),
+  firstPublishDate: z.iso.date(),
+  lastPublishDate: z.iso.date().optional(),
+  providers: z.array(z.string().min(1)).min(1),
+  categories: categoriesSchema,
+  support: supportSchema,
+});
+export type SolutionMetadata = z.infer<typeof solutionMetadataSchema>;
+
+/** One entry of Azure-Sentinel's Workbooks/WorkbooksMetadata.json. */
+export const workbookMetadataSchema = z.strictObject({
+  workbookKey: z.string().regex(/^[A-Za-z][A-Za-z0-9]*$/),
+  logoFileName: z.string().min(1),
+  description: z.string().min(1),
+  dataTypesDependencies: z.array(z.string().min(1)).min(1),
+  dataConnectorsDependencies: z.array(z.string().min(1)).min(1),
+  previewImagesFileNames: z.array(z.string()),
+  version: z.string().regex(/^\d+\.\d+\.\d+$/),
+  title: z.string().min(1),
+  templateRelativePath: z.string().endsWith('.json'),
+  subtitle: z.string(),
+  provider: z.string().min(1),
+});
+export type WorkbookMetadata = z.infer<typeof workbookMetadataSchema>;
+
+/** The solution id their validSolutionID.ts requires: publisherId.offerId, lower case, one dot. */
+export function solutionId(metadata: Pick<SolutionMetadata, 'publisherId' | 'offerId'>): string {
+  return `${metadata.publisherId}.${metadata.offerId}`;
+}
