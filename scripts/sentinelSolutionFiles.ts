@@ -157,3 +157,56 @@ export type WorkbookMetadata = z.infer<typeof workbookMetadataSchema>;
 export function solutionId(metadata: Pick<SolutionMetadata, 'publisherId' | 'offerId'>): string {
   return `${metadata.publisherId}.${metadata.offerId}`;
 }
+
+/**
+ * What Azure-Sentinel's solution validators (.script/SolutionValidations:
+ * validSolutionID.ts, validSupportObject.ts, validDomainsVerticals.ts) would
+ * report on a Package/mainTemplate.json, plus the packager's own minimum:
+ * top-level metadata resources and one contentPackages resource.
+ */
+export function packageProblems(mainTemplate: unknown): string[] {
+  const problems: string[] = [];
+  const template = (typeof mainTemplate === 'object' && mainTemplate !== null ? mainTemplate : {}) as {
+    variables?: Record<string, unknown>;
+    resources?: Array<{ type?: string; properties?: Record<string, unknown> }>;
+  };
+  const id = template.variables?.solutionId;
+  if (id === undefined) {
+    problems.push("Missing 'solutionId' attribute in the file.");
+  } else if (typeof id !== 'string' || !/^[^.]+\.[^.]+$/.test(id) || id !== id.toLowerCase()) {
+    problems.push(
+      `Invalid solution ID format. Expected format: publisherID.offerID. and it must be in lowercase. Found: ${JSON.stringify(id)}`,
+    );
+  }
+  const resources = template.resources ?? [];
+  const metadata = resources.filter(
+    (resource) => resource.type === 'Microsoft.OperationalInsights/workspaces/providers/metadata',
+  );
+  if (metadata.length === 0) {
+    problems.push('There are no metadata resources found');
+  }
+  const packages = resources.filter(
+    (resource) => resource.type === 'Microsoft.OperationalInsights/workspaces/providers/contentPackages',
+  );
+  if (packages.length !== 1) {
+    problems.push(`expected one contentPackages resource, found ${packages.length}`);
+  }
+  for (const resource of [...metadata, ...packages]) {
+    const support = supportSchema.safeParse(resource.properties?.support);
+    if (!support.success) {
+      problems.push(
+        `support object: ${support.error.issues.map((issue) => issue.message).join('; ')} (${resource.type})`,
+      );
+    }
+    const categories = resource.properties?.categories;
+    if (categories !== undefined) {
+      const parsed = categoriesSchema.safeParse(categories);
+      if (!parsed.success) {
+        problems.push(
+          `categories: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`,
+        );
+      }
+    }
+  }
+  return problems;
+}
