@@ -78,6 +78,25 @@ describe('analytic rules cover the catalog and the seed', () => {
   });
 });
 
+describe('feed silent', () => {
+  const silent = content.analyticRules.find(({ content: rule }) => /silent/i.test(rule.name))?.content;
+
+  it('fires in every run while a tenant stays silent past the threshold, not only in a band after it', () => {
+    const query = silent?.query ?? '';
+    expect(query).toMatch(/\| where LastArrivalAt < ago\(silenceThreshold\)/);
+    expect(query).not.toMatch(/between\s*\(/);
+    expect(silent?.kind).toBe('Scheduled');
+  });
+
+  it('names the tenant as an entity and keeps one incident per tenant', () => {
+    expect(silent?.entityMappings?.map((mapping) => mapping.entityType)).toEqual(['CloudApplication']);
+    const grouping = silent?.incidentConfiguration?.groupingConfiguration;
+    expect(grouping?.enabled).toBe(true);
+    const keys = grouping?.groupByCustomDetails ?? [];
+    expect(keys.map((key) => silent?.customDetails?.[key])).toEqual(['CustomerTenantId_g']);
+  });
+});
+
 describe('every rule and hunting query', () => {
   // The DCRLogErrors hunting query watches the export's DCR, not EZCA events; it has its own test.
   const everything = [...content.analyticRules, ...content.huntingQueries].filter(({ content: item }) =>
@@ -212,6 +231,24 @@ describe('workbook', () => {
       'query - CA change timeline',
     ]) {
       expect(byItem.get(name), name).toMatch(/summarize arg_max\(TimeGenerated, \*\) by EventRecordId_g/);
+    }
+  });
+
+  it('shows feed health over a fixed window, whatever time range is picked', () => {
+    const health: unknown[] = [];
+    const visit = (items: readonly Record<string, unknown>[]): void => {
+      for (const item of items) {
+        const itemContent = (item.content ?? {}) as Record<string, unknown>;
+        if (String(item.name).includes('health')) health.push(itemContent);
+        visit((itemContent.items ?? []) as Record<string, unknown>[]);
+      }
+    };
+    visit((content.workbooks[0]?.content.items ?? []) as unknown as Record<string, unknown>[]);
+    expect(health.length).toBeGreaterThan(0);
+    for (const tile of health as Array<Record<string, unknown>>) {
+      expect(tile.timeContextFromParameter).toBeUndefined();
+      expect(tile.timeContext).toEqual({ durationMs: 14 * 24 * 3600 * 1000 });
+      expect(tile.query).toMatch(/where TimeGenerated > ago\(lookback\)/);
     }
   });
 
