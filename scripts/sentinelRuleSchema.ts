@@ -230,11 +230,16 @@ export function sentenceCount(text: string): number {
 
 const commonFields = {
   id: z.uuid(),
-  name: z.string().min(1).max(256),
+  // detections.instructions.md: hard limit 100 characters, no closing period.
+  name: z
+    .string()
+    .min(1)
+    .max(100)
+    .refine((value) => !value.endsWith('.'), 'does not end with a period'),
   description: descriptionSchema,
   requiredDataConnectors,
-  tactics: z.array(z.enum(ATTACK_TACTICS)).min(1),
-  relevantTechniques: z.array(techniqueId).min(1),
+  tactics: z.array(z.enum(ATTACK_TACTICS)).min(1).max(5),
+  relevantTechniques: z.array(techniqueId).min(1).max(10),
   query: z.string().min(1).max(10_000),
   entityMappings: z.array(entityMapping).min(1).max(5).optional(),
   version: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected a version such as 1.0.0'),
@@ -349,7 +354,15 @@ export const analyticRuleSchema = z
     }
   });
 
-export const huntingQuerySchema = z.strictObject(commonFields).superRefine(checkTechniqueTactics);
+export /** huntingqueries.instructions.md: the same opening and length, 1 to 3 sentences. */
+const huntingDescriptionSchema = descriptionSchema.refine(
+  (value) => sentenceCount(value) <= 3,
+  'a hunting query description has at most 3 sentences',
+);
+
+export const huntingQuerySchema = z
+  .strictObject({ ...commonFields, description: huntingDescriptionSchema })
+  .superRefine(checkTechniqueTactics);
 
 /**
  * Log Analytics replaces a TimeGenerated more than 2 days older than the

@@ -114,7 +114,7 @@ export const supportSchema = z
     tier: z.enum(['Microsoft', 'Partner', 'Community']),
     link: z
       .string()
-      .regex(/^https?:\/\/\S+$/, 'invalid support link')
+      .regex(/^https:\/\/\S+$/, 'an https support link')
       .optional(),
   })
   .refine((support) => support.email !== undefined || support.link !== undefined, {
@@ -126,10 +126,24 @@ export const categoriesSchema = z.strictObject({
   verticals: z.array(z.enum(VALID_VERTICALS)).optional(),
 });
 
+/**
+ * SolutionMetadata.json, with the rules of their solution-metadata.instructions.md:
+ * publisherId lower-case letters and digits, a Partner or Community offerId
+ * naming "sentinel" within 50 characters, no publish date in the future, an
+ * https support link.
+ */
 export const solutionMetadataSchema = z.strictObject({
-  publisherId: z.string().regex(/^[^.A-Z]+$/, 'lower case, no dot: it is the first half of the solution id'),
-  offerId: z.string().regex(/^[^.A-Z]+$/, 'lower case, no dot: it is the second half of the solution id'),
-  firstPublishDate: z.iso.date(),
+  publisherId: z
+    .string()
+    .regex(/^[a-z][a-z0-9]{0,49}$/, 'lower-case letters and digits, starting with a letter'),
+  offerId: z
+    .string()
+    .max(50)
+    .regex(/^[a-z0-9_-]+$/, 'lower case, no dot: it is the second half of the solution id')
+    .refine((value) => value.includes('sentinel'), 'a Partner offer id contains "sentinel"'),
+  firstPublishDate: z.iso
+    .date()
+    .refine((value) => value <= new Date().toISOString().slice(0, 10), 'not a date in the future'),
   lastPublishDate: z.iso.date().optional(),
   providers: z.array(z.string().min(1)).min(1),
   categories: categoriesSchema,

@@ -294,6 +294,18 @@ describe('the solution folder is refused when it is broken', () => {
     expect(() => loadSentinelContent(base)).toThrow(/categories\.domains\.0[\s\S]*support/);
   });
 
+  it('when the publisher id has a hyphen or the offer id does not name sentinel', () => {
+    const base = copy();
+    edit(base, join(SOLUTION_DIR, 'SolutionMetadata.json'), (text) =>
+      text
+        .replace('"publisherId": "keytos"', '"publisherId": "key-tos"')
+        .replace('"offerId": "azure-sentinel-solution-ezca"', '"offerId": "ezca-solution"'),
+    );
+    expect(() => loadSentinelContent(base)).toThrow(
+      /publisherId: lower-case letters[\s\S]*contains "sentinel"/,
+    );
+  });
+
   it('when the packaging input does not list a rule of the folder', () => {
     const base = copy();
     edit(base, join(SOLUTION_DIR, 'Data', 'Solution_EZCA.json'), (text) =>
@@ -328,6 +340,11 @@ describe('the rule conventions of Azure-Sentinel', () => {
       'a character outside ASCII',
       (t: string) => t.replace('CA deleted (19)', 'CA gelöscht (19)'),
       'only ASCII',
+      [
+        'a name ending with a period',
+        (t: string) => t.replace('name: EZCA - CA deleted (19)', 'name: EZCA - CA deleted (19).'),
+        'does not end with a period',
+      ],
     ],
     ['a missing status', (t: string) => t.replace('status: Available\n', ''), 'status'],
     [
