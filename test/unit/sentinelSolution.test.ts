@@ -340,11 +340,11 @@ describe('the rule conventions of Azure-Sentinel', () => {
       'a character outside ASCII',
       (t: string) => t.replace('CA deleted (19)', 'CA gelöscht (19)'),
       'only ASCII',
-      [
-        'a name ending with a period',
-        (t: string) => t.replace('name: EZCA - CA deleted (19)', 'name: EZCA - CA deleted (19).'),
-        'does not end with a period',
-      ],
+    ],
+    [
+      'a name ending with a period',
+      (t: string) => t.replace('name: EZCA - CA deleted (19)', 'name: EZCA - CA deleted (19).'),
+      'does not end with a period',
     ],
     ['a missing status', (t: string) => t.replace('status: Available\n', ''), 'status'],
     [
