@@ -195,6 +195,31 @@ describe('Package/mainTemplate.json deploys what the solution folder holds', () 
     expect(packagedRules.sort()).toEqual(directRules.sort());
   });
 
+  it('gets every parameter it needs from createUiDefinition.json outputs', () => {
+    const ui = JSON.parse(readFileSync(join(SOLUTION_DIR, 'Package', 'createUiDefinition.json'), 'utf8')) as {
+      handler: string;
+      parameters: { outputs: Record<string, string>; steps: Array<{ name: string; elements: unknown[] }> };
+    };
+    const template = JSON.parse(readFileSync(MAIN_TEMPLATE_PATH, 'utf8')) as {
+      parameters: Record<string, { defaultValue?: unknown }>;
+    };
+    expect(ui.handler).toBe('Microsoft.Azure.CreateUIDef');
+    const required = Object.entries(template.parameters)
+      .filter(([, parameter]) => parameter.defaultValue === undefined || parameter.defaultValue === '')
+      .map(([name]) => name);
+    expect(required.length).toBeGreaterThan(0);
+    for (const name of required) {
+      expect(Object.keys(ui.parameters.outputs), name).toContain(name);
+    }
+    const steps = Object.fromEntries(ui.parameters.steps.map((step) => [step.name, step.elements.length]));
+    expect(steps).toEqual({
+      dataconnectors: content.dataConnectors.length,
+      workbooks: content.workbooks.length,
+      analytics: content.analyticRules.length,
+      huntingqueries: content.huntingQueries.length,
+    });
+  });
+
   it("passes what Azure-Sentinel's solution validators check", () => {
     expect(packageProblems(mainTemplate)).toEqual([]);
     expect(mainTemplate.variables.solutionId).toBe('keytos.azure-sentinel-solution-ezca');
