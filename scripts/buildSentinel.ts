@@ -1,22 +1,36 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { format, resolveConfig } from 'prettier';
-import { ARM_TEMPLATE_PATH, buildArmTemplate, loadSentinelContent } from './sentinelContent';
+import { buildArmTemplate } from './sentinelArm';
+import { loadSentinelContent } from './sentinelContent';
+import { buildPackage, generatedFiles } from './sentinelPackage';
+import { packageProblems } from './sentinelSolutionFiles';
 
 /**
- * `npm run sentinel:build`: validates sentinel/ and writes the ARM template
- * that deploys it. Run after editing any rule, hunting query or workbook; the
- * test suite fails while the committed template is stale.
+ * `npm run sentinel:build`: validates the solution folder (sentinel/EZCA) and
+ * writes what derives from it: the direct-deploy template
+ * (sentinel/azuredeploy.sentinel.json), the Content Hub package
+ * (Package/mainTemplate.json, Package/createUiDefinition.json) and the
+ * CustomTables schema files. Run after editing any source; the test suite
+ * fails while a committed file is stale.
  */
 async function main(): Promise<void> {
   const root = process.cwd();
   const content = loadSentinelContent(root);
-  const target = join(root, ARM_TEMPLATE_PATH);
-  const options = (await resolveConfig(target)) ?? {};
-  const text = await format(JSON.stringify(buildArmTemplate(content)), { ...options, filepath: target });
-  writeFileSync(target, text);
+  const problems = packageProblems(buildPackage(content).mainTemplate);
+  if (problems.length > 0) {
+    throw new Error(
+      `The solution package would fail Azure-Sentinel's validation:\n  ${problems.join('\n  ')}`,
+    );
+  }
+  for (const { path, value } of generatedFiles(content, buildArmTemplate(content))) {
+    const target = join(root, path);
+    const options = (await resolveConfig(target)) ?? {};
+    writeFileSync(target, await format(JSON.stringify(value), { ...options, filepath: target }));
+    console.log(`wrote ${path}`);
+  }
   console.log(
-    `${ARM_TEMPLATE_PATH}: ${content.analyticRules.length} analytic rules, ${content.huntingQueries.length} hunting queries, ${content.workbooks.length} workbook(s)`,
+    `${content.analyticRules.length} analytic rules, ${content.huntingQueries.length} hunting queries, ${content.workbooks.length} workbook(s), ${content.dataConnectors.length} data connector(s)`,
   );
 }
 

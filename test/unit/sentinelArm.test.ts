@@ -2,10 +2,10 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { armLiteral, buildArmTemplate } from '../../scripts/sentinelArm';
 import {
   ARM_TEMPLATE_PATH,
-  armLiteral,
-  buildArmTemplate,
+  ANALYTIC_RULES_DIR,
   isoDurationMinutes,
   loadSentinelContent,
   SENTINEL_DIR,
@@ -132,8 +132,10 @@ describe('sentinel/azuredeploy.sentinel.json', () => {
   it('deploys every workbook with its JSON as serializedData, bound to the workspace', () => {
     for (const { file, content: workbook } of content.workbooks) {
       const resource = resourceFrom(file);
+      const { metadata, ...serialized } = workbook;
       expect(resource).toMatchObject({ type: 'Microsoft.Insights/workbooks', kind: 'shared' });
-      expect(JSON.parse(resource.properties.serializedData as string)).toEqual(workbook);
+      expect(resource.properties.displayName).toBe(metadata.title);
+      expect(JSON.parse(resource.properties.serializedData as string)).toEqual(serialized);
       expect(resource.properties.sourceId).toBe(
         "[resourceId('Microsoft.OperationalInsights/workspaces', parameters('workspaceName'))]",
       );
@@ -141,11 +143,14 @@ describe('sentinel/azuredeploy.sentinel.json', () => {
   });
 
   it('holds nothing that no source file produced', () => {
-    const sources = [...content.analyticRules, ...content.huntingQueries, ...content.workbooks].map(
-      (source) => source.file,
-    );
+    const sources = [
+      ...content.analyticRules,
+      ...content.huntingQueries,
+      ...content.workbooks,
+      ...content.dataConnectors,
+    ].map((source) => source.file);
     const referenced = committed().resources.map(
-      (resource) => /Generated from (\S+)/.exec(resource.comments ?? '')?.[1],
+      (resource) => /Generated from "([^"]+)"/.exec(resource.comments ?? '')?.[1],
     );
     expect(referenced.sort()).toEqual(sources.sort());
   });
@@ -206,19 +211,16 @@ describe('building from broken sources', () => {
 
   it('refuses an invalid rule, naming the file', () => {
     const copy = copyOfSources();
-    const file = join(copy, SENTINEL_DIR, 'analytic-rules', 'EZCA_CaDeleted.yaml');
+    const file = join(copy, ANALYTIC_RULES_DIR, 'EZCA_CaDeleted.yaml');
     writeFileSync(file, readFileSync(file, 'utf8').replace('severity: High', 'severity: Severe'));
     expect(() => loadSentinelContent(copy)).toThrow(SentinelContentError);
-    expect(() => loadSentinelContent(copy)).toThrow('sentinel/analytic-rules/EZCA_CaDeleted.yaml');
+    expect(() => loadSentinelContent(copy)).toThrow('sentinel/EZCA/Analytic Rules/EZCA_CaDeleted.yaml');
   });
 
   it('refuses two files with the same id', () => {
     const copy = copyOfSources();
-    const source = join(copy, SENTINEL_DIR, 'analytic-rules', 'EZCA_CaDeleted.yaml');
-    writeFileSync(
-      join(copy, SENTINEL_DIR, 'analytic-rules', 'EZCA_CaDeletedCopy.yaml'),
-      readFileSync(source),
-    );
+    const source = join(copy, ANALYTIC_RULES_DIR, 'EZCA_CaDeleted.yaml');
+    writeFileSync(join(copy, ANALYTIC_RULES_DIR, 'EZCA_CaDeletedCopy.yaml'), readFileSync(source));
     expect(() => loadSentinelContent(copy)).toThrow('a7fa732f-1024-4006-9fe4-1ddee3db3638');
   });
 });

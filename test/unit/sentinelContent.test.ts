@@ -5,8 +5,11 @@ import { parseDocument, stringify } from 'yaml';
 import { CONNECTION_TEST_EVENT_ID, EVENT_CATALOG } from '../../src/domain/catalog';
 import {
   ANALYTIC_RULES_DIR,
+  HUNTING_QUERIES_DIR,
   isoDurationMinutes,
+  letValue,
   loadSentinelContent,
+  TECHNIQUE_TACTICS,
   parseAnalyticRule,
   parseHuntingQuery,
   SentinelContentError,
@@ -31,11 +34,6 @@ function selectedEventIds(query: string): number[] {
     (match[1] ?? '').split(',').map((id) => Number(id.trim())),
   );
   return [...equals, ...lists];
-}
-
-/** The value of `let name = value;` in a query, if it declares one. */
-function letValue(query: string, name: string): string | undefined {
-  return new RegExp(`let\\s+${name}\\s*=\\s*([^;]+);`).exec(query)?.[1]?.trim();
 }
 
 describe('analytic rules cover the catalog and the seed', () => {
@@ -80,8 +78,30 @@ describe('analytic rules cover the catalog and the seed', () => {
   });
 });
 
+describe('feed silent', () => {
+  const silent = content.analyticRules.find(({ content: rule }) => /silent/i.test(rule.name))?.content;
+
+  it('fires in every run while a tenant stays silent past the threshold, not only in a band after it', () => {
+    const query = silent?.query ?? '';
+    expect(query).toMatch(/\| where LastArrivalAt < ago\(silenceThreshold\)/);
+    expect(query).not.toMatch(/between\s*\(/);
+    expect(silent?.kind).toBe('Scheduled');
+  });
+
+  it('names the tenant as an entity and keeps one incident per tenant', () => {
+    expect(silent?.entityMappings?.map((mapping) => mapping.entityType)).toEqual(['CloudApplication']);
+    const grouping = silent?.incidentConfiguration?.groupingConfiguration;
+    expect(grouping?.enabled).toBe(true);
+    const keys = grouping?.groupByCustomDetails ?? [];
+    expect(keys.map((key) => silent?.customDetails?.[key])).toEqual(['CustomerTenantId_g']);
+  });
+});
+
 describe('every rule and hunting query', () => {
-  const everything = [...content.analyticRules, ...content.huntingQueries];
+  // The DCRLogErrors hunting query watches the export's DCR, not EZCA events; it has its own test.
+  const everything = [...content.analyticRules, ...content.huntingQueries].filter(({ content: item }) =>
+    /EZCA_\w+_CL/.test(item.query),
+  );
 
   it('leaves out the connection-test rows', () => {
     for (const { file, content: item } of everything) {
@@ -114,13 +134,39 @@ describe('every rule and hunting query', () => {
     }
   });
 
-  it('cites T1649 wherever it claims the CredentialAccess tactic', () => {
-    const credentialRules = everything.filter(({ content: item }) =>
-      item.tactics.includes('CredentialAccess'),
-    );
-    expect(credentialRules.length).toBeGreaterThan(0);
-    for (const { file, content: item } of credentialRules) {
-      expect(item.relevantTechniques, file).toContain('T1649');
+  it('cites only techniques Azure-Sentinel maps to tactics, with all of their tactics', () => {
+    for (const { file, content: item } of [...content.analyticRules, ...content.huntingQueries]) {
+      for (const technique of item.relevantTechniques) {
+        const tactics = TECHNIQUE_TACTICS[technique.split('.')[0] ?? technique];
+        expect(tactics, `${file}: ${technique}`).toBeDefined();
+        for (const tactic of tactics ?? []) {
+          expect(item.tactics, `${file}: ${technique}`).toContain(tactic);
+        }
+      }
+    }
+  });
+
+  it('maps each actor as one Account entity (AadUserId, Name, UPNSuffix)', () => {
+    for (const { file, content: item } of [...content.analyticRules, ...content.huntingQueries]) {
+      const accounts = (item.entityMappings ?? []).filter((mapping) => mapping.entityType === 'Account');
+      expect(accounts.length, file).toBeLessThanOrEqual(1);
+      for (const account of accounts) {
+        expect(account.fieldMappings.map((field) => field.identifier).sort(), file).toEqual([
+          'AadUserId',
+          'Name',
+          'UPNSuffix',
+        ]);
+      }
+    }
+  });
+
+  it("names the solution's connector in every requiredDataConnectors", () => {
+    const [connector] = content.dataConnectors;
+    for (const { file, content: item } of [...content.analyticRules, ...content.huntingQueries]) {
+      expect(
+        item.requiredDataConnectors.map((required) => required.connectorId),
+        file,
+      ).toEqual([connector?.content.id]);
     }
   });
 });
@@ -136,10 +182,11 @@ describe('scheduled rules', () => {
     for (const { file, content: rule } of scheduled) {
       const runFrequency = letValue(rule.query, 'runFrequency');
       const lookback = letValue(rule.query, 'lookback');
-      expect(runFrequency, `${file} declares no runFrequency`).toBeDefined();
-      expect(sentinelDurationMinutes(runFrequency ?? ''), file).toBe(
-        sentinelDurationMinutes(rule.queryFrequency),
-      );
+      if (runFrequency !== undefined) {
+        expect(sentinelDurationMinutes(runFrequency), file).toBe(
+          sentinelDurationMinutes(rule.queryFrequency),
+        );
+      }
       expect(sentinelDurationMinutes(lookback ?? ''), file).toBe(sentinelDurationMinutes(rule.queryPeriod));
     }
   });
@@ -152,11 +199,12 @@ describe('scheduled rules', () => {
   });
 });
 
-describe('NRT rules', () => {
-  it('fold redelivered copies into one incident through incident grouping', () => {
-    const nrt = content.analyticRules.filter(({ content: rule }) => rule.kind === 'NRT');
-    expect(nrt.length).toBeGreaterThanOrEqual(3);
-    for (const { file, content: rule } of nrt) {
+describe('high-severity rules', () => {
+  it('are all scheduled (NRT misses events ingested more than 12 hours late) and fold duplicates per event', () => {
+    const high = content.analyticRules.filter(({ content: rule }) => rule.severity === 'High');
+    expect(high).toHaveLength(5);
+    for (const { file, content: rule } of high) {
+      expect(rule.kind, file).toBe('Scheduled');
       const grouping = rule.incidentConfiguration?.groupingConfiguration;
       expect(grouping?.enabled, file).toBe(true);
       const groupsOnEvent =
@@ -183,6 +231,24 @@ describe('workbook', () => {
       'query - CA change timeline',
     ]) {
       expect(byItem.get(name), name).toMatch(/summarize arg_max\(TimeGenerated, \*\) by EventRecordId_g/);
+    }
+  });
+
+  it('shows feed health over a fixed window, whatever time range is picked', () => {
+    const health: unknown[] = [];
+    const visit = (items: readonly Record<string, unknown>[]): void => {
+      for (const item of items) {
+        const itemContent = (item.content ?? {}) as Record<string, unknown>;
+        if (String(item.name).includes('health')) health.push(itemContent);
+        visit((itemContent.items ?? []) as Record<string, unknown>[]);
+      }
+    };
+    visit((content.workbooks[0]?.content.items ?? []) as unknown as Record<string, unknown>[]);
+    expect(health.length).toBeGreaterThan(0);
+    for (const tile of health as Array<Record<string, unknown>>) {
+      expect(tile.timeContextFromParameter).toBeUndefined();
+      expect(tile.timeContext).toEqual({ durationMs: 14 * 24 * 3600 * 1000 });
+      expect(tile.query).toMatch(/where TimeGenerated > ago\(lookback\)/);
     }
   });
 
@@ -277,7 +343,7 @@ describe('rule schema', () => {
     },
     {
       change: 'a Host entity without a host identifier',
-      path: ['entityMappings', 2, 'entityType'],
+      path: ['entityMappings', 1, 'entityType'],
       value: 'Host',
       reason: 'Host needs one of',
     },
@@ -324,10 +390,7 @@ describe('rule schema', () => {
   });
 
   it('rejects a hunting query carrying alert-only fields', () => {
-    const hunt = readFileSync(
-      join('sentinel', 'hunting-queries', 'EZCA_CertificateRevocations.yaml'),
-      'utf8',
-    );
+    const hunt = readFileSync(join(HUNTING_QUERIES_DIR, 'EZCA_CertificateRevocations.yaml'), 'utf8');
     expect(() => parseHuntingQuery('hunt.yaml', hunt)).not.toThrow();
     expect(() => parseHuntingQuery('hunt.yaml', `${hunt}severity: High\n`)).toThrow('severity');
   });

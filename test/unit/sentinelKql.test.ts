@@ -3,12 +3,16 @@ import { loadSentinelContent, workbookQueries, type SentinelContent } from '../.
 import { createKqlChecker, describeKqlErrors, type KqlChecker } from '../support/kql';
 
 /**
- * Every KQL query we ship (analytic rules, hunting queries, workbook tiles)
- * is parsed and analysed by Microsoft's Kusto language service against our
- * own table definitions. None uses a built-in table today; one that does must
- * declare it in BUILT_IN_TABLES below, column by column.
+ * Every KQL query we ship (analytic rules, hunting queries, workbook tiles,
+ * the data connector's queries) is parsed and analysed by Microsoft's Kusto
+ * language service against our own table definitions. A built-in table a query
+ * uses is declared below, column by column, from its Learn reference page.
  */
-const BUILT_IN_TABLES: Readonly<Record<string, string>> = {};
+const BUILT_IN_TABLES: Readonly<Record<string, string>> = {
+  // https://learn.microsoft.com/azure/azure-monitor/reference/tables/dcrlogerrors
+  DCRLogErrors:
+    '(TimeGenerated:datetime, _BilledSize:real, ClientRequestId:string, CorrelationId:string, InputStreamId:string, _IsBillable:string, Message:string, OperationName:string, _ResourceId:string, SourceSystem:string, _SubscriptionId:string, TenantId:string, Type:string)',
+};
 
 let checker: KqlChecker;
 let content: SentinelContent;
@@ -25,17 +29,31 @@ function shippedQueries(): Array<{ source: string; query: string }> {
     ...content.workbooks.flatMap(({ file, content: workbook }) =>
       workbookQueries(workbook).map(({ item, query }) => ({ source: `${file} (${item})`, query })),
     ),
+    ...content.dataConnectors.flatMap(({ file, content: connector }) => [
+      ...connector.graphQueries.map(({ baseQuery }) => ({ source: `${file} (graph)`, query: baseQuery })),
+      ...connector.sampleQueries.map(({ query }) => ({ source: `${file} (sample)`, query })),
+      ...connector.dataTypes.map(({ lastDataReceivedQuery }) => ({
+        source: `${file} (lastDataReceivedQuery)`,
+        query: lastDataReceivedQuery,
+      })),
+      ...connector.connectivityCriterias.flatMap(({ value }) =>
+        value.map((query) => ({ source: `${file} (connectivity)`, query })),
+      ),
+    ]),
   ];
 }
 
 describe('KQL of the shipped Sentinel content', () => {
-  it('finds every query: 6 rules, 3 hunting queries and the workbook tiles', () => {
+  it('finds every query: 6 rules, 4 hunting queries, the workbook tiles and the connector', () => {
     const sources = shippedQueries().map((entry) => entry.source);
-    expect(sources.filter((source) => source.startsWith('sentinel/analytic-rules/'))).toHaveLength(6);
-    expect(sources.filter((source) => source.startsWith('sentinel/hunting-queries/'))).toHaveLength(3);
+    expect(sources.filter((source) => source.startsWith('sentinel/EZCA/Analytic Rules/'))).toHaveLength(6);
+    expect(sources.filter((source) => source.startsWith('sentinel/EZCA/Hunting Queries/'))).toHaveLength(4);
     expect(
-      sources.filter((source) => source.startsWith('sentinel/workbooks/')).length,
+      sources.filter((source) => source.startsWith('sentinel/EZCA/Workbooks/')).length,
     ).toBeGreaterThanOrEqual(3);
+    expect(
+      sources.filter((source) => source.startsWith('sentinel/EZCA/Data Connectors/')).length,
+    ).toBeGreaterThanOrEqual(4);
   });
 
   it('analyses every query without an error diagnostic', () => {
