@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { resetCompositionForTests } from '../src/composition';
+import { TABLE_NAMES } from '../src/domain/tableSchema';
 import { loadConfig, SETTINGS, type SettingName } from '../src/config';
 import { startAzureStandIn, type AzureStandIn } from '../test/support/azureStandIn';
 import { startAzurite, type RunningAzurite } from '../test/support/azurite';
@@ -20,6 +21,7 @@ import { startControlServer, type RunningControlServer, type SandboxTenant } fro
 import { functionEntryPoints } from './entryPoints';
 import { readHostJson, serviceBusHostOptions } from './hostJson';
 import { startHttpServer, type RunningHttpServer } from './httpServer';
+import { panelRoutes } from './panelServer';
 import { ServiceBusListener } from './serviceBusListener';
 import { TimerScheduler } from './timerScheduler';
 
@@ -218,6 +220,22 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
 
     const http: RunningHttpServer = await startHttpServer({
       ...(options.port !== undefined ? { port: options.port } : {}),
+      panel: panelRoutes({
+        session: () => demo,
+        countRows: async (workspaceResourceId) => {
+          try {
+            const counts = await Promise.all(
+              TABLE_NAMES.map(
+                async (table) =>
+                  (await azure.control.rows({ workspaceId: workspaceResourceId, table })).length,
+              ),
+            );
+            return counts.reduce((sum, count) => sum + count, 0);
+          } catch {
+            return undefined;
+          }
+        },
+      }),
       onRequest: (request, result) => {
         log(
           `HTTP ${request.method} ${request.path.split('?')[0]} -> ${result.status}` +
