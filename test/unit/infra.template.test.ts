@@ -208,7 +208,8 @@ describe('infra/azuredeploy.json CORS', () => {
   });
 
   it('documents what an origin looks like, and the parameters file gives only such origins', () => {
-    const description = String(at(template.parameters.allowedOrigins ?? null, 'metadata.description'));
+    const description = at(template.parameters.allowedOrigins as unknown as Json, 'metadata.description');
+    if (typeof description !== 'string') throw new Error('allowedOrigins has no description');
     const example = /e\.g\. (\[.*?\])/.exec(description)?.[1];
     const examples = JSON.parse(example ?? '[]') as string[];
     expect(examples.length).toBeGreaterThan(0);
