@@ -24,9 +24,12 @@ const CHROMIUM_ARGS = [
 ];
 
 /** Why the browser tests are skipped, or undefined when they run (or must fail for want of a browser). */
-export function browserSkipReason(): string | undefined {
-  if (existsSync(CHROMIUM_PATH)) return undefined;
-  const reason = process.env.BROWSER_UNAVAILABLE;
+export function browserSkipReason(
+  chromiumPath = CHROMIUM_PATH,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  if (existsSync(chromiumPath)) return undefined;
+  const reason = env.BROWSER_UNAVAILABLE;
   return reason ? `${reason}; the settings panel was NOT tested in a browser.` : undefined;
 }
 
@@ -36,10 +39,10 @@ export interface Browser {
 }
 
 /** A fresh browser profile (its own --user-data-dir) that is deleted on close. */
-export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM_PATH)) {
+export async function launchChromium(chromiumPath = CHROMIUM_PATH): Promise<Browser> {
+  if (!existsSync(chromiumPath)) {
     throw new Error(
-      `Chromium is not installed at ${CHROMIUM_PATH}, so the settings panel cannot be tested in a browser. ` +
+      `Chromium is not installed at ${chromiumPath}, so the settings panel cannot be tested in a browser. ` +
         'Install it with: apt-get update && apt-get install -y chromium (.ci/run does this).',
     );
   }
@@ -47,7 +50,7 @@ export async function launchChromium(): Promise<Browser> {
   try {
     // playwright-core turns the profile directory into --user-data-dir itself.
     const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM_PATH,
+      executablePath: chromiumPath,
       headless: true,
       args: CHROMIUM_ARGS,
       viewport: { width: 1000, height: 900 },
