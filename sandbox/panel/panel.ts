@@ -75,6 +75,8 @@ class Panel {
   private settings: Settings | undefined;
   /** While Create Connection runs, polling must not overwrite the steps it is about to show. */
   private creating = false;
+  /** The outcome shown last, to announce when a pending test settles. */
+  private shownOutcome: string | undefined;
 
   constructor(
     private readonly api: PortalApi,
@@ -218,6 +220,7 @@ class Panel {
     holder.hidden = false;
     holder.removeAttribute('aria-busy');
     holder.dataset.outcome = test.outcome;
+    this.shownOutcome = test.outcome;
     element('test-outcome').textContent = `Outcome: ${test.outcome}, tested ${when(test.testedAt)}`;
     const list = element('test-steps');
     list.replaceChildren(
@@ -321,7 +324,12 @@ class Panel {
       ? `${when(lastError.at)}: ${lastError.message}`
       : 'None';
     element('health-parked-count').textContent = String(settings?.health.parkedCount ?? 0);
-    if (settings?.tested && !this.creating) this.showTest(settings.tested.test);
+    if (settings?.tested && !this.creating) {
+      const settled = this.shownOutcome === 'pending' && settings.tested.test.outcome !== 'pending';
+      this.showTest(settings.tested.test);
+      if (settled)
+        this.say(this.settingsStatus, this.settingsError, ...this.testSummary(settings.tested.test));
+    }
     if (fillForm) {
       const target = settings?.saved ?? settings?.tested;
       this.exportEnabled.checked = settings?.exportEnabled ?? false;
