@@ -36,6 +36,8 @@ import { TimerScheduler } from './timerScheduler';
 export interface SandboxInfo {
   /** e.g. http://127.0.0.1:7071/api */
   apiBaseUrl: string;
+  /** The settings panel (the how-to's page) signed in as the demo tenant, e.g. http://127.0.0.1:7071/ */
+  panelUrl: string;
   /** A bearer token the API accepts for the demo tenant. */
   bearerToken: string;
   tenantId: string;
@@ -283,6 +285,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
 
     const info: SandboxInfo = {
       apiBaseUrl: assertLoopback(`${http.url}/api`),
+      panelUrl: `${http.url}/`,
       bearerToken: demo.bearerToken,
       tenantId: demo.tenantId,
       subscriptionId: demo.subscriptionId,

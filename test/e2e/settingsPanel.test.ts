@@ -41,7 +41,7 @@ describe.skipIf(skipReason !== undefined)('settings panel in a browser', { timeo
     const problems: string[] = [];
     page.on('request', (request) => requests.push(request));
     page.on('pageerror', (error) => problems.push(error.message));
-    await page.goto(new URL('/', sandbox.info.apiBaseUrl).href);
+    await page.goto(sandbox.info.panelUrl);
     // The page says who it signed in as once it has read the tenant's settings: then it is ready.
     await page.getByText(`Signed in to tenant ${sandbox.info.tenantId}`).waitFor();
     return { page, requests, problems };
