@@ -71,7 +71,17 @@ class Panel {
   private readonly settingsError = element('settings-error');
   private readonly healthStatus = element('health-status');
   private readonly healthError = element('health-error');
+  /**
+   * If-Match for Save changes: the version of the settings this page's form is based on. Deliveries
+   * and the pending-test re-run change the version too, so polling adopts a newer one as long as what
+   * the form shows (toggle, saved and tested workspace) is unchanged; a change by someone else keeps
+   * the old one, and Save changes then gets 412 and reloads instead of overwriting it.
+   */
   private etag: string | undefined;
+  private basis: string | undefined;
+  /** Set by this page's own writes: the next read is the new basis. */
+  private adoptNext = true;
+  private refreshing: Promise<void> | undefined;
   private settings: Settings | undefined;
   /** While Create Connection runs, polling must not overwrite the steps it is about to show. */
   private creating = false;
@@ -107,7 +117,9 @@ class Panel {
     // Only now may the user edit: the form shows the tenant's settings and nothing overwrites them.
     element('settings-form-body').hidden = false;
     element('session').textContent = `Signed in to tenant ${this.session.tenantId} (sandbox demo token)`;
-    setInterval(() => void this.refresh(), HEALTH_POLL_MS);
+    setInterval(() => {
+      if (!this.refreshing) void this.refresh();
+    }, HEALTH_POLL_MS);
   }
 
   /** Shows the domain's own message under the field; returns the canonical id when valid. */
@@ -167,6 +179,7 @@ class Panel {
     try {
       const created = await this.api.createConnection(workspaceResourceId, location);
       this.etag = created.etag ?? this.etag;
+      this.adoptNext = true;
       this.showTest(created.value.test);
       this.say(this.settingsStatus, this.settingsError, ...this.testSummary(created.value.test));
     } catch (error) {
@@ -267,6 +280,7 @@ class Panel {
         }
         saved = await this.api.disable(this.etag);
       }
+      this.adoptNext = true;
       this.applySettings(saved);
       this.say(
         this.settingsStatus,
@@ -312,7 +326,12 @@ class Panel {
 
   private applySettings(versioned: Versioned<Settings> | undefined, fillForm = false): void {
     this.settings = versioned?.value;
-    this.etag = versioned?.etag ?? this.etag;
+    const basis = basisOf(versioned?.value);
+    if (fillForm || this.adoptNext || basis === this.basis) {
+      this.etag = versioned?.etag ?? this.etag;
+      this.basis = basis;
+      this.adoptNext = false;
+    }
     const settings = versioned?.value;
     element('health-state').textContent = settings
       ? `${STATE_LABELS[settings.state] ?? settings.state}: ${settings.stateReason}`
@@ -358,7 +377,18 @@ class Panel {
     );
   }
 
+  /** One read at a time: a poll that finds a read running waits for it instead of racing it. */
   private async refresh(options: { fillForm?: boolean; announce?: boolean } = {}): Promise<void> {
+    while (this.refreshing) await this.refreshing;
+    this.refreshing = this.read(options);
+    try {
+      await this.refreshing;
+    } finally {
+      this.refreshing = undefined;
+    }
+  }
+
+  private async read(options: { fillForm?: boolean; announce?: boolean }): Promise<void> {
     try {
       const settings = await this.api.settings();
       this.applySettings(settings, options.fillForm);
@@ -370,6 +400,19 @@ class Panel {
       this.say(this.healthStatus, this.healthError, `Could not read the settings: ${messageOf(error)}`, true);
     }
   }
+}
+
+/** What the form shows of the settings: when this changes, someone else changed them. */
+function basisOf(settings: Settings | undefined): string {
+  if (!settings) return 'none';
+  const { exportEnabled, saved, tested } = settings;
+  return JSON.stringify([
+    exportEnabled,
+    saved?.workspaceResourceId.toLowerCase(),
+    saved?.location,
+    tested?.workspaceResourceId.toLowerCase(),
+    tested?.location,
+  ]);
 }
 
 /** Sandbox only: the rows the demo workspace received (what Log Analytics would show). */

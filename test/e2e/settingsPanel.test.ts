@@ -207,6 +207,21 @@ describe.skipIf(skipReason !== undefined)('settings panel in a browser', { timeo
     await expect.poll(delivered, WAIT).toBe(rowsBefore + events.length + 1);
     expect((await rowCountsByRecordId(info, info.workspaceResourceId)).get(refused.id.toLowerCase())).toBe(1);
 
+    // Meanwhile someone else turns export off: Save changes from this page does not overwrite that.
+    expect((await api.call('DELETE', '')).status).toBe(200);
+    await expect.poll(() => page.locator('#health-state').getAttribute('data-state'), WAIT).toBe('disabled');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await expect
+      .poll(
+        () => page.getByRole('alert').filter({ hasText: 'changed since this page read them' }).count(),
+        WAIT,
+      )
+      .toBe(1);
+    await expect
+      .poll(() => page.getByRole('switch', { name: 'Send Audit Logs to SIEM' }).isChecked(), WAIT)
+      .toBe(false);
+    expect((await api.settings()).body).toMatchObject({ state: 'disabled', exportEnabled: false });
+
     expect(problems).toEqual([]);
     await page.close();
   });
