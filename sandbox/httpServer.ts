@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { invokeHttp, type HttpInvocationResult } from '../test/support/functionsHost';
 import { SandboxError } from './errors';
+import type { PanelRoutes } from './panelServer';
 
 /**
  * The Functions host's HTTP front door, on loopback: every request is routed to the HTTP trigger whose
@@ -20,6 +21,8 @@ export interface HttpServerOptions {
   port?: number;
   /** Called after every request, for the sandbox's progress lines. */
   onRequest?: (request: { method: string; path: string; body: Buffer }, result: HttpInvocationResult) => void;
+  /** The settings panel's pages, answered before the functions' routes. */
+  panel?: PanelRoutes;
 }
 
 async function readBody(request: IncomingMessage): Promise<Buffer> {
@@ -44,6 +47,12 @@ async function handle(
   const method = request.method ?? 'GET';
   const path = request.url ?? '/';
   const body = await readBody(request);
+  const page = await options.panel?.({ method, url: path, host: request.headers.host });
+  if (page) {
+    response.writeHead(page.status, { ...page.headers, 'content-length': String(page.body.length) });
+    response.end(method === 'HEAD' ? undefined : page.body);
+    return;
+  }
   const result = await invokeHttp({
     method,
     path,

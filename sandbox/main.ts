@@ -22,9 +22,10 @@ const USAGE = `Usage: npm run sandbox -- [options]
 
 Starts Azurite, the Azure stand-in (Entra ID, ARM, Logs Ingestion) with a demo tenant, the
 Service Bus stand-in with the audit queue, and the app's functions, all on 127.0.0.1. When ready,
-prints one JSON line on stdout (apiBaseUrl, bearerToken, tenantId, workspaceResourceId, location,
-serviceBusConnectionString, queueName, rowsUrl, tenantsUrl, azureAdminUrl, …); progress goes to
-stderr. Ctrl-C (SIGINT) or SIGTERM stops everything.
+prints one JSON line on stdout (apiBaseUrl, panelUrl, bearerToken, tenantId, workspaceResourceId,
+location, serviceBusConnectionString, queueName, rowsUrl, tenantsUrl, azureAdminUrl, …); progress
+goes to stderr. Open panelUrl in a browser for the how-to's settings panel, signed in as the demo
+tenant. Ctrl-C (SIGINT) or SIGTERM stops everything.
 
 Options:
   --port N               API port (default: a free port)
@@ -159,7 +160,9 @@ async function runSandboxHere(options: CliOptions): Promise<number> {
   if (stopRequested) return stop(stopRequested, 0);
 
   process.stdout.write(`${JSON.stringify(sandbox.info)}\n`);
-  progress(`ready: API ${sandbox.info.apiBaseUrl}, rows ${sandbox.info.rowsUrl}`);
+  progress(
+    `ready: settings panel ${sandbox.info.panelUrl}, API ${sandbox.info.apiBaseUrl}, rows ${sandbox.info.rowsUrl}`,
+  );
 
   if (options.demo) {
     let succeeded = false;

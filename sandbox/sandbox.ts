@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { resetCompositionForTests } from '../src/composition';
+import { TABLE_NAMES } from '../src/domain/tableSchema';
 import { loadConfig, SETTINGS, type SettingName } from '../src/config';
 import { startAzureStandIn, type AzureStandIn } from '../test/support/azureStandIn';
 import { startAzurite, type RunningAzurite } from '../test/support/azurite';
@@ -20,6 +21,7 @@ import { startControlServer, type RunningControlServer, type SandboxTenant } fro
 import { functionEntryPoints } from './entryPoints';
 import { readHostJson, serviceBusHostOptions } from './hostJson';
 import { startHttpServer, type RunningHttpServer } from './httpServer';
+import { panelRoutes } from './panelServer';
 import { ServiceBusListener } from './serviceBusListener';
 import { TimerScheduler } from './timerScheduler';
 
@@ -34,6 +36,8 @@ import { TimerScheduler } from './timerScheduler';
 export interface SandboxInfo {
   /** e.g. http://127.0.0.1:7071/api */
   apiBaseUrl: string;
+  /** The settings panel (the how-to's page) signed in as the demo tenant, e.g. http://127.0.0.1:7071/ */
+  panelUrl: string;
   /** A bearer token the API accepts for the demo tenant. */
   bearerToken: string;
   tenantId: string;
@@ -218,6 +222,22 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
 
     const http: RunningHttpServer = await startHttpServer({
       ...(options.port !== undefined ? { port: options.port } : {}),
+      panel: panelRoutes({
+        session: () => demo,
+        countRows: async (workspaceResourceId) => {
+          try {
+            const counts = await Promise.all(
+              TABLE_NAMES.map(
+                async (table) =>
+                  (await azure.control.rows({ workspaceId: workspaceResourceId, table })).length,
+              ),
+            );
+            return counts.reduce((sum, count) => sum + count, 0);
+          } catch {
+            return undefined;
+          }
+        },
+      }),
       onRequest: (request, result) => {
         log(
           `HTTP ${request.method} ${request.path.split('?')[0]} -> ${result.status}` +
@@ -265,6 +285,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
 
     const info: SandboxInfo = {
       apiBaseUrl: assertLoopback(`${http.url}/api`),
+      panelUrl: `${http.url}/`,
       bearerToken: demo.bearerToken,
       tenantId: demo.tenantId,
       subscriptionId: demo.subscriptionId,

@@ -56,6 +56,10 @@ describe('npm run sandbox', { timeout: 60_000 }, () => {
     const { info } = sandbox;
 
     expect(info.apiBaseUrl).toBe(`http://127.0.0.1:${port}/api`);
+    expect(info.panelUrl).toBe(`http://127.0.0.1:${port}/`);
+    const panel = await fetch(info.panelUrl);
+    expect(panel.status).toBe(200);
+    expect(await panel.text()).toContain('<label for="workspace-id">Workspace Resource ID</label>');
     expect(info).toMatchObject({
       tenantId: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown,
       workspaceResourceId: expect.stringMatching(

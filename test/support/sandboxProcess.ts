@@ -152,10 +152,10 @@ export async function eventually<T>(
  * SIGTERM, and checked to have exited cleanly with every port it opened closed again.
  * Returns a getter, since the process exists only once `beforeAll` has run.
  */
-export function sandboxForThisFile(): () => SandboxProcess {
+export function sandboxForThisFile(options: StartSandboxProcessOptions = {}): () => SandboxProcess {
   let sandbox: SandboxProcess | undefined;
   beforeAll(async () => {
-    sandbox = await startSandboxProcess();
+    sandbox = await startSandboxProcess(options);
   });
   afterAll(async () => {
     if (!sandbox) return;

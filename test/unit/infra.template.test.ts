@@ -187,6 +187,38 @@ describe('infra/azuredeploy.json resources', () => {
   });
 });
 
+/**
+ * CORS of the Function App (Microsoft.Web/sites siteConfig.cors, CorsSettings: `allowedOrigins`, a list of
+ * origins "for example: http://example.com:12345", "*" allowing all; `supportCredentials`), as
+ * `az functionapp cors add|credentials` documents it (https://learn.microsoft.com/cli/azure/functionapp/cors)
+ * and the azure-mgmt-web CorsSettings model describes it. The platform answers preflights from it.
+ */
+describe('infra/azuredeploy.json CORS', () => {
+  const cors = at(site.properties ?? null, 'siteConfig.cors');
+  const origin = /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i;
+
+  it('lets only the origins of the allowedOrigins parameter call the API from a browser, none by default', () => {
+    expect(template.parameters.allowedOrigins).toMatchObject({ type: 'array', defaultValue: [] });
+    expect(at(cors ?? null, 'allowedOrigins')).toBe("[parameters('allowedOrigins')]");
+    expect(resolve(template, at(cors ?? null, 'allowedOrigins'))).toEqual([]);
+  });
+
+  it('never allows credentials (cookies): tokens travel in the Authorization header', () => {
+    expect(at(cors ?? null, 'supportCredentials')).toBe(false);
+  });
+
+  it('documents what an origin looks like, and the parameters file gives only such origins', () => {
+    const description = at(template.parameters.allowedOrigins as unknown as Json, 'metadata.description');
+    if (typeof description !== 'string') throw new Error('allowedOrigins has no description');
+    const example = /e\.g\. (\[.*?\])/.exec(description)?.[1];
+    const examples = JSON.parse(example ?? '[]') as string[];
+    expect(examples.length).toBeGreaterThan(0);
+    const fromFile = at(readJson('infra/azuredeploy.parameters.json'), 'parameters.allowedOrigins.value');
+    expect(Array.isArray(fromFile)).toBe(true);
+    for (const value of [...examples, ...(fromFile as string[])]) expect(value).toMatch(origin);
+  });
+});
+
 describe('infra/azuredeploy.json alerts', () => {
   const alert = onlyResourceOfType(template, 'Microsoft.Insights/metricAlerts');
   const actionGroup = onlyResourceOfType(template, 'Microsoft.Insights/actionGroups');
