@@ -5,27 +5,42 @@ import {
   ManagedIdentityCredential,
   type TokenCredential,
 } from '@azure/identity';
+import { createDefaultHttpClient, type HttpClient } from '@azure/core-rest-pipeline';
 import type { Config } from '../config';
+import { DEFAULT_TENANT_CACHE_LIMITS, TenantCache } from '../domain/tenantCache';
 
 /**
  * One credential per customer tenant. The SDK clients never pass a tenant to
  * getToken, so a single credential with additionallyAllowedTenants would
  * silently use its home tenant: the tenant is fixed when the credential is
  * built, from the route or the event, never from a resource id.
+ *
+ * The credentials live in a bounded cache (TENANT_CACHE_*): a tenant dropped
+ * and seen again gets a new credential, which fetches a new token. The
+ * credentials have no close or dispose method (@azure/identity 4.13 declares
+ * none); what holds sockets is their HTTP client, and every credential shares
+ * this one's, so dropping a credential leaves no connection behind.
  */
 export class CustomerCredentials {
-  private readonly byTenant = new Map<string, TokenCredential>();
+  private readonly byTenant: TenantCache<TokenCredential>;
   private managedIdentity: ManagedIdentityCredential | undefined;
+  /** One connection pool for every tenant's token requests (they all go to the same authority host). */
+  readonly httpClient: HttpClient;
 
-  constructor(private readonly config: Pick<Config, 'customerApp' | 'cloud'>) {}
+  constructor(
+    private readonly config: Pick<Config, 'customerApp' | 'cloud'> & Partial<Pick<Config, 'tenantCache'>>,
+  ) {
+    this.byTenant = new TenantCache({ ...(config.tenantCache ?? DEFAULT_TENANT_CACHE_LIMITS) });
+    this.httpClient = createDefaultHttpClient();
+  }
+
+  /** Tenants whose credential this instance holds. */
+  get size(): number {
+    return this.byTenant.size;
+  }
 
   forTenant(tenantId: string): TokenCredential {
-    let credential = this.byTenant.get(tenantId);
-    if (!credential) {
-      credential = this.build(tenantId);
-      this.byTenant.set(tenantId, credential);
-    }
-    return credential;
+    return this.byTenant.getOrCreate(tenantId, () => this.build(tenantId));
   }
 
   private build(tenantId: string): TokenCredential {
@@ -33,6 +48,7 @@ export class CustomerCredentials {
     const options = {
       authorityHost: this.config.cloud.authorityHost,
       disableInstanceDiscovery: this.config.cloud.disableInstanceDiscovery,
+      httpClient: this.httpClient,
     };
     switch (credential.kind) {
       case 'managedIdentity': {

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { setMaxListeners } from 'node:events';
+import { LRUCache } from 'lru-cache';
 import pLimit from 'p-limit';
 import {
   attemptProperties,
@@ -28,6 +29,7 @@ import type {
 } from './ports';
 import { eventToRow, type LogRow } from './rowMapper';
 import type { TableName } from './tableSchema';
+import { DEFAULT_TENANT_CACHE_LIMITS, TenantCache, type TenantCacheLimits } from './tenantCache';
 import {
   type ConnectionState,
   type ConnectionTarget,
@@ -73,7 +75,13 @@ export interface ForwarderSettings extends RetrySettings {
   uploadTimeoutMs: number;
   connectionCacheMs: number;
   propagationWindowMs: number;
+  /** Bounds the connection cache and the pauses; defaults for a 2 GB instance. */
+  tenantCache?: TenantCacheLimits;
+  /** How many delivered (tenant, record id) pairs are remembered so they are not uploaded again. */
+  deliveredIdsRemembered?: number;
 }
+
+const DEFAULT_DELIVERED_IDS_REMEMBERED = 100_000;
 
 export interface ForwarderDependencies {
   connections: TenantConnectionStore;
@@ -100,6 +108,8 @@ export interface TenantOutcome {
   retried: number;
   parked: number;
   skipped: number;
+  /** Copies of an event this batch already has, or that this instance delivered moments ago: completed, not uploaded. */
+  duplicates: number;
   /** Highest delivery attempt among the tenant's events in this batch. */
   attempt: number;
   durationMs: number;
@@ -118,6 +128,8 @@ export interface BatchOutcome {
   retried: number;
   parked: number;
   skipped: number;
+  /** Completed without an upload: the same record id twice in the batch, or delivered recently by this instance. */
+  duplicates: number;
   /** Parked because they are not valid audit events (included in `parked`). */
   invalid: number;
   /** True when the time budget ran out before every upload finished. */
@@ -224,11 +236,18 @@ interface TenantPause {
 const MAX_LOGGED_IDS = 50;
 
 export class Forwarder {
-  private readonly connectionCache = new Map<
-    string,
-    { entry: Versioned<TenantConnection> | undefined; readAtMs: number }
-  >();
-  private readonly pauses = new Map<string, TenantPause>();
+  private readonly connectionCache: TenantCache<{
+    entry: Versioned<TenantConnection> | undefined;
+    readAtMs: number;
+  }>;
+  private readonly pauses: TenantCache<TenantPause>;
+  /**
+   * `tenant/record id` of rows this instance delivered lately. A producer
+   * retry or a redelivered batch brings the same record again; uploading it
+   * twice would write two rows. Other instances may still deliver a copy
+   * (at least once): rows keep the record id (EventRecordId_g) for that.
+   */
+  private readonly delivered: LRUCache<string, true>;
   private readonly random: () => number;
 
   constructor(
@@ -236,6 +255,17 @@ export class Forwarder {
     private readonly settings: ForwarderSettings,
   ) {
     this.random = deps.random ?? Math.random;
+    const limits = settings.tenantCache ?? DEFAULT_TENANT_CACHE_LIMITS;
+    const now = (): number => deps.clock.now().getTime();
+    this.connectionCache = new TenantCache({
+      maxTenants: limits.maxTenants,
+      idleMs: settings.connectionCacheMs,
+      now,
+    });
+    this.pauses = new TenantCache({ ...limits, now });
+    this.delivered = new LRUCache({
+      max: settings.deliveredIdsRemembered ?? DEFAULT_DELIVERED_IDS_REMEMBERED,
+    });
   }
 
   async forwardBatch(
@@ -256,9 +286,17 @@ export class Forwarder {
 
     const byTenant = new Map<string, PendingEvent[]>();
     const invalidIds: Array<string | undefined> = [];
+    const inBatch = new Set<string>();
+    const duplicates = new Map<string, number>();
     for (const message of messages) {
       const decoded = this.decode(message, now);
       if ('event' in decoded) {
+        const key = deliveredKey(decoded.event);
+        if (inBatch.has(key) || this.delivered.has(key)) {
+          duplicates.set(decoded.event.tenantId, (duplicates.get(decoded.event.tenantId) ?? 0) + 1);
+          continue;
+        }
+        inBatch.add(key);
         const list = byTenant.get(decoded.event.tenantId) ?? [];
         list.push(decoded.event);
         byTenant.set(decoded.event.tenantId, list);
@@ -272,6 +310,8 @@ export class Forwarder {
       [...byTenant].map(([tenantId, events]) => this.forwardTenant(tenantId, events, batch)),
     );
 
+    for (const tenant of tenants) tenant.duplicates = duplicates.get(tenant.tenantId) ?? 0;
+
     await this.settle(batch.settlement, options);
     await this.applyStateChanges(batch.settlement.intents, tenants, options.logger);
 
@@ -281,6 +321,7 @@ export class Forwarder {
       retried: sum(tenants, 'retried'),
       parked: sum(tenants, 'parked') + invalidIds.length,
       skipped: sum(tenants, 'skipped'),
+      duplicates: [...duplicates.values()].reduce((total, count) => total + count, 0),
       invalid: invalidIds.length,
       timedOut: timeBudget.aborted,
       durationMs: Math.round(performance.now() - started),
@@ -358,6 +399,7 @@ export class Forwarder {
       retried: run.retried,
       parked: run.parked,
       skipped: run.skipped,
+      duplicates: 0,
       attempt,
       durationMs: Math.round(performance.now() - started),
       retriedMessageIds: run.retriedIds,
@@ -521,6 +563,7 @@ export class Forwarder {
         upload.signal,
       );
       run.delivered += events.length;
+      for (const event of events) this.delivered.set(deliveredKey(event), true);
       return undefined;
     } catch (error) {
       const timedOut = upload.timedOut() && !batch.signal.aborted;
@@ -1087,6 +1130,10 @@ function claimedIdentity(message: ReceivedAuditMessage): {
 function errorLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return (message.split('\n')[0] ?? '').slice(0, 300);
+}
+
+function deliveredKey(event: PendingEvent): string {
+  return `${event.tenantId}/${event.eventRecordId}`;
 }
 
 function sum(tenants: readonly TenantOutcome[], key: 'delivered' | 'retried' | 'parked' | 'skipped'): number {
