@@ -915,8 +915,14 @@ export class Forwarder {
     options: ForwardOptions,
   ): void {
     const { logger, invocationId } = options;
+    let quiet = 0;
     for (const tenant of outcome.tenants) {
       const troubled = tenant.retried > 0 || tenant.parked > 0;
+      // A clean delivery is only counted in the batch line: the log grows with batches, not tenants x batches.
+      if (isQuiet(tenant)) {
+        quiet += 1;
+        continue;
+      }
       const fields: Record<string, unknown> = {
         invocationId,
         tenantId: tenant.tenantId,
@@ -958,7 +964,10 @@ export class Forwarder {
       retried: outcome.retried,
       parked: outcome.parked,
       skipped: outcome.skipped,
+      duplicates: outcome.duplicates,
       invalid: outcome.invalid,
+      // Tenants whose events were all delivered: they have no line of their own.
+      tenantsDelivered: quiet,
       timedOut: outcome.timedOut,
       durationMs: outcome.durationMs,
       maxDeliveryCount: Math.max(0, ...deliveryCounts),
@@ -1130,6 +1139,18 @@ function claimedIdentity(message: ReceivedAuditMessage): {
 function errorLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return (message.split('\n')[0] ?? '').slice(0, 300);
+}
+
+/** Everything delivered (or completed as a duplicate) and nothing else happened: no line of its own. */
+function isQuiet(tenant: TenantOutcome): boolean {
+  return (
+    tenant.retried === 0 &&
+    tenant.parked === 0 &&
+    tenant.skipped === 0 &&
+    tenant.failure === undefined &&
+    tenant.stateChange === undefined &&
+    tenant.pausedUntil === undefined
+  );
 }
 
 function deliveredKey(event: PendingEvent): string {

@@ -139,3 +139,56 @@ describe('duplicates', () => {
     expect(outcome).toMatchObject({ delivered: 2, duplicates: 0 });
   });
 });
+
+describe('log volume', () => {
+  it('logs one line for a batch that delivered every tenant cleanly, however many tenants it carried', async () => {
+    const tenants = Array.from(
+      { length: 50 },
+      (_, index) => `${String(index).padStart(8, '0')}-1111-4111-8111-111111111111`,
+    );
+    for (const tenant of tenants) await connections.create(savedConnection(tenant));
+    const outcome = await run(
+      forwarder(),
+      tenants.flatMap((tenant) => [received(auditEvent(tenant)), received(auditEvent(tenant))]),
+    );
+
+    expect(outcome.delivered).toBe(100);
+    expect(logger.lines.map((line) => line.message)).toEqual(['forwarder: batch settled']);
+    expect(logger.lines[0]?.fields).toMatchObject({ tenants: 50, delivered: 100, tenantsDelivered: 50 });
+  });
+
+  it('logs a tenant line for a retry, a skip, a pause and a state change, and none for a duplicate', async () => {
+    const f = forwarder();
+    await connections.create(savedConnection('44444444-4444-4444-8444-444444444444', { state: 'disabled' }));
+    const degraded = await connections.get(TENANT_C);
+    if (!degraded) throw new Error('no connection for C');
+    await connections.replace({ ...degraded.value, state: 'degraded' }, degraded.etag);
+    sink.faults.set(TENANT_B, { kind: 'throttled' });
+    const delivered = auditEvent(TENANT_A);
+    await run(f, [received(delivered)]);
+    logger.lines.length = 0;
+
+    await run(f, [
+      received(structuredClone(delivered), {}, 'again'),
+      received(auditEvent(TENANT_B)),
+      received(auditEvent(TENANT_C)),
+      received(auditEvent('44444444-4444-4444-8444-444444444444')),
+    ]);
+    await run(f, [received(auditEvent(TENANT_B))]);
+
+    const lines = logger.lines.filter((line) => line.message === 'forwarder: tenant outcome');
+    const fields = lines.map((line) => line.fields ?? {});
+    expect(fields.map((line) => line.tenantId)).toEqual([
+      TENANT_B,
+      TENANT_C,
+      '44444444-4444-4444-8444-444444444444',
+      TENANT_B,
+    ]);
+    expect(fields[0]).toMatchObject({ retried: 1, failureKind: 'throttled' });
+    expect(fields[1]).toMatchObject({ delivered: 1, stateChange: 'degraded->active' });
+    expect(fields[2]).toMatchObject({ skipped: 1, state: 'disabled' });
+    expect(fields[3]?.pausedUntil).toEqual(expect.any(String));
+    const batch = logger.lines.find((line) => line.message === 'forwarder: batch settled');
+    expect(batch?.fields).toMatchObject({ duplicates: 1, tenants: 3, tenantsDelivered: 0 });
+  });
+});
