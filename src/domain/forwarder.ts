@@ -263,8 +263,11 @@ export class Forwarder {
       now,
     });
     this.pauses = new TenantCache({ ...limits, now });
+    // Bounded by maxSize, not max: with max, lru-cache allocates every slot up front (tens of
+    // milliseconds for 100,000), paid by each new instance before its first batch.
     this.delivered = new LRUCache({
-      max: settings.deliveredIdsRemembered ?? DEFAULT_DELIVERED_IDS_REMEMBERED,
+      maxSize: settings.deliveredIdsRemembered ?? DEFAULT_DELIVERED_IDS_REMEMBERED,
+      sizeCalculation: () => 1,
     });
   }
 
