@@ -1,6 +1,11 @@
+import { randomUUID } from 'node:crypto';
+import { createHttpHeaders, type HttpClient } from '@azure/core-rest-pipeline';
+import type { TokenCredential } from '@azure/identity';
 import { describe, expect, it } from 'vitest';
+import { ArmWorkspaceProvisioner } from '../../src/adapters/armWorkspaceProvisioner';
 import { CustomerCredentials } from '../../src/adapters/customerCredentials';
 import { TenantCache } from '../../src/domain/tenantCache';
+import { parseWorkspaceResourceId } from '../../src/domain/workspaceResourceId';
 
 const TENANT_A = '11111111-1111-4111-8111-111111111111';
 const TENANT_B = '22222222-2222-4222-8222-222222222222';
@@ -98,5 +103,64 @@ describe('CustomerCredentials', () => {
 
     expect(credentials.size).toBe(2);
     expect(credentials.forTenant(TENANT_A)).not.toBe(first);
+  });
+});
+
+describe('ArmWorkspaceProvisioner', () => {
+  it('keeps at most TENANT_CACHE_MAX_TENANTS pipelines; a dropped tenant gets its credential and a token again', async () => {
+    const credentialsAskedFor: string[] = [];
+    const tokensAskedFor: string[] = [];
+    const credentials = {
+      forTenant: (tenantId: string): TokenCredential => {
+        credentialsAskedFor.push(tenantId);
+        return {
+          getToken: () => {
+            tokensAskedFor.push(tenantId);
+            return Promise.resolve({
+              token: `token-${tenantId}`,
+              expiresOnTimestamp: Date.now() + 3_600_000,
+            });
+          },
+        };
+      },
+    };
+    const authorizations: string[] = [];
+    const httpClient: HttpClient = {
+      sendRequest: (request) => {
+        authorizations.push(request.headers.get('authorization') ?? '');
+        return Promise.resolve({
+          request,
+          status: 200,
+          headers: createHttpHeaders({ 'content-type': 'application/json' }),
+          bodyAsText: JSON.stringify({ location: 'westeurope', properties: { customerId: randomUUID() } }),
+        });
+      },
+    };
+    const provisioner = new ArmWorkspaceProvisioner({
+      armEndpoint: 'https://management.azure.com',
+      credentials,
+      httpClient,
+      tenantCache: { maxTenants: 1, idleMs: 3_600_000 },
+    });
+    const workspace = (tenantId: string) =>
+      parseWorkspaceResourceId(
+        `/subscriptions/${tenantId}/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws-siem`,
+      );
+    const read = (tenantId: string) =>
+      provisioner.readWorkspace(tenantId, workspace(tenantId), new AbortController().signal);
+
+    await read(TENANT_A);
+    await read(TENANT_A);
+    await read(TENANT_B);
+    await read(TENANT_A);
+
+    expect(credentialsAskedFor).toEqual([TENANT_A, TENANT_B, TENANT_A]);
+    expect(tokensAskedFor).toEqual([TENANT_A, TENANT_B, TENANT_A]);
+    expect(authorizations).toEqual([
+      `Bearer token-${TENANT_A}`,
+      `Bearer token-${TENANT_A}`,
+      `Bearer token-${TENANT_B}`,
+      `Bearer token-${TENANT_A}`,
+    ]);
   });
 });
