@@ -70,7 +70,11 @@ async function buildInfrastructure(): Promise<Infrastructure> {
     clock: { now: () => new Date() },
     appCredential: getAppCredential,
     customerCredentials,
-    ingestion: new sink.LogsIngestionSink(customerCredentials, config.cloud.logsIngestionAudience),
+    ingestion: new sink.LogsIngestionSink(
+      customerCredentials,
+      config.cloud.logsIngestionAudience,
+      config.tenantCache,
+    ),
     connections: new store.TableTenantConnectionStore(
       tables.openTable(config.tableStorage, config.tables.tenants, getAppCredential),
     ),
@@ -89,6 +93,7 @@ function workspaceProvisioner(infra: Infrastructure): Promise<WorkspaceProvision
       new ArmWorkspaceProvisioner({
         armEndpoint: infra.config.cloud.armEndpoint,
         credentials: infra.customerCredentials,
+        tenantCache: infra.config.tenantCache,
       }),
   );
   return provisionerPromise;
@@ -165,7 +170,11 @@ async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
       queue,
       clock: infra.clock,
     },
-    { ...infra.config.forwarder, propagationWindowMs: infra.config.connection.propagationWindowMs },
+    {
+      ...infra.config.forwarder,
+      propagationWindowMs: infra.config.connection.propagationWindowMs,
+      tenantCache: infra.config.tenantCache,
+    },
   );
   const parkedEvents = new ParkedEvents({ parked: infra.parked, connections: infra.connections, queue });
   return { forwarder, queue, parkedEvents };

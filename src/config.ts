@@ -230,6 +230,24 @@ export const SETTINGS = {
       "How long the forwarder caches a tenant's connection before reading it again. Only a delivering connection is cached: a tenant whose export is off is read on every batch, so a save is never missed.",
     example: '30',
   },
+  TENANT_CACHE_MAX_TENANTS: {
+    schema: positiveInt(2000),
+    description:
+      'Most tenants whose credential, ingestion client, ARM pipeline, connection and pause one instance keeps in memory (least recently used dropped first; about 33 kB each). A tenant seen again after that fetches a new token.',
+    example: '2000',
+  },
+  TENANT_CACHE_IDLE_MINUTES: {
+    schema: positiveInt(60),
+    description:
+      "How long an instance keeps a tenant's credential, ingestion client and ARM pipeline without using them.",
+    example: '60',
+  },
+  DELIVERED_IDS_REMEMBERED: {
+    schema: positiveInt(100_000),
+    description:
+      'How many recently delivered event record ids one forwarder instance remembers, so a copy delivered again (producer retry, redelivered batch) is not uploaded twice; about 150 bytes each.',
+    example: '100000',
+  },
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -270,6 +288,7 @@ export interface Config {
     allTenantsRole: string;
   };
   connection: { timeoutMs: number; propagationWindowMs: number };
+  tenantCache: { maxTenants: number; idleMs: number };
   forwarder: {
     maxConcurrentUploads: number;
     timeBudgetMs: number;
@@ -278,6 +297,7 @@ export interface Config {
     retryBaseDelayMs: number;
     retryMaxDelayMs: number;
     connectionCacheMs: number;
+    deliveredIdsRemembered: number;
   };
 }
 
@@ -378,6 +398,10 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: v.CONNECTION_TIMEOUT_SECONDS * 1000,
       propagationWindowMs: v.PROPAGATION_WINDOW_MINUTES * 60_000,
     },
+    tenantCache: {
+      maxTenants: v.TENANT_CACHE_MAX_TENANTS,
+      idleMs: v.TENANT_CACHE_IDLE_MINUTES * 60_000,
+    },
     forwarder: {
       maxConcurrentUploads: v.FORWARDER_MAX_CONCURRENT_UPLOADS,
       timeBudgetMs: v.FORWARDER_TIME_BUDGET_SECONDS * 1000,
@@ -386,6 +410,7 @@ export function loadConfig(env: Env = process.env): Config {
       retryBaseDelayMs: v.RETRY_BASE_DELAY_SECONDS * 1000,
       retryMaxDelayMs: v.RETRY_MAX_DELAY_SECONDS * 1000,
       connectionCacheMs: v.CONNECTION_CACHE_SECONDS * 1000,
+      deliveredIdsRemembered: v.DELIVERED_IDS_REMEMBERED,
     },
   };
 }

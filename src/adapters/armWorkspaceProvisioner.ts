@@ -38,6 +38,7 @@ import {
   tablesApiColumns,
 } from '../domain/tableSchema';
 import type { WorkspaceRef } from '../domain/workspaceResourceId';
+import { DEFAULT_TENANT_CACHE_LIMITS, TenantCache, type TenantCacheLimits } from '../domain/tenantCache';
 
 /** API versions of the specs in ../shared/azure-specs (and what Azure Government and China serve too). */
 export const API_VERSIONS = {
@@ -60,6 +61,8 @@ export interface ArmWorkspaceProvisionerOptions {
   /** Bound for one ARM request. */
   requestTimeoutMs?: number;
   httpClient?: HttpClient;
+  /** Bounds the per-tenant pipelines (token caches); defaults for a 2 GB instance. */
+  tenantCache?: TenantCacheLimits;
 }
 
 const DCR_NAME_PREFIX = 'pki-siem-export-';
@@ -132,7 +135,8 @@ class InvalidOutputTable extends Error {}
  * times; every retry and poll wait ends at the caller's deadline signal.
  */
 export class ArmWorkspaceProvisioner implements WorkspaceProvisioner {
-  private readonly pipelines = new Map<string, Pipeline>();
+  /** Bounded (TENANT_CACHE_*); the pipelines share one HTTP client, so a dropped one holds no socket. */
+  private readonly pipelines: TenantCache<Pipeline>;
   private readonly httpClient: HttpClient;
   private readonly arm: string;
   private readonly pollIntervalMs: number;
@@ -143,6 +147,7 @@ export class ArmWorkspaceProvisioner implements WorkspaceProvisioner {
   constructor(private readonly options: ArmWorkspaceProvisionerOptions) {
     this.arm = options.armEndpoint.replace(/\/+$/, '');
     this.httpClient = options.httpClient ?? createDefaultHttpClient();
+    this.pipelines = new TenantCache(options.tenantCache ?? DEFAULT_TENANT_CACHE_LIMITS);
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.maxPollIntervalMs = options.maxPollIntervalMs ?? 10_000;
     this.dcrRetry = options.dcrRetry ?? { startingDelayMs: 1_000, maxDelayMs: 15_000 };
@@ -372,9 +377,8 @@ export class ArmWorkspaceProvisioner implements WorkspaceProvisioner {
   }
 
   private pipelineFor(tenantId: string): Pipeline {
-    let pipeline = this.pipelines.get(tenantId);
-    if (!pipeline) {
-      pipeline = createPipelineFromOptions({
+    return this.pipelines.getOrCreate(tenantId, () => {
+      const pipeline = createPipelineFromOptions({
         // A few quick retries for 5xx/429/network blips; the deadline signal ends any wait.
         retryOptions: { maxRetries: 2, retryDelayInMs: 500, maxRetryDelayInMs: 4_000 },
       });
@@ -384,9 +388,8 @@ export class ArmWorkspaceProvisioner implements WorkspaceProvisioner {
           scopes: `${this.arm}/.default`,
         }),
       );
-      this.pipelines.set(tenantId, pipeline);
-    }
-    return pipeline;
+      return pipeline;
+    });
   }
 }
 

@@ -4,11 +4,17 @@ import {
   AuthenticationRequiredError,
   CredentialUnavailableError,
 } from '@azure/identity';
-import { type PipelinePolicy, RestError } from '@azure/core-rest-pipeline';
+import {
+  createDefaultHttpClient,
+  type HttpClient,
+  type PipelinePolicy,
+  RestError,
+} from '@azure/core-rest-pipeline';
 import { gzip, gzipSync } from 'node:zlib';
 import { promisify } from 'node:util';
 import { IngestionFailure, type IngestionFailureKind } from '../domain/errors';
 import type { IngestionSink, IngestionTarget } from '../domain/ports';
+import { DEFAULT_TENANT_CACHE_LIMITS, type TenantCacheLimits, TenantCache } from '../domain/tenantCache';
 import type { CustomerCredentials } from './customerCredentials';
 
 /**
@@ -19,14 +25,29 @@ import type { CustomerCredentials } from './customerCredentials';
  * is present and then sleeps for as long as the header says, which can outlast
  * a Service Bus message lock. Every retry decision (re-enqueue with backoff,
  * honouring Retry-After) is the forwarder's.
+ *
+ * The clients live in a bounded cache (TENANT_CACHE_*). LogsIngestionClient
+ * has no close method (@azure/monitor-ingestion 1.2 declares none): its
+ * sockets belong to its HTTP client, and every client shares this sink's, so
+ * a dropped client leaves no connection open and the next client for the
+ * same endpoint reuses the pooled ones.
  */
 export class LogsIngestionSink implements IngestionSink {
-  private readonly clients = new Map<string, LogsIngestionClient>();
+  private readonly clients: TenantCache<LogsIngestionClient>;
+  private readonly httpClient: HttpClient = createDefaultHttpClient();
 
   constructor(
     private readonly credentials: CustomerCredentials,
     private readonly audience: string,
-  ) {}
+    limits: TenantCacheLimits = DEFAULT_TENANT_CACHE_LIMITS,
+  ) {
+    this.clients = new TenantCache(limits);
+  }
+
+  /** (Tenant, endpoint) pairs whose client this instance holds. */
+  get size(): number {
+    return this.clients.size;
+  }
 
   async upload(
     tenantId: string,
@@ -45,19 +66,18 @@ export class LogsIngestionSink implements IngestionSink {
     }
   }
 
-  private clientFor(tenantId: string, endpoint: string): LogsIngestionClient {
-    const key = `${tenantId}|${endpoint}`;
-    let client = this.clients.get(key);
-    if (!client) {
-      client = new LogsIngestionClient(endpoint, this.credentials.forTenant(tenantId), {
+  /** The tenant's client for an endpoint, built when this instance holds none (the benchmark builds them alone). */
+  clientFor(tenantId: string, endpoint: string): LogsIngestionClient {
+    return this.clients.getOrCreate(`${tenantId}|${endpoint}`, () => {
+      const client = new LogsIngestionClient(endpoint, this.credentials.forTenant(tenantId), {
         audience: this.audience,
         retryOptions: { maxRetries: 0 },
+        httpClient: this.httpClient,
       });
       client.pipeline.removePolicy({ name: GZIP_POLICY_NAME });
       client.pipeline.addPolicy(gzipPolicy);
-      this.clients.set(key, client);
-    }
-    return client;
+      return client;
+    });
   }
 }
 

@@ -25,9 +25,10 @@ import {
 } from './parkedCommands';
 import { textTable } from './textTable';
 import { DEADLETTER_USAGE, deadLetterCommand, DeadLetterUsageError } from './deadLetterCommand';
+import { TENANTS_USAGE, tenantsCommand, TenantsUsageError } from './tenantsCommand';
 
 /**
- * The operator CLI: `catalog`, `schema`, `enqueue`, `parked`, `replay`, `deadletter`. Exit codes: 0 success,
+ * The operator CLI: `catalog`, `schema`, `enqueue`, `parked`, `replay`, `deadletter`, `tenants`. Exit codes: 0 success,
  * 1 something failed or an event was refused, 2 the command line is wrong.
  * Every error is one line on stderr.
  */
@@ -56,6 +57,7 @@ const USAGE = `Usage:
                                           send n sample events of a catalog event ID
 ${PARKED_USAGE}
 ${DEADLETTER_USAGE}
+${TENANTS_USAGE}
 enqueue, replay and deadletter use the queue in ServiceBusConnection (connection string) or
 ServiceBusConnection__fullyQualifiedNamespace (az login / managed identity), queue AUDIT_QUEUE_NAME (default audit-events).
 Exit codes: 0 done, 1 failed or some events refused, 2 wrong command line.`;
@@ -92,6 +94,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await replayCommand(args, io);
       case 'deadletter':
         return await deadLetterCommand(args, io);
+      case 'tenants':
+        return await tenantsCommand(args, io);
       case 'help':
       case '--help':
       case '-h':
@@ -99,18 +103,19 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return 0;
       case undefined:
         throw new UsageError(
-          `a command is required: catalog, schema, enqueue, parked, replay or deadletter (see ${PROGRAM} --help)`,
+          `a command is required: catalog, schema, enqueue, parked, replay, deadletter or tenants (see ${PROGRAM} --help)`,
         );
       default:
         throw new UsageError(
-          `unknown command "${command}": use catalog, schema, enqueue, parked, replay or deadletter (see ${PROGRAM} --help)`,
+          `unknown command "${command}": use catalog, schema, enqueue, parked, replay, deadletter or tenants (see ${PROGRAM} --help)`,
         );
     }
   } catch (error) {
     io.stderr(`${PROGRAM}: ${oneLine(error instanceof Error ? error.message : String(error))}`);
     return error instanceof UsageError ||
       error instanceof ParkedUsageError ||
-      error instanceof DeadLetterUsageError
+      error instanceof DeadLetterUsageError ||
+      error instanceof TenantsUsageError
       ? 2
       : 1;
   }

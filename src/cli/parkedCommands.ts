@@ -163,7 +163,10 @@ function listing(items: readonly ParkedEvent[]): string {
   return textTable(rows);
 }
 
-function setting<K extends keyof typeof SETTINGS>(env: Record<string, string | undefined>, name: K): unknown {
+export function setting<K extends keyof typeof SETTINGS>(
+  env: Record<string, string | undefined>,
+  name: K,
+): unknown {
   const raw = env[name];
   const parsed = SETTINGS[name].schema.safeParse(raw === '' ? undefined : raw);
   if (!parsed.success) {
@@ -174,7 +177,7 @@ function setting<K extends keyof typeof SETTINGS>(env: Record<string, string | u
   return parsed.data;
 }
 
-function tableStorageSettings(env: Record<string, string | undefined>): TableStorageSettings {
+export function tableStorageSettings(env: Record<string, string | undefined>): TableStorageSettings {
   const connectionString = setting(env, 'TABLE_STORAGE_CONNECTION_STRING') as string | undefined;
   const endpoint = setting(env, 'TABLE_STORAGE_ENDPOINT') as string | undefined;
   if (connectionString && endpoint) {

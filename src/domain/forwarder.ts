@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { setMaxListeners } from 'node:events';
+import { LRUCache } from 'lru-cache';
 import pLimit from 'p-limit';
 import {
   attemptProperties,
@@ -28,6 +29,7 @@ import type {
 } from './ports';
 import { eventToRow, type LogRow } from './rowMapper';
 import type { TableName } from './tableSchema';
+import { DEFAULT_TENANT_CACHE_LIMITS, TenantCache, type TenantCacheLimits } from './tenantCache';
 import {
   type ConnectionState,
   type ConnectionTarget,
@@ -73,7 +75,13 @@ export interface ForwarderSettings extends RetrySettings {
   uploadTimeoutMs: number;
   connectionCacheMs: number;
   propagationWindowMs: number;
+  /** Bounds the connection cache and the pauses; defaults for a 2 GB instance. */
+  tenantCache?: TenantCacheLimits;
+  /** How many delivered (tenant, record id) pairs are remembered so they are not uploaded again. */
+  deliveredIdsRemembered?: number;
 }
+
+const DEFAULT_DELIVERED_IDS_REMEMBERED = 100_000;
 
 export interface ForwarderDependencies {
   connections: TenantConnectionStore;
@@ -100,6 +108,8 @@ export interface TenantOutcome {
   retried: number;
   parked: number;
   skipped: number;
+  /** Copies of an event this batch already has, or that this instance delivered moments ago: completed, not uploaded. */
+  duplicates: number;
   /** Highest delivery attempt among the tenant's events in this batch. */
   attempt: number;
   durationMs: number;
@@ -118,6 +128,8 @@ export interface BatchOutcome {
   retried: number;
   parked: number;
   skipped: number;
+  /** Completed without an upload: the same record id twice in the batch, or delivered recently by this instance. */
+  duplicates: number;
   /** Parked because they are not valid audit events (included in `parked`). */
   invalid: number;
   /** True when the time budget ran out before every upload finished. */
@@ -224,11 +236,18 @@ interface TenantPause {
 const MAX_LOGGED_IDS = 50;
 
 export class Forwarder {
-  private readonly connectionCache = new Map<
-    string,
-    { entry: Versioned<TenantConnection> | undefined; readAtMs: number }
-  >();
-  private readonly pauses = new Map<string, TenantPause>();
+  private readonly connectionCache: TenantCache<{
+    entry: Versioned<TenantConnection> | undefined;
+    readAtMs: number;
+  }>;
+  private readonly pauses: TenantCache<TenantPause>;
+  /**
+   * `tenant/record id` of rows this instance delivered lately. A producer
+   * retry or a redelivered batch brings the same record again; uploading it
+   * twice would write two rows. Other instances may still deliver a copy
+   * (at least once): rows keep the record id (EventRecordId_g) for that.
+   */
+  private readonly delivered: LRUCache<string, true>;
   private readonly random: () => number;
 
   constructor(
@@ -236,6 +255,20 @@ export class Forwarder {
     private readonly settings: ForwarderSettings,
   ) {
     this.random = deps.random ?? Math.random;
+    const limits = settings.tenantCache ?? DEFAULT_TENANT_CACHE_LIMITS;
+    const now = (): number => deps.clock.now().getTime();
+    this.connectionCache = new TenantCache({
+      maxTenants: limits.maxTenants,
+      idleMs: settings.connectionCacheMs,
+      now,
+    });
+    this.pauses = new TenantCache({ ...limits, now });
+    // Bounded by maxSize, not max: with max, lru-cache allocates every slot up front (tens of
+    // milliseconds for 100,000), paid by each new instance before its first batch.
+    this.delivered = new LRUCache({
+      maxSize: settings.deliveredIdsRemembered ?? DEFAULT_DELIVERED_IDS_REMEMBERED,
+      sizeCalculation: () => 1,
+    });
   }
 
   async forwardBatch(
@@ -256,9 +289,17 @@ export class Forwarder {
 
     const byTenant = new Map<string, PendingEvent[]>();
     const invalidIds: Array<string | undefined> = [];
+    const inBatch = new Set<string>();
+    const duplicates = new Map<string, number>();
     for (const message of messages) {
       const decoded = this.decode(message, now);
       if ('event' in decoded) {
+        const key = deliveredKey(decoded.event);
+        if (inBatch.has(key) || this.delivered.has(key)) {
+          duplicates.set(decoded.event.tenantId, (duplicates.get(decoded.event.tenantId) ?? 0) + 1);
+          continue;
+        }
+        inBatch.add(key);
         const list = byTenant.get(decoded.event.tenantId) ?? [];
         list.push(decoded.event);
         byTenant.set(decoded.event.tenantId, list);
@@ -272,6 +313,8 @@ export class Forwarder {
       [...byTenant].map(([tenantId, events]) => this.forwardTenant(tenantId, events, batch)),
     );
 
+    for (const tenant of tenants) tenant.duplicates = duplicates.get(tenant.tenantId) ?? 0;
+
     await this.settle(batch.settlement, options);
     await this.applyStateChanges(batch.settlement.intents, tenants, options.logger);
 
@@ -281,6 +324,7 @@ export class Forwarder {
       retried: sum(tenants, 'retried'),
       parked: sum(tenants, 'parked') + invalidIds.length,
       skipped: sum(tenants, 'skipped'),
+      duplicates: [...duplicates.values()].reduce((total, count) => total + count, 0),
       invalid: invalidIds.length,
       timedOut: timeBudget.aborted,
       durationMs: Math.round(performance.now() - started),
@@ -358,6 +402,7 @@ export class Forwarder {
       retried: run.retried,
       parked: run.parked,
       skipped: run.skipped,
+      duplicates: 0,
       attempt,
       durationMs: Math.round(performance.now() - started),
       retriedMessageIds: run.retriedIds,
@@ -521,6 +566,7 @@ export class Forwarder {
         upload.signal,
       );
       run.delivered += events.length;
+      for (const event of events) this.delivered.set(deliveredKey(event), true);
       return undefined;
     } catch (error) {
       const timedOut = upload.timedOut() && !batch.signal.aborted;
@@ -872,8 +918,14 @@ export class Forwarder {
     options: ForwardOptions,
   ): void {
     const { logger, invocationId } = options;
+    let quiet = 0;
     for (const tenant of outcome.tenants) {
       const troubled = tenant.retried > 0 || tenant.parked > 0;
+      // A clean delivery is only counted in the batch line: the log grows with batches, not tenants x batches.
+      if (isQuiet(tenant)) {
+        quiet += 1;
+        continue;
+      }
       const fields: Record<string, unknown> = {
         invocationId,
         tenantId: tenant.tenantId,
@@ -915,7 +967,10 @@ export class Forwarder {
       retried: outcome.retried,
       parked: outcome.parked,
       skipped: outcome.skipped,
+      duplicates: outcome.duplicates,
       invalid: outcome.invalid,
+      // Tenants whose events were all delivered: they have no line of their own.
+      tenantsDelivered: quiet,
       timedOut: outcome.timedOut,
       durationMs: outcome.durationMs,
       maxDeliveryCount: Math.max(0, ...deliveryCounts),
@@ -1087,6 +1142,22 @@ function claimedIdentity(message: ReceivedAuditMessage): {
 function errorLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return (message.split('\n')[0] ?? '').slice(0, 300);
+}
+
+/** Everything delivered (or completed as a duplicate) and nothing else happened: no line of its own. */
+function isQuiet(tenant: TenantOutcome): boolean {
+  return (
+    tenant.retried === 0 &&
+    tenant.parked === 0 &&
+    tenant.skipped === 0 &&
+    tenant.failure === undefined &&
+    tenant.stateChange === undefined &&
+    tenant.pausedUntil === undefined
+  );
+}
+
+function deliveredKey(event: PendingEvent): string {
+  return `${event.tenantId}/${event.eventRecordId}`;
 }
 
 function sum(tenants: readonly TenantOutcome[], key: 'delivered' | 'retried' | 'parked' | 'skipped'): number {

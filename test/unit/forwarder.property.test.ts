@@ -200,9 +200,9 @@ describe('Forwarder: property', () => {
             ),
           );
           for (const [index, outcome] of outcomes.entries()) {
-            expect(outcome.delivered + outcome.retried + outcome.parked + outcome.skipped).toBe(
-              batches[index]?.length,
-            );
+            expect(
+              outcome.delivered + outcome.retried + outcome.parked + outcome.skipped + outcome.duplicates,
+            ).toBe(batches[index]?.length);
             skipped += outcome.skipped;
           }
           for (const copy of queue.sent.slice(sentBefore)) {
