@@ -27,6 +27,7 @@ const env = {
   CUSTOMER_APP_CLIENT_SECRET: 'dev-only',
   API_AUDIENCE: 'api://pki-siem-export',
   API_ISSUERS: 'https://login.microsoftonline.com/{tenantid}/v2.0',
+  API_OPERATOR_TENANT_ID: '5e2a7b3c-1d4f-4a6e-9b8c-0f1e2d3c4b5a',
 };
 const saved = new Map<string, string | undefined>();
 const tables = { kind: 'connectionString' as const, connectionString: env.TABLE_STORAGE_CONNECTION_STRING };
