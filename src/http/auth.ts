@@ -87,8 +87,15 @@ export class ApiAuthenticator {
     this.operatorApps = new Set(settings.operatorClientIds.map((id) => id.toLowerCase()));
   }
 
-  /** Validates the Authorization header; throws Unauthenticated or Forbidden. */
+  /** Validates the Authorization header and requires the API's app role; throws Unauthenticated or Forbidden. */
   async authenticate(authorization: string | null | undefined): Promise<Caller> {
+    const caller = await this.identify(authorization);
+    this.requireRole(caller);
+    return caller;
+  }
+
+  /** Validates the Authorization header (throws Unauthenticated) and says who is calling, roles unchecked. */
+  async identify(authorization: string | null | undefined): Promise<Caller> {
     if (!authorization || authorization.trim() === '') {
       throw new Unauthenticated(
         'A bearer token is required: send Authorization: Bearer <Entra access token>.',
@@ -141,12 +148,6 @@ export class ApiAuthenticator {
     const roles = Array.isArray(claimedRoles)
       ? claimedRoles.filter((role): role is string => typeof role === 'string')
       : [];
-    if (!roles.includes(this.settings.requiredRole)) {
-      throw new Forbidden(
-        `The caller lacks the app role ${this.settings.requiredRole} required by this API.`,
-        'MissingAppRole',
-      );
-    }
     const tenantId = claimedTenant.toLowerCase();
     const appId = callingApp(payload);
     return {
@@ -174,11 +175,21 @@ export class ApiAuthenticator {
     return { allowed: true, via: 'operator' };
   }
 
-  /** Throws Forbidden unless the caller may act for `tenantId`; returns how it may. */
+  /** Throws Forbidden unless the caller holds the API's app role and may act for `tenantId`; returns how it may. */
   authorizeTenant(caller: Caller, tenantId: string): 'ownTenant' | 'operator' {
+    this.requireRole(caller);
     const access = this.tenantAccess(caller, tenantId);
     if (access.allowed) return access.via;
     throw new Forbidden(this.refusal(access.code, caller), access.code);
+  }
+
+  private requireRole(caller: Caller): void {
+    if (!caller.roles.includes(this.settings.requiredRole)) {
+      throw new Forbidden(
+        `The caller lacks the app role ${this.settings.requiredRole} required by this API: assign it to the calling user or app in its tenant's Enterprise applications.`,
+        'MissingAppRole',
+      );
+    }
   }
 
   private refusal(code: Exclude<TenantAccess, { allowed: true }>['code'], caller: Caller): string {

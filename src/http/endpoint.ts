@@ -30,11 +30,12 @@ export function tenantEndpoint(handler: (request: TenantRequest) => Promise<Http
     const route = `${request.method} ${new URL(request.url).pathname}`;
     // Who asked, once the token is verified: every answer's log line names the caller and the decision.
     let caller: Caller | undefined;
+    let access: 'ownTenant' | 'operator' | undefined;
     try {
       const authenticator = await apiAuthenticator();
-      caller = await authenticator.authenticate(request.headers.get('authorization'));
+      caller = await authenticator.identify(request.headers.get('authorization'));
       const tenantId = routeTenantId(request);
-      const access = authenticator.authorizeTenant(caller, tenantId);
+      access = authenticator.authorizeTenant(caller, tenantId);
       const response = await handler({ request, context, tenantId, caller, logger, ifMatch: conditional });
       logger.info('Request answered', {
         route,
@@ -52,6 +53,7 @@ export function tenantEndpoint(handler: (request: TenantRequest) => Promise<Http
           route,
           status,
           error: describeError(error),
+          access,
           ...callerFields(caller),
         });
       } else {
@@ -59,6 +61,7 @@ export function tenantEndpoint(handler: (request: TenantRequest) => Promise<Http
           route,
           status,
           code: (error as { code?: unknown }).code ?? undefined,
+          access,
           ...callerFields(caller),
         });
       }
