@@ -12,6 +12,7 @@ import {
   withFailure,
 } from './deliveryAttempts';
 import { ConcurrencyConflictError, IngestionFailure, type IngestionFailureKind } from './errors';
+import { attributedReason, SYSTEM_FORWARDER, withChange } from './connectionHistory';
 import { formatProblems, parseEventMessage } from './eventContract';
 import { claimedIdentity, eventIdentity, invalidMessageTenant, tenantMismatch } from './producerIntegrity';
 import { messageParkedId, newParkedId } from './parkedIds';
@@ -854,15 +855,32 @@ export class Forwarder {
       next = withState(
         next,
         'suspended',
-        `Deliveries kept failing for more than ${hours} hours (${intent.exhausted.message}). New events are parked: fix the connection, save it again, then replay the parked events.`,
+        attributedReason(
+          `Deliveries kept failing for more than ${hours} hours (${intent.exhausted.message}). New events are parked: fix the connection, save it again, then replay the parked events.`,
+          SYSTEM_FORWARDER,
+        ),
         now,
       );
     } else if (intent.accessFailure) {
-      next = withState(next, 'degraded', accessReason(intent.accessFailure), now);
+      next = withState(
+        next,
+        'degraded',
+        attributedReason(accessReason(intent.accessFailure), SYSTEM_FORWARDER),
+        now,
+      );
     } else if (intent.delivered && next.state === 'degraded') {
-      next = withState(next, 'active', 'Deliveries succeed again.', now);
+      next = withState(next, 'active', attributedReason('Deliveries succeed again.', SYSTEM_FORWARDER), now);
     }
     const at = now.toISOString();
+    if (next.stateChangedAt !== current.stateChangedAt) {
+      next = withChange(next, {
+        at,
+        action: 'deliveryState',
+        actor: SYSTEM_FORWARDER,
+        state: next.state,
+        summary: `Export ${current.state} -> ${next.state}.`,
+      });
+    }
     if (intent.delivered) {
       const last = next.lastDeliveryAt ? Date.parse(next.lastDeliveryAt) : Number.NaN;
       // Throttled so a busy tenant costs one write per cache period, not one per batch.

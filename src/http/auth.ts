@@ -152,7 +152,9 @@ export class ApiAuthenticator {
     const appId = callingApp(payload);
     return {
       tenantId,
-      objectId: typeof payload.oid === 'string' ? payload.oid : undefined,
+      // Only a GUID: the object id is stored with each change the caller makes.
+      objectId:
+        typeof payload.oid === 'string' && GUID.test(payload.oid) ? payload.oid.toLowerCase() : undefined,
       appId,
       roles,
       allTenants:

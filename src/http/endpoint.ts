@@ -1,6 +1,7 @@
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { apiAuthenticator } from '../composition';
 import { contextLogger } from '../contextLogger';
+import type { ConnectionActor } from '../domain/connectionHistory';
 import type { Logger } from '../domain/ports';
 import type { Caller } from './auth';
 import { errorToProblem } from './problem';
@@ -15,6 +16,8 @@ export interface TenantRequest {
   logger: Logger;
   /** If-Match as sent, for conditional writes. */
   ifMatch: string | undefined;
+  /** The caller as recorded on the changes it makes: identifiers only. */
+  actor: ConnectionActor;
 }
 
 /**
@@ -36,7 +39,20 @@ export function tenantEndpoint(handler: (request: TenantRequest) => Promise<Http
       caller = await authenticator.identify(request.headers.get('authorization'));
       const tenantId = routeTenantId(request);
       access = authenticator.authorizeTenant(caller, tenantId);
-      const response = await handler({ request, context, tenantId, caller, logger, ifMatch: conditional });
+      const response = await handler({
+        request,
+        context,
+        tenantId,
+        caller,
+        logger,
+        ifMatch: conditional,
+        actor: {
+          kind: 'caller',
+          tenantId: caller.tenantId,
+          ...(caller.objectId ? { objectId: caller.objectId } : {}),
+          ...(caller.appId ? { appId: caller.appId } : {}),
+        },
+      });
       logger.info('Request answered', {
         route,
         status: response.status ?? 200,

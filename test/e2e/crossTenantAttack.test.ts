@@ -103,5 +103,21 @@ describe('an Entra tenant of its own with every role', { timeout: 90_000 }, () =
     const viaPortal = await operator.settings();
     expect(viaPortal.status).toBe(200);
     expect(viaPortal.body).toMatchObject({ state: 'active' });
+    // The last change is still the victim's own Save changes: the attacker left no trace there.
+    expect(viaPortal.body).toMatchObject({
+      lastChange: { action: 'saveSettings', actor: { kind: 'caller', tenantId: victimTenant.tenantId } },
+    });
+
+    // And GET names who made a change: here the operator's portal turning the export off.
+    expect((await operator.call('DELETE', '')).status).toBe(200);
+    const afterOff = await victim.settings();
+    expect(afterOff.body).toMatchObject({
+      state: 'disabled',
+      lastChange: {
+        action: 'disableExport',
+        actor: { kind: 'caller', tenantId: info.operatorTenantId, appId: info.portalClientId },
+      },
+    });
+    expect((afterOff.body as { stateReason: string }).stateReason).toContain(info.operatorTenantId);
   });
 });

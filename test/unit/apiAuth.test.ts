@@ -10,6 +10,7 @@ const TENANT = '0b6c4a2e-6f4e-4a55-9d61-7d1f0e6b2a10';
 const OTHER_TENANT = '9a3b1c5d-2e4f-4a6b-8c7d-9e0f1a2b3c4d';
 const OPERATOR_TENANT = '5e2a7b3c-1d4f-4a6e-9b8c-0f1e2d3c4b5a';
 const PORTAL_APP = '3f1c6c1e-5a6b-4d0e-9b5e-2a9d8c7e6f10';
+const CALLER_OID = '7d0c9a1e-3b2f-4c5d-8e6f-1a2b3c4d5e6f';
 
 interface SigningKey {
   kid: string;
@@ -86,7 +87,7 @@ async function token(
   const tid = options.tid ?? TENANT;
   return new SignJWT({
     tid,
-    oid: 'caller-oid',
+    oid: CALLER_OID,
     ver: '2.0',
     roles: options.roles ?? ['SiemExport.Manage'],
     ...options.claims,
@@ -113,7 +114,7 @@ describe('ApiAuthenticator', () => {
     const caller = await new ApiAuthenticator(settings()).authenticate(`Bearer ${await token()}`);
     expect(caller).toEqual({
       tenantId: TENANT,
-      objectId: 'caller-oid',
+      objectId: CALLER_OID,
       appId: undefined,
       roles: ['SiemExport.Manage'],
       allTenants: false,
