@@ -57,9 +57,7 @@ function fromEntity(entity: ConnectionEntity): TenantConnection {
       : {}),
     createdAt: entity.createdAt,
     updatedAt: entity.updatedAt,
-    ...(entity.historyJson
-      ? { history: JSON.parse(entity.historyJson) as TenantConnection['history'] }
-      : {}),
+    ...(entity.historyJson ? { history: JSON.parse(entity.historyJson) as TenantConnection['history'] } : {}),
   };
 }
 

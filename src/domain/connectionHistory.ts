@@ -25,12 +25,7 @@ export const SYSTEM_TIMER: ConnectionActor = { kind: 'system', id: 'system:timer
 export const SYSTEM_CLI: ConnectionActor = { kind: 'system', id: 'system:cli' };
 
 export type ConnectionAction =
-  | 'createConnection'
-  | 'saveSettings'
-  | 'disableExport'
-  | 'replay'
-  | 'retestPending'
-  | 'deliveryState';
+  'createConnection' | 'saveSettings' | 'disableExport' | 'replay' | 'retestPending' | 'deliveryState';
 
 export interface ConnectionChange {
   at: string;
