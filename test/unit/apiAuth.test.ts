@@ -161,6 +161,21 @@ describe('ApiAuthenticator', () => {
       .setExpirationTime('1h')
       .sign(secret);
     expect(await refusal(new ApiAuthenticator(settings()), `Bearer ${hs}`)).toBeInstanceOf(Unauthenticated);
+
+    // Unsigned (alg: none), claiming every role from the operator's tenant.
+    const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const unsigned = `${part({ alg: 'none', typ: 'JWT' })}.${part({
+      tid: OPERATOR_TENANT,
+      azp: PORTAL_APP,
+      ver: '2.0',
+      roles: ['SiemExport.Manage', 'SiemExport.AllTenants'],
+      iss: `https://login.example.test/${OPERATOR_TENANT}/v2.0`,
+      aud: 'api://pki-siem-export',
+      exp: Math.floor(Date.now() / 1000) + 3600,
+    })}.`;
+    expect(await refusal(new ApiAuthenticator(settings()), `Bearer ${unsigned}`)).toBeInstanceOf(
+      Unauthenticated,
+    );
   });
 
   it('forbids a valid token without the required app role', async () => {
