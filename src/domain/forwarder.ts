@@ -330,7 +330,13 @@ export class Forwarder {
         `The message body names the key ${JSON.stringify(validation.repeatedKey)} twice in one object, so which value counts would be a guess; it is delivered to no tenant. Fix the producer to send each key once.`,
       );
     }
-    if (mismatch) return invalid(undefined, mismatch);
+    if (mismatch) {
+      // Both wrongs, when the body is broken too: the producer has two things to fix.
+      const alsoInvalid = validation.ok
+        ? ''
+        : ` The body is not a valid audit event either: ${formatProblems(validation.problems)}.`;
+      return invalid(undefined, `${mismatch}${alsoInvalid}`);
+    }
     if (!validation.ok) {
       return invalid(
         invalidMessageTenant(claimed),

@@ -124,5 +124,6 @@ describe('Forwarder: producer integrity', () => {
     await forwardOne(received(bytes(JSON.stringify(broken)), { tenantId: TENANT_A }, 'm-9'));
     expect(parkedOf('m-9')).toMatchObject({ tenantId: undefined, category: 'invalidMessage' });
     expect(parkedOf('m-9').reason).toContain('disagrees');
+    expect(parkedOf('m-9').reason).toContain('not a valid audit event either: eventId');
   });
 });
