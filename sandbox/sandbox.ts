@@ -57,6 +57,12 @@ export interface SandboxInfo {
   serviceBusAdminUrl: string;
   /** Client id of the multi-tenant app the customer tenants consented to. */
   customerAppClientId: string;
+  /** The operator's home tenant (API_OPERATOR_TENANT_ID): the only one whose tokens may act for others. */
+  operatorTenantId: string;
+  /** The portal backend's app (API_OPERATOR_CLIENT_IDS), registered in the operator's tenant. */
+  portalClientId: string;
+  /** A portal backend token: operator tenant, allow-listed app, both app roles; acts for any tenant. */
+  operatorBearerToken: string;
   /** The app settings the functions run with that differ from their defaults (secrets left out). */
   settings: Record<string, string>;
 }
@@ -152,6 +158,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
       certificatePems: [certificate.certificatePem],
     });
 
+    // The operator's own tenant and its portal backend: the only caller that may act for any tenant.
+    const portalApp = await azure.control.registerApp({ displayName: 'pki portal backend (sandbox)' });
+    const operatorTenantId = portalApp.homeTenantId;
+
     const sb = await new ServiceBusStandIn({ queues: { [QUEUE_NAME]: AUDIT_QUEUE_OPTIONS } }).start();
     stops.push({ name: 'Service Bus stand-in', stop: () => sb.stop() });
     log(`Service Bus stand-in on ${sb.endpoint} with queue "${QUEUE_NAME}"`);
@@ -172,6 +182,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
       API_ISSUERS: azureInfo.issuerTemplate,
       API_JWKS_URI: azureInfo.jwksUri,
       API_REQUIRED_ROLE: API_ROLE,
+      API_OPERATOR_TENANT_ID: operatorTenantId,
+      API_OPERATOR_CLIENT_IDS: portalApp.clientId,
       ...options.settings,
     };
     applyAppSettings(settings);
@@ -201,6 +213,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
         bearerToken: token.token,
       };
     };
+
+    const operatorToken = await azure.control.mintToken({
+      tenantId: operatorTenantId,
+      clientId: portalApp.clientId,
+      roles: [
+        settings.API_REQUIRED_ROLE ?? API_ROLE,
+        settings.API_ALL_TENANTS_ROLE ?? SETTINGS.API_ALL_TENANTS_ROLE.example,
+      ],
+      expiresInSeconds: TOKEN_LIFETIME_SECONDS,
+    });
 
     const control: RunningControlServer = await startControlServer({ azure: azure.control, newTenant });
     stops.push({ name: 'sandbox control server', stop: () => control.stop() });
@@ -299,6 +321,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
       azureAdminUrl: azure.baseUrl,
       serviceBusAdminUrl: sb.adminUrl,
       customerAppClientId: customerApp.clientId,
+      operatorTenantId,
+      portalClientId: portalApp.clientId,
+      operatorBearerToken: operatorToken.token,
       settings: Object.fromEntries(Object.entries(settings).filter(([name]) => !SECRET_SETTINGS.has(name))),
     };
     let stopping: Promise<void> | undefined;

@@ -12,6 +12,7 @@ import type {
   TenantConnectionStore,
   WorkspaceProvisioner,
 } from './domain/ports';
+import type { ConnectionActor } from './domain/connectionHistory';
 import type { ApiAuthenticator } from './http/auth';
 import type { ServiceBusAuditQueue } from './adapters/serviceBusAuditQueue';
 
@@ -99,8 +100,11 @@ function workspaceProvisioner(infra: Infrastructure): Promise<WorkspaceProvision
   return provisionerPromise;
 }
 
-/** The portal's connection use cases, logging to the invocation's logger. */
-export async function connectionUseCases(logger: Logger): Promise<ConnectionUseCases> {
+/** The connection use cases, logging to the invocation's logger and recording `actor` on every change. */
+export async function connectionUseCases(
+  logger: Logger,
+  actor: ConnectionActor,
+): Promise<ConnectionUseCases> {
   const infra = await infrastructure();
   const [{ ConnectionUseCases }, provisioner] = await Promise.all([
     import('./domain/connectionUseCases'),
@@ -113,6 +117,7 @@ export async function connectionUseCases(logger: Logger): Promise<ConnectionUseC
     ingestion: infra.ingestion,
     clock: infra.clock,
     logger,
+    actor,
     settings: {
       timeoutMs: infra.config.connection.timeoutMs,
       propagationWindowMs: infra.config.connection.propagationWindowMs,
@@ -176,7 +181,12 @@ async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
       tenantCache: infra.config.tenantCache,
     },
   );
-  const parkedEvents = new ParkedEvents({ parked: infra.parked, connections: infra.connections, queue });
+  const parkedEvents = new ParkedEvents({
+    parked: infra.parked,
+    connections: infra.connections,
+    queue,
+    clock: infra.clock,
+  });
   return { forwarder, queue, parkedEvents };
 }
 

@@ -176,8 +176,38 @@ export const SETTINGS = {
   API_ALL_TENANTS_ROLE: {
     schema: z.string().min(1).default('SiemExport.AllTenants'),
     description:
-      "App role that lets a caller (the portal backend) act for any tenant; without it the token's tid must be the route's tenant.",
+      "App role that lets the operator's portal backend act for any tenant. Honoured only in tokens from API_OPERATOR_TENANT_ID whose calling app is in API_OPERATOR_CLIENT_IDS; any other token's tid must be the route's tenant.",
     example: 'SiemExport.AllTenants',
+  },
+  API_OPERATOR_TENANT_ID: {
+    schema: guid.transform((value) => value.toLowerCase()),
+    description:
+      "The operator's own Entra tenant (where the API app is registered). Only tokens it issued may act for another tenant; a token from any other tenant manages only its own tid, whatever roles it carries.",
+    example: '5e2a7b3c-1d4f-4a6e-9b8c-0f1e2d3c4b5a',
+  },
+  API_OPERATOR_CLIENT_IDS: {
+    schema: z
+      .string()
+      .default('')
+      .transform((value) =>
+        value
+          .split(',')
+          .map((id) => id.trim().toLowerCase())
+          .filter(Boolean),
+      )
+      .pipe(
+        z.array(
+          z
+            .string()
+            .regex(
+              /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+              'must be comma-separated client ids (GUIDs)',
+            ),
+        ),
+      ),
+    description:
+      "Comma-separated client ids of the operator's apps (the portal backend) that may act for any tenant: the token's azp (v2) or appid (v1). Empty: no caller acts across tenants.",
+    example: '3f1c6c1e-5a6b-4d0e-9b5e-2a9d8c7e6f10',
   },
   CONNECTION_TIMEOUT_SECONDS: {
     schema: positiveInt(60),
@@ -286,6 +316,8 @@ export interface Config {
     jwksUri: string;
     requiredRole: string;
     allTenantsRole: string;
+    operatorTenantId: string;
+    operatorClientIds: string[];
   };
   connection: { timeoutMs: number; propagationWindowMs: number };
   tenantCache: { maxTenants: number; idleMs: number };
@@ -393,6 +425,8 @@ export function loadConfig(env: Env = process.env): Config {
       jwksUri: v.API_JWKS_URI ?? `${v.AZURE_AUTHORITY_HOST}/common/discovery/v2.0/keys`,
       requiredRole: v.API_REQUIRED_ROLE,
       allTenantsRole: v.API_ALL_TENANTS_ROLE,
+      operatorTenantId: v.API_OPERATOR_TENANT_ID,
+      operatorClientIds: v.API_OPERATOR_CLIENT_IDS,
     },
     connection: {
       timeoutMs: v.CONNECTION_TIMEOUT_SECONDS * 1000,

@@ -11,7 +11,7 @@ readonly ALL_TENANTS_ROLE='SiemExport.AllTenants'
 
 usage() {
   cat <<'USAGE'
-Usage: register-api-app.sh [--display-name NAME] [--app-id APP_ID]
+Usage: register-api-app.sh [--display-name NAME] [--app-id APP_ID] [--portal-client-id ID]...
 
 Registers, in the tenant `az login` signed you in to, the multi-tenant API app
 the portal requests tokens for: identifier URI api://<app id>, v2 access tokens,
@@ -20,11 +20,18 @@ and the app roles SiemExport.Manage and SiemExport.AllTenants.
   --display-name NAME   app display name, also how later runs find the app
                         (default: PKI SIEM Export API)
   --app-id APP_ID       bring this existing app up to date instead
+  --portal-client-id ID client id of the operator's portal backend, the only
+                        app allowed to act for any tenant (repeatable)
   -h, --help            show this help
 
-Prints API_AUDIENCE=<app id> and API_ISSUERS=<issuer pattern> on stdout
-(progress goes to stderr). Deploy the template again with apiAudience and
-apiIssuers set to them, then assign the roles to callers (see README).
+Prints API_AUDIENCE=<app id>, API_ISSUERS=<issuer pattern>,
+API_OPERATOR_TENANT_ID=<this tenant> and, with --portal-client-id,
+API_OPERATOR_CLIENT_IDS=<ids> on stdout (progress goes to stderr). Deploy the
+template again with apiAudience, apiIssuers, apiOperatorTenantId and
+apiOperatorClientIds set to them, then assign the roles to callers (see
+README). SiemExport.AllTenants is honoured only in tokens from this tenant
+whose calling app is one of the portal client ids: a role another tenant's
+admins assign grants nothing outside that tenant.
 USAGE
 }
 
@@ -47,10 +54,11 @@ new_uuid() {
 
 display_name='PKI SIEM Export API'
 app_id=''
+portal_client_ids=''
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --display-name | --app-id)
+    --display-name | --app-id | --portal-client-id)
       [[ $# -ge 2 && -n $2 ]] || {
         usage >&2
         die "$1 needs a value"
@@ -58,6 +66,11 @@ while [[ $# -gt 0 ]]; do
       case "$1" in
         --display-name) display_name=$2 ;;
         --app-id) app_id=$2 ;;
+        --portal-client-id)
+          [[ $2 =~ ^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$ ]] ||
+            die "--portal-client-id must be an app's client id (a GUID): $2"
+          portal_client_ids=${portal_client_ids:+$portal_client_ids,}$(printf '%s' "$2" | tr '[:upper:]' '[:lower:]')
+          ;;
       esac
       shift 2
       ;;
@@ -79,6 +92,9 @@ done
 command -v az >/dev/null 2>&1 || die 'the Azure CLI (az) is required; sign in with az login first'
 
 authority=$(az cloud show --query endpoints.activeDirectory -o tsv)
+# The operator's home tenant: the only issuer whose tokens may act for other tenants.
+operator_tenant=$(az account show --query tenantId -o tsv)
+[[ -n $operator_tenant ]] || die 'az account show names no tenant; sign in with az login first'
 
 if [[ -z $app_id ]]; then
   found=$(az ad app list --display-name "$display_name" --query "[?displayName=='${display_name}'].appId" -o tsv)
@@ -118,3 +134,5 @@ log "App roles $MANAGE_ROLE and $ALL_TENANTS_ROLE are in place."
 
 printf 'API_AUDIENCE=%s\n' "$app_id"
 printf 'API_ISSUERS=%s\n' "${authority%/}/{tenantid}/v2.0"
+printf 'API_OPERATOR_TENANT_ID=%s\n' "$operator_tenant"
+if [[ -n $portal_client_ids ]]; then printf 'API_OPERATOR_CLIENT_IDS=%s\n' "$portal_client_ids"; fi

@@ -21,6 +21,8 @@ interface ConnectionEntity {
   lastErrorJson: string;
   createdAt: string;
   updatedAt: string;
+  /** Newest first and bounded, so the entity stays far below Table Storage's 64 KiB per property. */
+  historyJson?: string;
 }
 
 function toEntity(connection: TenantConnection): ConnectionEntity {
@@ -37,6 +39,7 @@ function toEntity(connection: TenantConnection): ConnectionEntity {
     lastErrorJson: connection.lastError ? JSON.stringify(connection.lastError) : '',
     createdAt: connection.createdAt,
     updatedAt: connection.updatedAt,
+    historyJson: connection.history?.length ? JSON.stringify(connection.history) : '',
   };
 }
 
@@ -54,6 +57,7 @@ function fromEntity(entity: ConnectionEntity): TenantConnection {
       : {}),
     createdAt: entity.createdAt,
     updatedAt: entity.updatedAt,
+    ...(entity.historyJson ? { history: JSON.parse(entity.historyJson) as TenantConnection['history'] } : {}),
   };
 }
 

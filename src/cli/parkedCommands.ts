@@ -1,3 +1,4 @@
+import { SYSTEM_CLI } from '../domain/connectionHistory';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { TokenCredential } from '@azure/identity';
 import { SETTINGS, type TableStorageSettings } from '../config';
@@ -132,7 +133,7 @@ export async function replayCommand(args: string[], io: ParkedIo): Promise<numbe
   try {
     // One call moves a bounded number; keep going until the selection is exhausted.
     for (;;) {
-      const result = await handle.parkedEvents.replay(tenantId, selection);
+      const result = await handle.parkedEvents.replay(tenantId, selection, SYSTEM_CLI);
       replayed += result.replayed;
       notFound.push(...result.notFound);
       if (!result.remaining) break;
@@ -239,6 +240,7 @@ async function openParkedEvents(env: Record<string, string | undefined>): Promis
       storage.openTable(tables, tenantsTable, ambient),
     ),
     queue: lazyQueue,
+    clock: { now: () => new Date() },
   });
   return { parkedEvents, close: async () => queue?.close() };
 }

@@ -2,6 +2,15 @@ import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { regionDisplayName, normalizeLocation } from './azureRegions';
 import { CONNECTION_TEST_EVENT_ID } from './catalog';
+import {
+  attributedReason,
+  describeActor,
+  lastChange,
+  withChange,
+  type ConnectionAction,
+  type ConnectionActor,
+  type ConnectionChange,
+} from './connectionHistory';
 import { Deadline, DeadlineExceeded } from './deadline';
 import {
   AuthorizationError,
@@ -49,6 +58,8 @@ export interface ConnectionUseCaseDeps {
   ingestion: IngestionSink;
   clock: Clock;
   logger: Logger;
+  /** Who is making the changes: the API caller, or the timer. Recorded on every change. */
+  actor: ConnectionActor;
   settings: {
     /** Longest Create Connection may take before it answers with what it has. */
     timeoutMs: number;
@@ -115,6 +126,8 @@ export interface SettingsView {
   };
   createdAt: string;
   updatedAt: string;
+  /** The most recent change to the connection and who made it. */
+  lastChange?: ConnectionChange;
 }
 
 export interface RetestSummary {
@@ -335,7 +348,17 @@ export class ConnectionUseCases {
       tested.test.outcome === 'pending'
         ? `Export turned on by Save changes; the test event waits for Azure to propagate permissions (until ${tested.test.pendingUntil ?? 'the end of the propagation window'}).`
         : 'Export turned on by Save changes after a successful connection test.';
-    const next = withState({ ...value, saved: target, updatedAt: now.toISOString() }, 'active', reason, now);
+    const next = this.changed(
+      withState(
+        { ...value, saved: target, updatedAt: now.toISOString() },
+        'active',
+        attributedReason(reason, this.deps.actor),
+        now,
+      ),
+      'saveSettings',
+      `Saved changes: export on to workspace ${target.workspaceResourceId}.`,
+      now,
+    );
     const written = await this.deps.connections.replace(next, current.etag);
     this.deps.logger.info('Export turned on', { tenantId, testOutcome: tested.test.outcome });
     return this.view(written);
@@ -355,7 +378,12 @@ export class ConnectionUseCases {
     checkIfMatch(current.etag, ifMatch);
     if (current.value.state === 'disabled') return this.view(current);
     const now = this.deps.clock.now();
-    const next = withState(current.value, 'disabled', 'Export turned off by the portal.', now);
+    const next = this.changed(
+      withState(current.value, 'disabled', attributedReason('Export turned off.', this.deps.actor), now),
+      'disableExport',
+      'Export turned off.',
+      now,
+    );
     const written = await this.deps.connections.replace(next, current.etag);
     this.deps.logger.info('Export turned off', { tenantId });
     return this.view(written);
@@ -410,7 +438,9 @@ export class ConnectionUseCases {
       steps: { ...tested.test.steps, testMessage: step },
     };
     let next: TenantConnection = { ...connection, tested: { ...tested, test }, updatedAt: now.toISOString() };
-    if (next.state === 'tested') next = withState(next, 'tested', testedReason(test), now);
+    if (next.state === 'tested')
+      next = withState(next, 'tested', attributedReason(testedReason(test), this.deps.actor), now);
+    next = this.changed(next, 'retestPending', `Pending connection test finished: ${outcome}.`, now);
     await this.deps.connections.replace(next, entry.etag);
     this.deps.logger.info('Pending connection test finished', {
       tenantId: connection.tenantId,
@@ -530,25 +560,55 @@ export class ConnectionUseCases {
       const at = now.toISOString();
       try {
         const current = await connections.get(tenantId);
+        const reason = attributedReason(testedReason(tested.test), this.deps.actor);
+        const summary = `Create Connection tested workspace ${tested.workspaceResourceId}: ${tested.test.outcome}.`;
         if (!current) {
-          return await connections.create({
-            tenantId,
-            state: 'tested',
-            stateReason: testedReason(tested.test),
-            stateChangedAt: at,
-            tested,
-            createdAt: at,
-            updatedAt: at,
-          });
+          return await connections.create(
+            this.changed(
+              {
+                tenantId,
+                state: 'tested',
+                stateReason: reason,
+                stateChangedAt: at,
+                tested,
+                createdAt: at,
+                updatedAt: at,
+              },
+              'createConnection',
+              summary,
+              now,
+            ),
+          );
         }
         let next: TenantConnection = { ...current.value, tested, updatedAt: at };
         // A saved export keeps running on its saved target: testing never redirects it.
-        if (next.state === 'tested') next = withState(next, 'tested', testedReason(tested.test), now);
-        return await connections.replace(next, current.etag);
+        if (next.state === 'tested') next = withState(next, 'tested', reason, now);
+        return await connections.replace(this.changed(next, 'createConnection', summary, now), current.etag);
       } catch (error) {
         if (!(error instanceof ConcurrencyConflictError) || attempt >= 3) throw error;
       }
     }
+  }
+
+  /** `next` with this change and its actor recorded first in its history. */
+  private changed(
+    next: TenantConnection,
+    action: ConnectionAction,
+    summary: string,
+    now: Date,
+  ): TenantConnection {
+    this.deps.logger.info('Connection changed', {
+      tenantId: next.tenantId,
+      action,
+      actor: describeActor(this.deps.actor),
+    });
+    return withChange(next, {
+      at: now.toISOString(),
+      action,
+      actor: this.deps.actor,
+      state: next.state,
+      summary,
+    });
   }
 
   private async view(connection: Versioned<TenantConnection>): Promise<Versioned<SettingsView>> {
@@ -588,6 +648,7 @@ export class ConnectionUseCases {
       },
       createdAt: value.createdAt,
       updatedAt: value.updatedAt,
+      ...(lastChange(value) ? { lastChange: lastChange(value) } : {}),
     };
     return { value: view, etag: connection.etag };
   }

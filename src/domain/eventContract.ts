@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { catalogEntry, CONNECTION_TEST_EVENT_ID, EVENT_CATALOG } from './catalog';
+import { repeatedJsonKey } from './jsonDuplicateKeys';
 
 /**
  * The audit event message contract, version 1: what a PKI service puts on the
@@ -371,7 +372,14 @@ export const AuditEventSchema = z.strictObject({
 export type AuditEvent = z.output<typeof AuditEventSchema>;
 export type Outcome = (typeof OUTCOMES)[number];
 
-export type EventValidation = { ok: true; event: AuditEvent } | { ok: false; problems: Problem[] };
+export type EventValidation =
+  | { ok: true; event: AuditEvent }
+  | {
+      ok: false;
+      problems: Problem[];
+      /** The body names this key twice in one object: which value counts would be a guess. */
+      repeatedKey?: string;
+    };
 
 /** Field names allowed in each strict object, for "did you mean" style messages on unknown fields. */
 const ALLOWED_FIELDS: ReadonlyMap<string, readonly string[]> = new Map([
@@ -467,6 +475,19 @@ export function parseEventMessage(body: unknown): EventValidation {
           {
             field: WHOLE_EVENT,
             reason: `the message body is not JSON (${detail}); send the event as a JSON object with contentType application/json`,
+          },
+        ],
+      };
+    }
+    const repeatedKey = repeatedJsonKey(textBody, value);
+    if (repeatedKey !== undefined) {
+      return {
+        ok: false,
+        repeatedKey,
+        problems: [
+          {
+            field: WHOLE_EVENT,
+            reason: `the message body names the key ${JSON.stringify(repeatedKey)} twice in one object; send each key once (JSON readers disagree on which value counts)`,
           },
         ],
       };

@@ -13,7 +13,9 @@ import {
   withFailure,
 } from './deliveryAttempts';
 import { ConcurrencyConflictError, IngestionFailure, type IngestionFailureKind } from './errors';
+import { attributedReason, SYSTEM_FORWARDER, withChange } from './connectionHistory';
 import { formatProblems, parseEventMessage } from './eventContract';
+import { claimedIdentity, eventIdentity, invalidMessageTenant, tenantMismatch } from './producerIntegrity';
 import { messageParkedId, newParkedId } from './parkedIds';
 import { chunkBySize, rowBytes } from './ingestionChunks';
 import type {
@@ -345,24 +347,45 @@ export class Forwarder {
   ): { event: PendingEvent } | { parked: ParkedEvent } {
     const attempts = readAttempts(message.applicationProperties, now);
     const validation = parseEventMessage(message.body);
+    const claimed = validation.ok ? eventIdentity(message, validation.event) : claimedIdentity(message);
+    const invalid = (tenantId: string | undefined, reason: string): { parked: ParkedEvent } => ({
+      parked: this.parkedEvent(
+        {
+          tenantId,
+          messageId: message.messageId,
+          eventRecordId: claimed.eventRecordId,
+          eventId: claimed.eventId,
+          ...parkedBody(message.body),
+          attempts,
+          parkKey: parkKeyOf(message),
+        },
+        'invalidMessage',
+        reason,
+        now,
+      ),
+    });
+    // Producer integrity: a message belongs to a tenant only when its tenantId property and its
+    // body agree on one. Anything else is filed under nobody (unattributed), never under the
+    // tenant the body merely claims, and is never delivered.
+    const mismatch = tenantMismatch(claimed);
+    if (validation.ok === false && validation.repeatedKey !== undefined) {
+      return invalid(
+        undefined,
+        `The message body names the key ${JSON.stringify(validation.repeatedKey)} twice in one object, so which value counts would be a guess; it is delivered to no tenant. Fix the producer to send each key once.`,
+      );
+    }
+    if (mismatch) {
+      // Both wrongs, when the body is broken too: the producer has two things to fix.
+      const alsoInvalid = validation.ok
+        ? ''
+        : ` The body is not a valid audit event either: ${formatProblems(validation.problems)}.`;
+      return invalid(undefined, `${mismatch}${alsoInvalid}`);
+    }
     if (!validation.ok) {
-      const claimed = claimedIdentity(message);
-      return {
-        parked: this.parkedEvent(
-          {
-            tenantId: claimed.tenantId,
-            messageId: message.messageId,
-            eventRecordId: claimed.eventRecordId,
-            eventId: claimed.eventId,
-            ...parkedBody(message.body),
-            attempts,
-            parkKey: parkKeyOf(message),
-          },
-          'invalidMessage',
-          `The message is not a valid audit event (schema version 1): ${formatProblems(validation.problems)}. Fix the producer; replaying sends the same body again.`,
-          now,
-        ),
-      };
+      return invalid(
+        invalidMessageTenant(claimed),
+        `The message is not a valid audit event (schema version 1): ${formatProblems(validation.problems)}. Fix the producer; replaying sends the same body again.`,
+      );
     }
     const { event } = validation;
     const { table, row } = eventToRow(event);
@@ -884,15 +907,32 @@ export class Forwarder {
       next = withState(
         next,
         'suspended',
-        `Deliveries kept failing for more than ${hours} hours (${intent.exhausted.message}). New events are parked: fix the connection, save it again, then replay the parked events.`,
+        attributedReason(
+          `Deliveries kept failing for more than ${hours} hours (${intent.exhausted.message}). New events are parked: fix the connection, save it again, then replay the parked events.`,
+          SYSTEM_FORWARDER,
+        ),
         now,
       );
     } else if (intent.accessFailure) {
-      next = withState(next, 'degraded', accessReason(intent.accessFailure), now);
+      next = withState(
+        next,
+        'degraded',
+        attributedReason(accessReason(intent.accessFailure), SYSTEM_FORWARDER),
+        now,
+      );
     } else if (intent.delivered && next.state === 'degraded') {
-      next = withState(next, 'active', 'Deliveries succeed again.', now);
+      next = withState(next, 'active', attributedReason('Deliveries succeed again.', SYSTEM_FORWARDER), now);
     }
     const at = now.toISOString();
+    if (next.stateChangedAt !== current.stateChangedAt) {
+      next = withChange(next, {
+        at,
+        action: 'deliveryState',
+        actor: SYSTEM_FORWARDER,
+        state: next.state,
+        summary: `Export ${current.state} -> ${next.state}.`,
+      });
+    }
     if (intent.delivered) {
       const last = next.lastDeliveryAt ? Date.parse(next.lastDeliveryAt) : Number.NaN;
       // Throttled so a busy tenant costs one write per cache period, not one per batch.
@@ -1104,39 +1144,6 @@ function bodyText(body: unknown): string {
   if (body instanceof Uint8Array) return Buffer.from(body).toString('utf8');
   if (body === undefined) return '';
   return JSON.stringify(body) ?? '';
-}
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/**
- * Who an invalid message claims to be, for filing it: the tenant from the
- * body, else from the application property, else nobody (unattributed).
- * Only well-formed GUIDs count, so a malformed value never becomes a
- * Table Storage partition.
- */
-function claimedIdentity(message: ReceivedAuditMessage): {
-  tenantId: string | undefined;
-  eventRecordId: string | undefined;
-  eventId: number | undefined;
-} {
-  let parsed: unknown = message.body;
-  if (typeof parsed === 'string' || parsed instanceof Uint8Array) {
-    try {
-      parsed = JSON.parse(typeof parsed === 'string' ? parsed : Buffer.from(parsed).toString('utf8'));
-    } catch {
-      parsed = undefined;
-    }
-  }
-  const body = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
-  const properties = message.applicationProperties ?? {};
-  const guidOf = (value: unknown): string | undefined =>
-    typeof value === 'string' && GUID.test(value) ? value.toLowerCase() : undefined;
-  const eventId = body.eventId ?? properties.eventId;
-  return {
-    tenantId: guidOf(body.tenantId) ?? guidOf(properties.tenantId),
-    eventRecordId: guidOf(body.id),
-    eventId: typeof eventId === 'number' && Number.isInteger(eventId) ? eventId : undefined,
-  };
 }
 
 function errorLine(error: unknown): string {

@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { StateConflictError, TransientDependencyError, ValidationError } from './errors';
+import { withChange, type ConnectionActor } from './connectionHistory';
+import {
+  ConcurrencyConflictError,
+  StateConflictError,
+  TransientDependencyError,
+  ValidationError,
+} from './errors';
 import type {
   AuditQueue,
+  Clock,
   OutgoingAuditMessage,
   ParkCategory,
   ParkedEvent,
@@ -58,6 +65,7 @@ export class ParkedEvents {
       parked: ParkedEventStore;
       connections: TenantConnectionStore;
       queue: AuditQueue;
+      clock: Clock;
     },
   ) {}
 
@@ -83,7 +91,8 @@ export class ParkedEvents {
     return this.deps.parked.count(tenantId);
   }
 
-  async replay(tenantId: string, selection: ReplaySelection = {}): Promise<ReplayResult> {
+  /** Replays the selection; `actor` (the API caller, or the operator CLI) is recorded on the connection. */
+  async replay(tenantId: string, selection: ReplaySelection, actor: ConnectionActor): Promise<ReplayResult> {
     validateSelection(selection);
     const connection = await this.deps.connections.get(tenantId);
     if (!connection || !isDelivering(connection.value.state)) {
@@ -132,6 +141,7 @@ export class ParkedEvents {
         tenantId,
         picked.map((event) => event.parkedId),
       );
+      await this.recordReplay(tenantId, picked.length, actor);
     }
     const found = new Set(picked.map((event) => event.parkedId));
     return {
@@ -139,6 +149,28 @@ export class ParkedEvents {
       notFound: wanted && !remaining ? [...wanted].filter((id) => !found.has(id)) : [],
       remaining,
     };
+  }
+
+  /** Who replayed how many, first in the connection's history; re-read on a concurrent write. */
+  private async recordReplay(tenantId: string, count: number, actor: ConnectionActor): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      const current = await this.deps.connections.get(tenantId);
+      if (!current) return;
+      const at = this.deps.clock.now().toISOString();
+      const next = withChange(current.value, {
+        at,
+        action: 'replay',
+        actor,
+        state: current.value.state,
+        summary: `Replayed ${count} parked event${count === 1 ? '' : 's'}.`,
+      });
+      try {
+        await this.deps.connections.replace({ ...next, updatedAt: at }, current.etag);
+        return;
+      } catch (error) {
+        if (!(error instanceof ConcurrencyConflictError) || attempt >= 3) throw error;
+      }
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+import type { ConnectionChange } from './connectionHistory';
 import type { TableName } from './tableSchema';
 
 /**
@@ -80,6 +81,8 @@ export interface TenantConnection {
   lastError?: { at: string; message: string };
   createdAt: string;
   updatedAt: string;
+  /** Who changed what and when, newest first, at most HISTORY_LIMIT entries (connectionHistory.ts). */
+  history?: ConnectionChange[];
 }
 
 /** An entity as read from the store, with the ETag a conditional write must present. */

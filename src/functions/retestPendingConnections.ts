@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import { connectionUseCases } from '../composition';
 import { contextLogger } from '../contextLogger';
+import { SYSTEM_TIMER } from '../domain/connectionHistory';
 
 /**
  * Finishes Create Connection tests waiting for role/DCR propagation: every
@@ -11,7 +12,7 @@ import { contextLogger } from '../contextLogger';
 app.timer('retestPendingConnections', {
   schedule: '0 * * * * *',
   handler: async (_timer, context) => {
-    const useCases = await connectionUseCases(contextLogger(context));
+    const useCases = await connectionUseCases(contextLogger(context), SYSTEM_TIMER);
     await useCases.retestPendingConnections();
   },
 });

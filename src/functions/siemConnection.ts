@@ -9,9 +9,9 @@ import { readJsonObject } from '../http/request';
  * whatever the outcome of the steps (ok / pending / failed); refuses input
  * that can never work with 400.
  */
-export const createConnection = tenantEndpoint(async ({ request, tenantId, logger }) => {
+export const createConnection = tenantEndpoint(async ({ request, tenantId, logger, actor }) => {
   const body = await readJsonObject(request);
-  const useCases = await connectionUseCases(logger);
+  const useCases = await connectionUseCases(logger, actor);
   const result = await useCases.createConnection(tenantId, {
     workspaceResourceId: body.workspaceResourceId,
     location: body.location,

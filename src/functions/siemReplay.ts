@@ -11,17 +11,21 @@ import { readJsonObject } from '../http/request';
  * At most 500 per call; `remaining: true` says call again. Refused (409)
  * while the tenant's export is not active or degraded.
  */
-export const siemReplay = tenantEndpoint(async ({ request, tenantId }) => {
+export const siemReplay = tenantEndpoint(async ({ request, tenantId, actor }) => {
   // The body is optional: without one, everything parked is replayed.
   const hasBody = (await request.clone().arrayBuffer()).byteLength > 0;
   const body = hasBody ? await readJsonObject(request) : {};
   const parkedIds = stringList(body.parkedIds, 'parkedIds');
   const categories = stringList(body.categories, 'categories') as ParkCategory[] | undefined;
   const { parkedEvents } = await forwarderUseCases();
-  const result = await parkedEvents.replay(tenantId, {
-    ...(parkedIds ? { parkedIds } : {}),
-    ...(categories ? { categories } : {}),
-  });
+  const result = await parkedEvents.replay(
+    tenantId,
+    {
+      ...(parkedIds ? { parkedIds } : {}),
+      ...(categories ? { categories } : {}),
+    },
+    actor,
+  );
   return jsonResponse(200, result);
 });
 

@@ -9,8 +9,8 @@ import { readJsonObject } from '../http/request';
  * turn export on for the tested connection), DELETE (turn export off).
  * Responses carry the entity's ETag; PUT and DELETE honour If-Match.
  */
-export const siemSettings = tenantEndpoint(async ({ request, tenantId, logger, ifMatch }) => {
-  const useCases = await connectionUseCases(logger);
+export const siemSettings = tenantEndpoint(async ({ request, tenantId, logger, ifMatch, actor }) => {
+  const useCases = await connectionUseCases(logger, actor);
   switch (request.method) {
     case 'GET': {
       const settings = await useCases.getSettings(tenantId);

@@ -24,6 +24,10 @@ export interface ApiAuthSettings {
   jwksUri: string;
   requiredRole: string;
   allTenantsRole: string;
+  /** The operator's home tenant, lower case: the only issuer of cross-tenant authority. */
+  operatorTenantId: string;
+  /** Client ids (lower case) of the operator apps that may act for any tenant. */
+  operatorClientIds: string[];
 }
 
 export interface Caller {
@@ -31,10 +35,22 @@ export interface Caller {
   tenantId: string;
   /** Object id (`oid`) of the user or service principal, for audit lines. */
   objectId: string | undefined;
+  /** The calling application, lower case: `azp` of a v2 token, `appid` of a v1 token. */
+  appId: string | undefined;
+  /** App roles from the `roles` claim only; delegated scopes (`scp`) never count as roles. */
   roles: string[];
-  /** Holds the all-tenants role: may act for any tenant (the portal backend). */
+  /**
+   * May act for any tenant: holds the all-tenants role AND the token comes from the operator's
+   * home tenant AND the calling app is allow-listed. Roles alone prove nothing, since every
+   * tenant's own admins assign roles in that tenant.
+   */
   allTenants: boolean;
 }
+
+/** How a caller got the right to act for the route's tenant, or why not (a stable problem code). */
+export type TenantAccess =
+  | { allowed: true; via: 'ownTenant' | 'operator' }
+  | { allowed: false; code: 'TenantNotAllowed' | 'OperatorAppNotAllowed' | 'AllTenantsRoleRequired' };
 
 export interface ApiAuthenticatorOptions {
   /** Inject keys directly (tests); by default a remote JWKS with caching and rotation. */
@@ -52,6 +68,7 @@ const MAX_TOKEN_LENGTH = 16_384;
 export class ApiAuthenticator {
   private readonly keys: JWTVerifyGetKey;
   private readonly clockTolerance: number;
+  private readonly operatorApps: ReadonlySet<string>;
 
   constructor(
     private readonly settings: ApiAuthSettings,
@@ -67,10 +84,18 @@ export class ApiAuthenticator {
         timeoutDuration: 5_000,
       });
     this.clockTolerance = options.clockToleranceSeconds ?? 60;
+    this.operatorApps = new Set(settings.operatorClientIds.map((id) => id.toLowerCase()));
   }
 
-  /** Validates the Authorization header; throws Unauthenticated or Forbidden. */
+  /** Validates the Authorization header and requires the API's app role; throws Unauthenticated or Forbidden. */
   async authenticate(authorization: string | null | undefined): Promise<Caller> {
+    const caller = await this.identify(authorization);
+    this.requireRole(caller);
+    return caller;
+  }
+
+  /** Validates the Authorization header (throws Unauthenticated) and says who is calling, roles unchecked. */
+  async identify(authorization: string | null | undefined): Promise<Caller> {
     if (!authorization || authorization.trim() === '') {
       throw new Unauthenticated(
         'A bearer token is required: send Authorization: Bearer <Entra access token>.',
@@ -123,28 +148,72 @@ export class ApiAuthenticator {
     const roles = Array.isArray(claimedRoles)
       ? claimedRoles.filter((role): role is string => typeof role === 'string')
       : [];
-    if (!roles.includes(this.settings.requiredRole)) {
-      throw new Forbidden(
-        `The caller lacks the app role ${this.settings.requiredRole} required by this API.`,
-        'MissingAppRole',
-      );
-    }
+    const tenantId = claimedTenant.toLowerCase();
+    const appId = callingApp(payload);
     return {
-      tenantId: claimedTenant.toLowerCase(),
-      objectId: typeof payload.oid === 'string' ? payload.oid : undefined,
+      tenantId,
+      // Only a GUID: the object id is stored with each change the caller makes.
+      objectId:
+        typeof payload.oid === 'string' && GUID.test(payload.oid) ? payload.oid.toLowerCase() : undefined,
+      appId,
       roles,
-      allTenants: roles.includes(this.settings.allTenantsRole),
+      allTenants:
+        roles.includes(this.settings.allTenantsRole) &&
+        tenantId === this.settings.operatorTenantId.toLowerCase() &&
+        appId !== undefined &&
+        this.operatorApps.has(appId),
     };
   }
 
-  /** Throws Forbidden unless the caller may act for `tenantId`. */
-  authorizeTenant(caller: Caller, tenantId: string): void {
-    if (caller.allTenants || caller.tenantId === tenantId.toLowerCase()) return;
-    throw new Forbidden(
-      `The caller's tenant may not manage tenant ${tenantId}: sign in with that tenant, or use a caller holding the ${this.settings.allTenantsRole} role.`,
-      'TenantNotAllowed',
-    );
+  /** Whether the caller may act for `tenantId`, and on what grounds. */
+  tenantAccess(caller: Caller, tenantId: string): TenantAccess {
+    if (caller.tenantId === tenantId.toLowerCase()) return { allowed: true, via: 'ownTenant' };
+    if (caller.tenantId !== this.settings.operatorTenantId.toLowerCase())
+      return { allowed: false, code: 'TenantNotAllowed' };
+    if (caller.appId === undefined || !this.operatorApps.has(caller.appId))
+      return { allowed: false, code: 'OperatorAppNotAllowed' };
+    if (!caller.roles.includes(this.settings.allTenantsRole))
+      return { allowed: false, code: 'AllTenantsRoleRequired' };
+    return { allowed: true, via: 'operator' };
   }
+
+  /** Throws Forbidden unless the caller holds the API's app role and may act for `tenantId`; returns how it may. */
+  authorizeTenant(caller: Caller, tenantId: string): 'ownTenant' | 'operator' {
+    this.requireRole(caller);
+    const access = this.tenantAccess(caller, tenantId);
+    if (access.allowed) return access.via;
+    throw new Forbidden(this.refusal(access.code, caller), access.code);
+  }
+
+  private requireRole(caller: Caller): void {
+    if (!caller.roles.includes(this.settings.requiredRole)) {
+      throw new Forbidden(
+        `The caller lacks the app role ${this.settings.requiredRole} required by this API: assign it to the calling user or app in its tenant's Enterprise applications.`,
+        'MissingAppRole',
+      );
+    }
+  }
+
+  private refusal(code: Exclude<TenantAccess, { allowed: true }>['code'], caller: Caller): string {
+    switch (code) {
+      case 'TenantNotAllowed':
+        return `This token's tenant may only manage its own export (tenant ${caller.tenantId}): sign in with the tenant named in the URL to manage that one.`;
+      case 'OperatorAppNotAllowed':
+        return `Only the operator's portal apps may manage other tenants, and this token's calling app (${caller.appId ?? 'none: the token has no azp or appid claim'}) is not one: call through the portal, or add the app's client id to API_OPERATOR_CLIENT_IDS.`;
+      case 'AllTenantsRoleRequired':
+        return `Managing another tenant needs the app role ${this.settings.allTenantsRole}: assign it to this app in the operator's tenant, or sign in with the tenant named in the URL.`;
+    }
+  }
+}
+
+/**
+ * The calling application. Entra's v2 access tokens name it in `azp`, v1 tokens in `appid`
+ * (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference); the
+ * other claim is not trusted for that version, so a v2 token without `azp` has no calling app.
+ */
+function callingApp(payload: JWTPayload): string | undefined {
+  const claim = payload.ver === '1.0' ? payload.appid : payload.azp;
+  return typeof claim === 'string' && GUID.test(claim) ? claim.toLowerCase() : undefined;
 }
 
 /** A reason a caller can act on, never the token or key material. */

@@ -1,6 +1,7 @@
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { apiAuthenticator } from '../composition';
 import { contextLogger } from '../contextLogger';
+import type { ConnectionActor } from '../domain/connectionHistory';
 import type { Logger } from '../domain/ports';
 import type { Caller } from './auth';
 import { errorToProblem } from './problem';
@@ -15,6 +16,8 @@ export interface TenantRequest {
   logger: Logger;
   /** If-Match as sent, for conditional writes. */
   ifMatch: string | undefined;
+  /** The caller as recorded on the changes it makes: identifiers only. */
+  actor: ConnectionActor;
 }
 
 /**
@@ -28,35 +31,65 @@ export function tenantEndpoint(handler: (request: TenantRequest) => Promise<Http
     const logger = contextLogger(context);
     const conditional = ifMatch(request);
     const route = `${request.method} ${new URL(request.url).pathname}`;
+    // Who asked, once the token is verified: every answer's log line names the caller and the decision.
+    let caller: Caller | undefined;
+    let access: 'ownTenant' | 'operator' | undefined;
     try {
       const authenticator = await apiAuthenticator();
-      const caller = await authenticator.authenticate(request.headers.get('authorization'));
+      caller = await authenticator.identify(request.headers.get('authorization'));
       const tenantId = routeTenantId(request);
-      authenticator.authorizeTenant(caller, tenantId);
-      const response = await handler({ request, context, tenantId, caller, logger, ifMatch: conditional });
+      access = authenticator.authorizeTenant(caller, tenantId);
+      const response = await handler({
+        request,
+        context,
+        tenantId,
+        caller,
+        logger,
+        ifMatch: conditional,
+        actor: {
+          kind: 'caller',
+          tenantId: caller.tenantId,
+          ...(caller.objectId ? { objectId: caller.objectId } : {}),
+          ...(caller.appId ? { appId: caller.appId } : {}),
+        },
+      });
       logger.info('Request answered', {
         route,
         status: response.status ?? 200,
         tenantId,
-        callerTenantId: caller.tenantId,
-        callerObjectId: caller.objectId,
+        access,
+        ...callerFields(caller),
       });
       return response;
     } catch (error) {
       const mapped = errorToProblem(error, conditional !== undefined);
       const status = mapped.response.status ?? 500;
       if (mapped.unexpected) {
-        logger.error('Request failed unexpectedly', { route, status, error: describeError(error) });
+        logger.error('Request failed unexpectedly', {
+          route,
+          status,
+          error: describeError(error),
+          access,
+          ...callerFields(caller),
+        });
       } else {
         logger.warn('Request refused', {
           route,
           status,
           code: (error as { code?: unknown }).code ?? undefined,
+          access,
+          ...callerFields(caller),
         });
       }
       return mapped.response;
     }
   };
+}
+
+/** Identifiers only: never the token or any claim beyond who called and through which app. */
+function callerFields(caller: Caller | undefined): Record<string, string | undefined> {
+  if (!caller) return { callerTenantId: undefined };
+  return { callerTenantId: caller.tenantId, callerObjectId: caller.objectId, callerAppId: caller.appId };
 }
 
 /** JSON response with the entity's ETag, never cached (it carries per-tenant state). */

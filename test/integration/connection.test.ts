@@ -36,6 +36,9 @@ async function fireRetestTimer(): Promise<void> {
 
 const admin = new AzureStandInAdmin(inject('azureStandInUrl'));
 const REQUIRED_ROLE = 'SiemExport.Manage';
+/** The operator's home tenant and its portal backend: the only caller that acts for other tenants. */
+const OPERATOR_TENANT = randomUUID();
+const PORTAL_APP = randomUUID();
 const TENANTS_TABLE = `Conn${randomUUID().replace(/-/g, '').slice(0, 12)}`;
 const ALL_ROLES: RoleName[] = [
   'Monitoring Contributor',
@@ -73,6 +76,8 @@ beforeAll(async () => {
     API_JWKS_URI: info.jwksUri,
     API_REQUIRED_ROLE: REQUIRED_ROLE,
     API_ALL_TENANTS_ROLE: 'SiemExport.AllTenants',
+    API_OPERATOR_TENANT_ID: OPERATOR_TENANT.toUpperCase(),
+    API_OPERATOR_CLIENT_IDS: PORTAL_APP,
     CONNECTION_TIMEOUT_SECONDS: '30',
     PROPAGATION_WINDOW_MINUTES: '30',
   });
@@ -651,9 +656,17 @@ describe('authentication and authorization', () => {
     expect(wrongTenant.status).toBe(403);
     expect(wrongTenant.json()).toMatchObject({ code: 'TenantNotAllowed' });
 
+    // The all-tenants role from a customer's own tenant: its admins assigned it, so it grants nothing.
+    const selfAssigned = await attempt(
+      c.tenantId,
+      await token(other.tenantId, { roles: [REQUIRED_ROLE, 'SiemExport.AllTenants'], clientId: PORTAL_APP }),
+    );
+    expect(selfAssigned.status).toBe(403);
+    expect(selfAssigned.json()).toMatchObject({ code: 'TenantNotAllowed' });
+
     const portal = await attempt(
       c.tenantId,
-      await token(other.tenantId, { roles: [REQUIRED_ROLE, 'SiemExport.AllTenants'] }),
+      await token(OPERATOR_TENANT, { roles: [REQUIRED_ROLE, 'SiemExport.AllTenants'], clientId: PORTAL_APP }),
     );
     expect(portal.status).toBe(400);
   });

@@ -1,11 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { TableParkedEventStore } from '../../src/adapters/parkedEventStore';
+import { TableParkedEventStore, UNATTRIBUTED_PARTITION } from '../../src/adapters/parkedEventStore';
 import { openTable } from '../../src/adapters/tableStorage';
 import { TableTenantConnectionStore } from '../../src/adapters/tenantConnectionStore';
 import { resetCompositionForTests } from '../../src/composition';
 import { resetConfigForTests } from '../../src/config';
-import { invokeServiceBusBatch, listFunctions, startFunctionApp } from '../support/functionsHost';
+import {
+  invokeServiceBusBatch,
+  listFunctions,
+  startFunctionApp,
+  type ServiceBusTestMessage,
+} from '../support/functionsHost';
 import { auditEvent, savedConnection } from '../support/forwarderFixtures';
 
 /**
@@ -27,6 +32,7 @@ const env = {
   CUSTOMER_APP_CLIENT_SECRET: 'dev-only',
   API_AUDIENCE: 'api://pki-siem-export',
   API_ISSUERS: 'https://login.microsoftonline.com/{tenantid}/v2.0',
+  API_OPERATOR_TENANT_ID: '5e2a7b3c-1d4f-4a6e-9b8c-0f1e2d3c4b5a',
 };
 const saved = new Map<string, string | undefined>();
 const tables = { kind: 'connectionString' as const, connectionString: env.TABLE_STORAGE_CONNECTION_STRING };
@@ -55,6 +61,16 @@ afterAll(() => {
   resetCompositionForTests();
 });
 
+/** A message as the producer sends it: the tenantId application property names the body's tenant. */
+function asProduced(event: { id: string; tenantId: string }): ServiceBusTestMessage {
+  return {
+    body: event,
+    messageId: event.id,
+    contentType: 'application/json',
+    applicationProperties: { tenantId: event.tenantId },
+  };
+}
+
 describe('forwardAuditEvents (host conversions, Azurite)', () => {
   it('registers a byte-typed batch trigger on the configured queue', () => {
     expect(listFunctions().find((f) => f.name === 'forwardAuditEvents')).toMatchObject({
@@ -76,9 +92,9 @@ describe('forwardAuditEvents (host conversions, Azurite)', () => {
         messageId: 'not-json-1',
         applicationProperties: { tenantId: tenant },
       },
-      { body: invalid, messageId: invalid.id, contentType: 'application/json' },
-      { body: auditEvent(disabled), messageId: randomUUID(), contentType: 'application/json' },
-      { body: auditEvent(randomUUID()), messageId: randomUUID(), contentType: 'application/json' },
+      asProduced(invalid),
+      asProduced(auditEvent(disabled)),
+      asProduced(auditEvent(randomUUID())),
     ]);
     expect(result.outcome).toBe('completed');
 
@@ -106,9 +122,9 @@ describe('forwardAuditEvents (host conversions, Azurite)', () => {
       'latin1',
     );
     const result = await invokeServiceBusBatch('forwardAuditEvents', [
-      { body: auditEvent(randomUUID()), messageId: randomUUID(), contentType: 'application/json' },
+      asProduced(auditEvent(randomUUID())),
       { body: '', messageId: 'empty-1', applicationProperties: { tenantId: tenant } },
-      { body: auditEvent(randomUUID()), messageId: randomUUID(), contentType: 'application/json' },
+      asProduced(auditEvent(randomUUID())),
       { body: notUtf8, messageId: 'latin1-1', applicationProperties: { tenantId: tenant } },
     ]);
     expect(result.outcome).toBe('completed');
@@ -133,6 +149,40 @@ describe('forwardAuditEvents (host conversions, Azurite)', () => {
     const batchLine = result.logs.find((line) => line.message.startsWith('forwarder: batch settled'));
     expect(batchLine?.message).toContain('"skipped":2');
     expect(batchLine?.message).toContain('"invalid":2');
+  });
+
+  it('parks a message whose property and body name different tenants, or whose body repeats a key, under nobody', async () => {
+    const tenantA = randomUUID();
+    const tenantB = randomUUID();
+    await connections.create(savedConnection(tenantA));
+    await connections.create(savedConnection(tenantB));
+    const steered = auditEvent(tenantB);
+    const twice = auditEvent(tenantA);
+    const twiceText = JSON.stringify(twice).replace('{', `{"tenantId":"${tenantB}",`);
+    const result = await invokeServiceBusBatch('forwardAuditEvents', [
+      { ...asProduced(steered), applicationProperties: { tenantId: tenantA.toUpperCase() } },
+      {
+        body: twiceText,
+        messageId: twice.id,
+        contentType: 'application/json',
+        applicationProperties: { tenantId: tenantA },
+      },
+    ]);
+    expect(result.outcome).toBe('completed');
+
+    // Filed under nobody: neither tenant's portal lists them, the operator's CLI does.
+    expect(await parked.count(tenantA)).toBe(0);
+    expect(await parked.count(tenantB)).toBe(0);
+    const unattributed = await parked.list(UNATTRIBUTED_PARTITION, { limit: 100 });
+    const byMessage = new Map(unattributed.items.map((item) => [item.messageId, item]));
+    expect(byMessage.get(steered.id)).toMatchObject({ category: 'invalidMessage', tenantId: undefined });
+    expect(byMessage.get(steered.id)?.reason).toContain('disagrees');
+    expect(byMessage.get(twice.id)).toMatchObject({ category: 'invalidMessage', body: twiceText });
+    expect(byMessage.get(twice.id)?.reason).toContain('names the key "tenantId" twice');
+    // Delivered to neither: the batch line counts no delivery.
+    const batchLine = result.logs.find((line) => line.message.startsWith('forwarder: batch settled'));
+    expect(batchLine?.message).toContain('"invalid":2');
+    expect(batchLine?.message).toContain('"delivered":0');
   });
 
   it('parks a redelivered message once: its entry is keyed by enqueue time and sequence number', async () => {

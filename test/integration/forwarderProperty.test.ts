@@ -113,7 +113,13 @@ const scenarioArbitrary = fc.record({
 });
 
 function toMessage(event: AuditEventBody | Record<string, unknown>, id: string): ServiceBusTestMessage {
-  return { body: event, messageId: id, contentType: 'application/json' };
+  // As the producer sends it: the tenantId application property always names the body's tenant.
+  return {
+    body: event,
+    messageId: id,
+    contentType: 'application/json',
+    applicationProperties: { tenantId: String(event.tenantId) },
+  };
 }
 
 describe('forwardAuditEvents: property over tenants and faults (stand-ins)', () => {

@@ -1,3 +1,4 @@
+import { SYSTEM_FORWARDER, type ConnectionChange } from '../../src/domain/connectionHistory';
 import { randomUUID } from 'node:crypto';
 import { TableClient } from '@azure/data-tables';
 import { describe, expect, inject, it } from 'vitest';
@@ -77,6 +78,32 @@ for (const [name, makeStore] of Object.entries(connectionStores)) {
       const read = await store.get(tenantId);
       expect(read?.value).toEqual(connection(tenantId));
       expect(await store.get(randomUUID())).toBeUndefined();
+    });
+
+    it('round-trips who changed a connection, newest first, and a connection without any history', async () => {
+      const store = makeStore();
+      const tenantId = randomUUID();
+      const history: ConnectionChange[] = [
+        {
+          at: '2026-12-03T16:20:00.000Z',
+          action: 'disableExport',
+          actor: { kind: 'caller', tenantId, objectId: randomUUID(), appId: randomUUID() },
+          state: 'disabled',
+          summary: 'Export turned off.',
+        },
+        {
+          at: '2026-12-03T16:10:00.000Z',
+          action: 'deliveryState',
+          actor: SYSTEM_FORWARDER,
+          state: 'degraded',
+          summary: 'Export active -> degraded.',
+        },
+      ];
+      await store.create({ ...connection(tenantId), history });
+      expect((await store.get(tenantId))?.value.history).toEqual(history);
+      const bare = randomUUID();
+      await store.create(connection(bare));
+      expect((await store.get(bare))?.value).not.toHaveProperty('history');
     });
 
     it('refuses a second create and a replace with a stale ETag', async () => {

@@ -33,6 +33,8 @@ export function forwarderSettings(options: {
     API_AUDIENCE: options.info.apiAudience,
     API_ISSUERS: options.info.issuerTemplate,
     API_JWKS_URI: options.info.jwksUri,
+    // An operator tenant no test token comes from: every token acts only for its own tid.
+    API_OPERATOR_TENANT_ID: '5e2a7b3c-1d4f-4a6e-9b8c-0f1e2d3c4b5a',
     ...options.overrides,
   };
 }

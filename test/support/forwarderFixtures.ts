@@ -51,17 +51,22 @@ export function auditEvent(tenantId: string, overrides: Partial<AuditEventBody> 
 /**
  * The message as the trigger hands it over: JSON bodies already parsed by the
  * Functions library (it JSON-parses string bodies when it can), metadata aligned.
+ * Without properties, the body's tenantId is the tenantId property, as the producer sets it.
  */
 export function received(
   body: unknown,
-  properties: Record<string, unknown> = {},
+  properties?: Record<string, unknown>,
   messageId?: string,
 ): ReceivedAuditMessage {
-  const event = typeof body === 'object' && body !== null ? (body as { id?: unknown }) : {};
+  const event =
+    typeof body === 'object' && body !== null ? (body as { id?: unknown; tenantId?: unknown }) : {};
   return {
     body,
     messageId: messageId ?? (typeof event.id === 'string' ? event.id : randomUUID()),
-    applicationProperties: properties,
+    applicationProperties: {
+      ...(event.tenantId !== undefined ? { tenantId: event.tenantId } : {}),
+      ...properties,
+    },
     deliveryCount: 1,
     sequenceNumber: undefined,
     enqueuedAt: undefined,

@@ -8,6 +8,9 @@ import { assertLoopback } from '../support/loopback';
 
 const TENANT = '0b6c4a2e-6f4e-4a55-9d61-7d1f0e6b2a10';
 const OTHER_TENANT = '9a3b1c5d-2e4f-4a6b-8c7d-9e0f1a2b3c4d';
+const OPERATOR_TENANT = '5e2a7b3c-1d4f-4a6e-9b8c-0f1e2d3c4b5a';
+const PORTAL_APP = '3f1c6c1e-5a6b-4d0e-9b5e-2a9d8c7e6f10';
+const CALLER_OID = '7d0c9a1e-3b2f-4c5d-8e6f-1a2b3c4d5e6f';
 
 interface SigningKey {
   kid: string;
@@ -63,6 +66,8 @@ function settings(overrides: Partial<ApiAuthSettings> = {}): ApiAuthSettings {
     jwksUri,
     requiredRole: 'SiemExport.Manage',
     allTenantsRole: 'SiemExport.AllTenants',
+    operatorTenantId: OPERATOR_TENANT,
+    operatorClientIds: [PORTAL_APP],
     ...overrides,
   };
 }
@@ -75,11 +80,18 @@ async function token(
     audience?: string;
     roles?: unknown;
     expiresIn?: string | number;
+    claims?: Record<string, unknown>;
   } = {},
 ): Promise<string> {
   const key = options.key ?? current;
   const tid = options.tid ?? TENANT;
-  return new SignJWT({ tid, oid: 'caller-oid', roles: options.roles ?? ['SiemExport.Manage'] })
+  return new SignJWT({
+    tid,
+    oid: CALLER_OID,
+    ver: '2.0',
+    roles: options.roles ?? ['SiemExport.Manage'],
+    ...options.claims,
+  })
     .setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'JWT' })
     .setIssuer(options.issuer ?? `https://login.example.test/${tid}/v2.0`)
     .setAudience(options.audience ?? 'api://pki-siem-export')
@@ -102,7 +114,8 @@ describe('ApiAuthenticator', () => {
     const caller = await new ApiAuthenticator(settings()).authenticate(`Bearer ${await token()}`);
     expect(caller).toEqual({
       tenantId: TENANT,
-      objectId: 'caller-oid',
+      objectId: CALLER_OID,
+      appId: undefined,
       roles: ['SiemExport.Manage'],
       allTenants: false,
     });
@@ -148,6 +161,21 @@ describe('ApiAuthenticator', () => {
       .setExpirationTime('1h')
       .sign(secret);
     expect(await refusal(new ApiAuthenticator(settings()), `Bearer ${hs}`)).toBeInstanceOf(Unauthenticated);
+
+    // Unsigned (alg: none), claiming every role from the operator's tenant.
+    const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const unsigned = `${part({ alg: 'none', typ: 'JWT' })}.${part({
+      tid: OPERATOR_TENANT,
+      azp: PORTAL_APP,
+      ver: '2.0',
+      roles: ['SiemExport.Manage', 'SiemExport.AllTenants'],
+      iss: `https://login.example.test/${OPERATOR_TENANT}/v2.0`,
+      aud: 'api://pki-siem-export',
+      exp: Math.floor(Date.now() / 1000) + 3600,
+    })}.`;
+    expect(await refusal(new ApiAuthenticator(settings()), `Bearer ${unsigned}`)).toBeInstanceOf(
+      Unauthenticated,
+    );
   });
 
   it('forbids a valid token without the required app role', async () => {
@@ -159,15 +187,54 @@ describe('ApiAuthenticator', () => {
     expect((error as Forbidden).code).toBe('MissingAppRole');
   });
 
-  it('lets a caller act for its own tenant, or for any with the all-tenants role', async () => {
+  it("lets a caller act for its own tenant, and for any only as the operator's allow-listed portal app", async () => {
     const authenticator = new ApiAuthenticator(settings());
     const own = await authenticator.authenticate(`Bearer ${await token()}`);
-    expect(() => authenticator.authorizeTenant(own, TENANT.toUpperCase())).not.toThrow();
+    expect(authenticator.authorizeTenant(own, TENANT.toUpperCase())).toBe('ownTenant');
     expect(() => authenticator.authorizeTenant(own, OTHER_TENANT)).toThrow(Forbidden);
+    const bothRoles = ['SiemExport.Manage', 'SiemExport.AllTenants'];
     const portal = await authenticator.authenticate(
-      `Bearer ${await token({ roles: ['SiemExport.Manage', 'SiemExport.AllTenants'] })}`,
+      `Bearer ${await token({ tid: OPERATOR_TENANT, roles: bothRoles, claims: { azp: PORTAL_APP.toUpperCase() } })}`,
     );
-    expect(() => authenticator.authorizeTenant(portal, OTHER_TENANT)).not.toThrow();
+    expect(portal).toMatchObject({ appId: PORTAL_APP, allTenants: true });
+    expect(authenticator.authorizeTenant(portal, OTHER_TENANT)).toBe('operator');
+
+    // The attack of issue 13: a tenant of one's own, the app consented, the role self-assigned.
+    const attacker = await authenticator.authenticate(
+      `Bearer ${await token({ roles: bothRoles, claims: { azp: PORTAL_APP } })}`,
+    );
+    expect(attacker.allTenants).toBe(false);
+    const refused = (() => {
+      try {
+        authenticator.authorizeTenant(attacker, OTHER_TENANT);
+      } catch (error) {
+        return error as Forbidden;
+      }
+      throw new Error('the attacker was allowed');
+    })();
+    expect(refused).toBeInstanceOf(Forbidden);
+    expect(refused.code).toBe('TenantNotAllowed');
+    expect(refused.message).toContain('may only manage its own export');
+  });
+
+  it('takes the calling app from azp in v2 tokens and appid in v1 tokens, never the other', async () => {
+    const authenticator = new ApiAuthenticator(
+      settings({
+        issuers: ['https://login.example.test/{tenantid}/v2.0', 'https://sts.example.test/{tenantid}/'],
+      }),
+    );
+    const bothRoles = ['SiemExport.Manage', 'SiemExport.AllTenants'];
+    const v1 = await authenticator.authenticate(
+      `Bearer ${await token({ tid: OPERATOR_TENANT, roles: bothRoles, issuer: `https://sts.example.test/${OPERATOR_TENANT}/`, claims: { ver: '1.0', appid: PORTAL_APP } })}`,
+    );
+    expect(v1).toMatchObject({ appId: PORTAL_APP, allTenants: true });
+    const v2WithAppidOnly = await authenticator.authenticate(
+      `Bearer ${await token({ tid: OPERATOR_TENANT, roles: bothRoles, claims: { appid: PORTAL_APP } })}`,
+    );
+    expect(v2WithAppidOnly).toMatchObject({ appId: undefined, allTenants: false });
+    expect(() => authenticator.authorizeTenant(v2WithAppidOnly, OTHER_TENANT)).toThrow(
+      expect.objectContaining({ code: 'OperatorAppNotAllowed' }) as Error,
+    );
   });
 
   it('caches the key set and fetches it again when a token names a rotated-in key', async () => {

@@ -11,6 +11,7 @@ const minimal = {
   CUSTOMER_APP_CLIENT_SECRET: 'dev-only',
   API_AUDIENCE: 'api://pki-siem-export',
   API_ISSUERS: 'https://login.microsoftonline.com/{tenantid}/v2.0',
+  API_OPERATOR_TENANT_ID: '5e2a7b3c-1d4f-4a6e-9b8c-0f1e2d3c4b5a',
 };
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -41,6 +42,7 @@ describe('loadConfig', () => {
       'CUSTOMER_APP_CLIENT_ID',
       'API_AUDIENCE',
       'API_ISSUERS',
+      'API_OPERATOR_TENANT_ID',
       'MANAGED_IDENTITY_CLIENT_ID',
     ]) {
       expect(text).toContain(name);

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CONNECTION_TEST_EVENT_ID } from '../../src/domain/catalog';
+import type { ConnectionActor } from '../../src/domain/connectionHistory';
 import { ConnectionUseCases } from '../../src/domain/connectionUseCases';
 import {
   AuthorizationError,
@@ -18,6 +19,13 @@ import {
 } from '../support/fakes';
 
 const TENANT = '0b6c4a2e-6f4e-4a55-9d61-7d1f0e6b2a10';
+/** The customer's admin in its own tenant, through the portal app. */
+const PORTAL_USER: ConnectionActor = {
+  kind: 'caller',
+  tenantId: TENANT,
+  objectId: '7d0c9a1e-3b2f-4c5d-8e6f-1a2b3c4d5e6f',
+  appId: '3f1c6c1e-5a6b-4d0e-9b5e-2a9d8c7e6f10',
+};
 const RG = '/subscriptions/6f1d5b0c-1a2b-4c3d-8e9f-0a1b2c3d4e5f/resourceGroups/rg-siem';
 const WORKSPACE = `${RG}/providers/Microsoft.OperationalInsights/workspaces/law-sentinel`;
 const OTHER_WORKSPACE = `${RG}/providers/Microsoft.OperationalInsights/workspaces/law-other`;
@@ -38,6 +46,7 @@ function useCases(timeoutMs = 60_000): ConnectionUseCases {
     ingestion: sink,
     clock,
     logger,
+    actor: PORTAL_USER,
     settings: { timeoutMs, propagationWindowMs: WINDOW_MS },
   });
 }

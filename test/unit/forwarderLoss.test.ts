@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ATTEMPT_PROPERTY, FIRST_ATTEMPT_PROPERTY } from '../../src/domain/deliveryAttempts';
 import type { Forwarder } from '../../src/domain/forwarder';
+import { SYSTEM_CLI } from '../../src/domain/connectionHistory';
 import { ParkedEvents } from '../../src/domain/parkedEvents';
 import type { OutgoingAuditMessage } from '../../src/domain/ports';
 import type { ConnectionState } from '../../src/domain/tenantConnection';
@@ -74,7 +75,7 @@ describe('Forwarder: copies are never swallowed by duplicate detection', () => {
 
     // The customer fixes and saves the connection, then replays at once, as the suspension reason says.
     await setState('active');
-    await new ParkedEvents({ parked, connections, queue }).replay(TENANT_A);
+    await new ParkedEvents({ parked, connections, queue, clock }).replay(TENANT_A, {}, SYSTEM_CLI);
     const replayed = queue.sent.at(-1);
     if (!replayed) throw new Error('nothing replayed');
 

@@ -161,6 +161,7 @@ describe('registration scripts against a stand-in Azure CLI', () => {
         MANAGED_IDENTITY_CLIENT_ID: '0b7c1f0e-2f3a-4f43-8a77-6f7b2b1d9c11',
         API_AUDIENCE: 'x',
         API_ISSUERS: 'https://login.microsoftonline.com/{tenantid}/v2.0',
+        API_OPERATOR_TENANT_ID: TENANT,
       }),
     ).not.toThrow();
   });
@@ -237,8 +238,9 @@ describe('registration scripts against a stand-in Azure CLI', () => {
     expect(result.stdout).toBe('');
   });
 
-  it('registers the API app with the roles, audience and issuers the app settings expect, idempotently', () => {
-    const first = run('register-api-app.sh', []);
+  it('registers the API app with the roles, audience, issuers and operator tenant the app settings expect, idempotently', () => {
+    const portal = 'A1B2C3D4-0000-4000-8000-00000000000A';
+    const first = run('register-api-app.sh', ['--portal-client-id', portal]);
     expect(first.stderr).not.toContain('ERROR');
     expect(first.status).toBe(0);
     const [api] = tenant().apps;
@@ -251,7 +253,15 @@ describe('registration scripts against a stand-in Azure CLI', () => {
     expect(printed).toEqual({
       API_AUDIENCE: api?.appId,
       API_ISSUERS: readTemplate().parameters.apiIssuers?.defaultValue,
+      // The tenant az is signed in to: where the API app and the portal backend live.
+      API_OPERATOR_TENANT_ID: TENANT,
+      API_OPERATOR_CLIENT_IDS: portal.toLowerCase(),
     });
+    // What it printed is what the app's configuration accepts.
+    expect(SETTINGS.API_OPERATOR_TENANT_ID.schema.parse(printed.API_OPERATOR_TENANT_ID)).toBe(TENANT);
+    expect(SETTINGS.API_OPERATOR_CLIENT_IDS.schema.parse(printed.API_OPERATOR_CLIENT_IDS)).toEqual([
+      portal.toLowerCase(),
+    ]);
     expect(api).toMatchObject({
       signInAudience: 'AzureADMultipleOrgs',
       identifierUris: [`api://${api?.appId}`],
@@ -269,11 +279,18 @@ describe('registration scripts against a stand-in Azure CLI', () => {
     ]);
 
     // The stand-in refuses to replace an enabled role, as Entra does: a rerun must keep the role ids.
-    const second = run('register-api-app.sh', []);
+    const second = run('register-api-app.sh', ['--portal-client-id', portal]);
     expect(second.stderr).not.toContain('ERROR');
     expect(second.status).toBe(0);
     expect(second.stdout).toBe(first.stdout);
     expect(tenant().apps).toEqual([api]);
     expect(creates(azCalls())).toEqual([]);
+  });
+
+  it('refuses a portal client id that is not a GUID, before touching the tenant', () => {
+    const result = run('register-api-app.sh', ['--portal-client-id', 'portal']);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('--portal-client-id must be');
+    expect(azCalls()).toEqual([]);
   });
 });

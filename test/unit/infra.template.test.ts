@@ -273,11 +273,21 @@ describe('infra/azuredeploy.json alerts', () => {
   });
 });
 
-describe('infra/azuredeploy.json app settings', () => {
-  const productionSettings = (Object.keys(SETTINGS) as SettingName[]).filter(
-    (name) => !('devOnly' in SETTINGS[name] && SETTINGS[name].devOnly),
-  );
+const productionSettings = (Object.keys(SETTINGS) as SettingName[]).filter(
+  (name) => !('devOnly' in SETTINGS[name] && SETTINGS[name].devOnly),
+);
 
+/** The app settings as deployed, deployment-time values (resource ids, operator parameters) as their documented examples. */
+function identityEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of productionSettings) {
+    const value = appSetting(name);
+    env[name] = isExpression(value) || value === '' ? SETTINGS[name].example : text(value);
+  }
+  return env;
+}
+
+describe('infra/azuredeploy.json app settings', () => {
   it('are exactly the production settings src/config.ts validates plus the host-owned ones', () => {
     const names = appSettingEntries.map((entry) => entry.name);
     expect(new Set(names).size, 'an app setting appears twice').toBe(names.length);
@@ -326,7 +336,8 @@ describe('infra/azuredeploy.json app settings', () => {
       const value = appSetting(name);
       const fallback = defaultOf(name);
       if (!isExpression(value) && fallback !== undefined) {
-        expect(value, name).toBe(text(fallback));
+        // Compared as the app reads them: a literal list setting is text, its default a list.
+        expect(SETTINGS[name].schema.parse(value), name).toEqual(fallback);
       }
     }
     expect(appSetting('AZURE_AUTHORITY_HOST')).toBe('[environment().authentication.loginEndpoint]');
@@ -342,14 +353,14 @@ describe('infra/azuredeploy.json app settings', () => {
     );
   });
 
+  it("grant cross-tenant authority only to the deployment's own tenant and to no app unless named", () => {
+    expect(appSetting('API_OPERATOR_TENANT_ID')).toBe('[subscription().tenantId]');
+    expect(appSetting('API_OPERATOR_CLIENT_IDS')).toBe('');
+    expect(loadConfig({ ...identityEnv(), API_OPERATOR_CLIENT_IDS: '' }).api.operatorClientIds).toEqual([]);
+  });
+
   it('pass loadConfig in identity mode once the operator-supplied values are filled in', () => {
-    const env: Record<string, string> = {};
-    for (const name of productionSettings) {
-      const value = appSetting(name);
-      // Deployment-time values (resource ids, operator parameters) stand in as their documented examples.
-      env[name] = isExpression(value) || value === '' ? SETTINGS[name].example : text(value);
-    }
-    const config = loadConfig(env);
+    const config = loadConfig(identityEnv());
     expect(config.serviceBus.kind).toBe('identity');
     expect(config.tableStorage.kind).toBe('identity');
     expect(config.customerApp.credential.kind).toBe('managedIdentity');

@@ -3,7 +3,9 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { StateConflictError, TransientDependencyError, ValidationError } from '../../src/domain/errors';
 import { MAX_REPLAY_PER_CALL, ParkedEvents, REPLAY_OF_PROPERTY } from '../../src/domain/parkedEvents';
 import type { ParkCategory, ParkedEvent } from '../../src/domain/ports';
+import type { ConnectionActor } from '../../src/domain/connectionHistory';
 import {
+  FakeClock,
   InMemoryParkedEventStore,
   InMemoryTenantConnectionStore,
   RecordingAuditQueue,
@@ -11,6 +13,12 @@ import {
 import { auditEvent, savedConnection } from '../support/forwarderFixtures';
 
 const TENANT = '44444444-4444-4444-8444-444444444444';
+const PORTAL: ConnectionActor = {
+  kind: 'caller',
+  tenantId: '5e2a7b3c-1d4f-4a6e-9b8c-0f1e2d3c4b5a',
+  objectId: '7d0c9a1e-3b2f-4c5d-8e6f-1a2b3c4d5e6f',
+  appId: '3f1c6c1e-5a6b-4d0e-9b5e-2a9d8c7e6f10',
+};
 const OTHER = '55555555-5555-4555-8555-555555555555';
 
 let parked: InMemoryParkedEventStore;
@@ -41,7 +49,7 @@ beforeEach(async () => {
   parked = new InMemoryParkedEventStore();
   connections = new InMemoryTenantConnectionStore();
   queue = new RecordingAuditQueue();
-  useCase = new ParkedEvents({ parked, connections, queue });
+  useCase = new ParkedEvents({ parked, connections, queue, clock: new FakeClock() });
   await connections.create(savedConnection(TENANT));
 });
 
@@ -70,7 +78,7 @@ describe('ParkedEvents.replay', () => {
       parkedEvent(TENANT, 'connectionSuspended', 1),
     ];
     await parked.park(entries);
-    const result = await useCase.replay(TENANT);
+    const result = await useCase.replay(TENANT, {}, PORTAL);
 
     expect(result).toEqual({ replayed: 2, notFound: [], remaining: false });
     expect(queue.sent.map((message) => message.body)).toEqual(entries.map((entry) => entry.body));
@@ -91,14 +99,14 @@ describe('ParkedEvents.replay', () => {
 
     // A second replay of the same events gets other ids, so duplicate detection cannot swallow it.
     await parked.park(entries);
-    await useCase.replay(TENANT);
+    await useCase.replay(TENANT, {}, PORTAL);
     expect(new Set(queue.sent.map((message) => message.messageId)).size).toBe(4);
   });
 
   it('keeps the entries parked when the queue refuses the copies', async () => {
     await parked.park([parkedEvent(TENANT, 'rejectedByService', 0)]);
     queue.failWith = new Error('Service Bus unreachable');
-    await expect(useCase.replay(TENANT)).rejects.toBeInstanceOf(TransientDependencyError);
+    await expect(useCase.replay(TENANT, {}, PORTAL)).rejects.toBeInstanceOf(TransientDependencyError);
     expect(await parked.count(TENANT)).toBe(1);
   });
 
@@ -107,10 +115,10 @@ describe('ParkedEvents.replay', () => {
       parkedEvent(TENANT, i % 2 === 0 ? 'invalidMessage' : 'retryBudgetExhausted', i),
     );
     await parked.park(entries);
-    const byCategory = await useCase.replay(TENANT, { categories: ['retryBudgetExhausted'] });
+    const byCategory = await useCase.replay(TENANT, { categories: ['retryBudgetExhausted'] }, PORTAL);
     expect(byCategory.replayed).toBe(2);
     const [keep, pick] = [entries[0] as ParkedEvent, entries[2] as ParkedEvent];
-    const byId = await useCase.replay(TENANT, { parkedIds: [pick.parkedId, 'no-such-id'] });
+    const byId = await useCase.replay(TENANT, { parkedIds: [pick.parkedId, 'no-such-id'] }, PORTAL);
     expect(byId).toEqual({ replayed: 1, notFound: ['no-such-id'], remaining: false });
     expect((await parked.list(TENANT, { limit: 10 })).items.map((item) => item.parkedId)).toEqual([
       keep.parkedId,
@@ -123,8 +131,11 @@ describe('ParkedEvents.replay', () => {
         parkedEvent(TENANT, 'connectionSuspended', i),
       ),
     );
-    expect(await useCase.replay(TENANT)).toMatchObject({ replayed: MAX_REPLAY_PER_CALL, remaining: true });
-    expect(await useCase.replay(TENANT)).toMatchObject({ replayed: 3, remaining: false });
+    expect(await useCase.replay(TENANT, {}, PORTAL)).toMatchObject({
+      replayed: MAX_REPLAY_PER_CALL,
+      remaining: true,
+    });
+    expect(await useCase.replay(TENANT, {}, PORTAL)).toMatchObject({ replayed: 3, remaining: false });
   });
 
   it.each(['suspended', 'disabled', 'tested'] as const)(
@@ -132,14 +143,16 @@ describe('ParkedEvents.replay', () => {
     async (state) => {
       await connections.create(savedConnection(OTHER, { state }));
       await parked.park([parkedEvent(OTHER, 'connectionSuspended', 0)]);
-      await expect(useCase.replay(OTHER)).rejects.toBeInstanceOf(StateConflictError);
+      await expect(useCase.replay(OTHER, {}, PORTAL)).rejects.toBeInstanceOf(StateConflictError);
       expect(queue.sent).toEqual([]);
       expect(await parked.count(OTHER)).toBe(1);
     },
   );
 
   it('refuses a malformed selection', async () => {
-    await expect(useCase.replay(TENANT, { categories: ['lost' as ParkCategory] })).rejects.toThrow(/lost/);
-    await expect(useCase.replay(TENANT, { parkedIds: [] })).rejects.toBeInstanceOf(ValidationError);
+    await expect(useCase.replay(TENANT, { categories: ['lost' as ParkCategory] }, PORTAL)).rejects.toThrow(
+      /lost/,
+    );
+    await expect(useCase.replay(TENANT, { parkedIds: [] }, PORTAL)).rejects.toBeInstanceOf(ValidationError);
   });
 });
