@@ -13,7 +13,8 @@ import {
 import type { DcrColumn, DcrRecord } from './model';
 import { describeFailure } from './tokens';
 import type { RecordedRow } from './types';
-import { isPassThrough, outputTableName } from './validation';
+import { compileTransform } from './transform';
+import { outputTableName } from './validation';
 
 /**
  * The Logs Ingestion API (data plane, 2023-01-01) behind each Direct DCR's
@@ -134,14 +135,6 @@ async function upload(
       `Stream '${stream}' has no data flow in data collection rule '${immutableId}'.`,
     );
   }
-  const transformed = flows.find((flow) => !isPassThrough(flow));
-  if (transformed) {
-    throw ingestionError(
-      400,
-      'TransformNotModelled',
-      `The Azure stand-in cannot evaluate transformKql '${transformed.transformKql ?? ''}'; only 'source' (pass-through) is modelled.`,
-    );
-  }
   checkRows(rows, declaration.columns, stream);
 
   const receivedAt = new Date(now).toISOString();
@@ -151,8 +144,10 @@ async function upload(
       if (!destination || !flow.outputStream) continue;
       const tableKey = outputTableName(flow.outputStream).toLowerCase();
       const stored = destination.workspace.rows.get(tableKey) ?? [];
+      // The ARM face accepted only transforms the stand-in evaluates (transform.ts).
+      const transform = compileTransform(flow.transformKql);
       for (const row of rows)
-        stored.push(storeRow(row, caller.tenantId, immutableId, stream, now, receivedAt));
+        stored.push(storeRow(transform.apply(row), caller.tenantId, immutableId, stream, now, receivedAt));
       destination.workspace.rows.set(tableKey, stored);
     }
   }
