@@ -172,6 +172,8 @@ function columnsSection(): string {
     '',
     'Column names keep the legacy Data Collector suffixes (`_s` string, `_d` double, `_g` GUID), so queries such as `EZCA_Certificates_CL | where EventID_d == 4888` work unchanged. A field the event leaves out is empty in the row.',
     '',
+    "The data collection rule's stream has no guid type: it carries the `_g` columns as strings and its transform converts them with `toguid()`, so each row lands with exactly the table's types. In KQL they are `guid`: compare them with a guid (`EventRecordId_g == guid(…)`) or use `tostring()` before mixing them with strings.",
+    '',
   ];
   if (same) {
     lines.push(

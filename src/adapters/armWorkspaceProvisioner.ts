@@ -30,6 +30,7 @@ import type {
   WorkspaceProvisioner,
 } from '../domain/ports';
 import {
+  dataFlowTransform,
   outputStreamName,
   streamDeclarationColumns,
   streamName,
@@ -402,7 +403,7 @@ function tableUrl(arm: string, workspace: WorkspaceRef, table: TableName, action
   return `${arm}${workspacePath(workspace)}/tables/${table}${action}?api-version=${API_VERSIONS.tables}`;
 }
 
-/** The Direct DCR body: one stream per table, passed through unchanged into `Custom-<table>`. */
+/** The Direct DCR body: one stream per table into `Custom-<table>`, guid columns converted by the transform. */
 export function dataCollectionRuleBody(workspace: WorkspaceRef, location: string): unknown {
   const destination = 'workspace';
   return {
@@ -419,7 +420,7 @@ export function dataCollectionRuleBody(workspace: WorkspaceRef, location: string
       dataFlows: TABLE_NAMES.map((table) => ({
         streams: [streamName(table)],
         destinations: [destination],
-        transformKql: 'source',
+        transformKql: dataFlowTransform(table),
         outputStream: outputStreamName(table),
       })),
     },
@@ -532,9 +533,16 @@ function retryAfterMs(response: ArmResponse): number | undefined {
   return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
 }
 
-/** ARM's own message, first line, bounded, with anything token-shaped removed. */
+/**
+ * ARM's own message, first line, bounded, with anything token-shaped removed; with the
+ * details' messages when the top one is generic ("Data collection rule is invalid").
+ */
 function armMessage(error: ArmErrorBody): string {
-  return safeText(error.message ?? '');
+  const details = (error.details ?? [])
+    .slice(0, 3)
+    .map((detail) => `${detail.code ? `${detail.code}: ` : ''}${detail.message ?? ''}`.replace(/\s+/g, ' '))
+    .filter((text) => text.trim() !== '');
+  return safeText([error.message ?? '', ...details].filter((text) => text !== '').join(' — '));
 }
 
 export function safeText(text: string): string {

@@ -51,7 +51,8 @@ const COMMON_COLUMNS: readonly ColumnDefinition[] = [
   {
     name: 'EventTime_t',
     type: 'datetime',
-    description: "When the event happened (UTC), as the PKI service stamped it; never replaced by the ingestion time.",
+    description:
+      'When the event happened (UTC), as the PKI service stamped it; never replaced by the ingestion time.',
   },
   {
     name: 'EventID_d',
@@ -178,6 +179,19 @@ export function kqlSchema(table: TableName): string {
 /** The DCR input stream for a table: `Custom-` + table name (stream keys must start with `Custom-`). */
 export function streamName(table: TableName): string {
   return `Custom-${table}`;
+}
+
+/**
+ * The data flow's transform: it must produce each table column with exactly the
+ * table's type, or Azure refuses the DCR (`InvalidTransformOutput … [produced:'String',
+ * output:'Guid']`). Streams have no guid type, so guid columns arrive as strings and
+ * are converted here; every other stream type already is the table's type.
+ */
+export function dataFlowTransform(table: TableName): string {
+  const conversions = TABLE_COLUMNS[table]
+    .filter((column) => column.type === 'guid')
+    .map((column) => `${column.name} = toguid(${column.name})`);
+  return conversions.length === 0 ? 'source' : `source | extend ${conversions.join(', ')}`;
 }
 
 /** The DCR data flow's output stream for a custom table. */

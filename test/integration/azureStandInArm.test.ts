@@ -1,3 +1,4 @@
+import { LogsIngestionClient } from '@azure/monitor-ingestion';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { dataCollectionRuleBody } from '../../src/adapters/armWorkspaceProvisioner';
 import { CA_TABLE, CERTIFICATE_TABLE, tablesApiColumns } from '../../src/domain/tableSchema';
@@ -444,7 +445,7 @@ describe('ARM stand-in: data collection rules', () => {
     expect(listed).toEqual([]);
   });
 
-  it("refuses the app's DCR body whose transform does not produce the tables' exact types (InvalidTransformOutput)", async () => {
+  it("refuses the previous body (transform 'source' over guid columns) with Azure's InvalidTransformOutput, and accepts the app's toguid() body", async () => {
     const customer = await seedCustomer(admin, info);
     await createTable(info, customer, CA_TABLE);
     await createTable(info, customer, CERTIFICATE_TABLE);
@@ -452,6 +453,8 @@ describe('ARM stand-in: data collection rules', () => {
       parseWorkspaceResourceId(customer.workspaceId),
       customer.location,
     ) as DcrBody;
+    const current = structuredClone(body);
+    for (const flow of body.properties.dataFlows) flow.transformKql = 'source';
     const response = await arm(customer.credential, 'PUT', dcrUrl(info, customer, 'dcr-app'), body);
     expect(response.status).toBe(400);
     expect(response.body.error).toMatchObject({
@@ -465,6 +468,21 @@ describe('ARM stand-in: data collection rules', () => {
         "CustomerTenantId_g [produced:'String', output:'Guid'], ActorObjectId_g [produced:'String', output:'Guid'], ActorAppId_g [produced:'String', output:'Guid']",
       target: 'properties.dataFlows[0]',
     });
+
+    // The app's body converts the guid columns with toguid(): accepted, and rows land as guids.
+    const accepted = await arm(customer.credential, 'PUT', dcrUrl(info, customer, 'dcr-app'), current);
+    expect(accepted.status).toBe(201);
+    const { immutableId, endpoints } = accepted.body.properties;
+    const id = 'A1B2C3D4-0000-4000-8000-00000000000A';
+    await new LogsIngestionClient(endpoints.logsIngestion, customer.credential).upload(
+      immutableId,
+      `Custom-${CA_TABLE}`,
+      [{ TimeGenerated: new Date().toISOString(), EventRecordId_g: id, ActorAppId_g: 'not-a-guid' }],
+    );
+    const [row] = await admin.rows({ workspaceId: customer.workspaceId, table: CA_TABLE });
+    expect(row?.row).toMatchObject({ EventRecordId_g: id.toLowerCase() });
+    // toguid() of a string that is no guid is null: the value is lost, never an error.
+    expect(row?.row).not.toHaveProperty('ActorAppId_g');
   });
 
   it('refuses a widening type (int into long) and a transform it cannot evaluate, saying so', async () => {

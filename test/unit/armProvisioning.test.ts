@@ -150,7 +150,11 @@ describe('Direct DCR', () => {
     for (const flow of body.properties.dataFlows) {
       expect(flow.destinations).toEqual([destination?.name]);
       expect(flow.outputStream).toBe(flow.streams[0]);
-      expect(flow.transformKql).toBe('source');
+      // Streams carry guids as strings; the transform must produce the table's guid type.
+      expect(flow.transformKql).toBe(
+        'source | extend EventRecordId_g = toguid(EventRecordId_g), CustomerTenantId_g = toguid(CustomerTenantId_g), ' +
+          'ActorObjectId_g = toguid(ActorObjectId_g), ActorAppId_g = toguid(ActorAppId_g)',
+      );
     }
   });
 
@@ -218,5 +222,25 @@ describe('mapArmError', () => {
     expect(rejected).toBeInstanceOf(DependencyRejectedError);
     expect(rejected.code).toBe('InvalidPayload');
     expect(rejected.message).not.toContain('second line');
+  });
+
+  it("carries the details of a generic refusal, so 'Data collection rule is invalid' says why", () => {
+    const error = mapArmError(
+      response(400, {
+        code: 'InvalidPayload',
+        message: 'Data collection rule is invalid',
+        details: [
+          {
+            code: 'InvalidTransformOutput',
+            message:
+              "Types of transform output columns do not match the ones defined by the output stream: \nActorAppId_g [produced:'String', output:'Guid']",
+          },
+        ],
+      }),
+      operation,
+    );
+    expect(error.message).toBe(
+      "Azure refused to create or update the table EZCA_CAs_CL: Data collection rule is invalid — InvalidTransformOutput: Types of transform output columns do not match the ones defined by the output stream: ActorAppId_g [produced:'String', output:'Guid']",
+    );
   });
 });

@@ -85,7 +85,18 @@ const FUNCTIONS: Record<string, { type: KustoType; convert: Converter }> = {
   toint: { type: 'Int', convert: (value) => truncated(toNumber(value)) },
   tobool: { type: 'Boolean', convert: toBool },
   toboolean: { type: 'Boolean', convert: toBool },
+  parse_json: { type: 'Dynamic', convert: toDynamic },
+  todynamic: { type: 'Dynamic', convert: toDynamic },
 };
+
+function toDynamic(value: unknown): unknown {
+  if (typeof value !== 'string') return value ?? null;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
+}
 
 function toNumber(value: unknown): number | null {
   const number = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : Number.NaN;
@@ -105,6 +116,8 @@ function toBool(value: unknown): boolean | null {
 
 interface Expression {
   column: string;
+  /** `column.a.b`: members of a dynamic value. */
+  members?: string[];
   fn?: string;
 }
 
@@ -128,7 +141,8 @@ export class TransformError extends Error {
 }
 
 const NAME = '[A-Za-z_][A-Za-z0-9_]*';
-const EXPRESSION = new RegExp(`^(?:(${NAME})\\s*\\(\\s*(${NAME})\\s*\\)|(${NAME}))$`);
+const PATH = `${NAME}(?:\\.${NAME})*`;
+const EXPRESSION = new RegExp(`^(?:(${NAME})\\s*\\(\\s*(${PATH})\\s*\\)|(${PATH}))$`);
 const ASSIGNMENT = new RegExp(`^(${NAME})\\s*=\\s*(.+)$`);
 const BARE = new RegExp(`^${NAME}$`);
 
@@ -143,7 +157,11 @@ function notModelled(part: string): TransformError {
 function parseExpression(text: string, part: string): Expression {
   const match = EXPRESSION.exec(text.trim());
   if (!match) throw notModelled(part);
-  if (match[3] !== undefined) return { column: match[3] };
+  const path = (text: string): Expression => {
+    const [column, ...members] = text.split('.');
+    return members.length > 0 ? { column: column!, members } : { column: column! };
+  };
+  if (match[3] !== undefined) return path(match[3]);
   const fn = match[1]!;
   if (!(fn in FUNCTIONS)) {
     throw new TransformError(
@@ -151,7 +169,7 @@ function parseExpression(text: string, part: string): Expression {
       `SemanticError: Runtime scalar function provider not found for function: ${fn} (the Azure stand-in evaluates ${Object.keys(FUNCTIONS).join(', ')}).`,
     );
   }
-  return { column: match[2]!, fn };
+  return { ...path(match[2]!), fn };
 }
 
 function splitList(text: string): string[] {
@@ -185,7 +203,6 @@ export function compileTransform(kql: string | undefined): CompiledTransform {
   });
 
   const typeOf = (expression: Expression, schema: Map<string, KustoType>, part: string): KustoType => {
-    if (expression.fn) return FUNCTIONS[expression.fn]!.type;
     const type = schema.get(expression.column);
     if (!type) {
       throw new TransformError(
@@ -193,10 +210,17 @@ export function compileTransform(kql: string | undefined): CompiledTransform {
         `SemanticError: '${part}' refers to '${expression.column}', which is not a column of the input stream or of the transform so far.`,
       );
     }
-    return type;
+    if (expression.fn) return FUNCTIONS[expression.fn]!.type;
+    return expression.members ? 'Dynamic' : type;
   };
   const value = (expression: Expression, row: Record<string, unknown>): unknown => {
-    const input = row[expression.column] ?? null;
+    let input = row[expression.column] ?? null;
+    for (const member of expression.members ?? []) {
+      input =
+        typeof input === 'object' && input !== null && !Array.isArray(input)
+          ? ((input as Record<string, unknown>)[member] ?? null)
+          : null;
+    }
     return expression.fn ? FUNCTIONS[expression.fn]!.convert(input) : input;
   };
 
@@ -235,7 +259,8 @@ export function compileTransform(kql: string | undefined): CompiledTransform {
           for (const name of step.names) delete current[name];
         }
       }
-      return current;
+      // A row records the values it has: null (absent, or not convertible) is no value in Log Analytics.
+      return Object.fromEntries(Object.entries(current).filter(([, entry]) => entry !== null));
     },
   };
 }
