@@ -26,7 +26,7 @@ import type {
   ParkedEventStore,
   TenantConnectionStore,
 } from './ports';
-import { eventToRow, type LogRow } from './rowMapper';
+import { eventToRow, type LogRow, rowForSchemaVersion } from './rowMapper';
 import type { TableName } from './tableSchema';
 import {
   type ConnectionState,
@@ -508,15 +508,18 @@ export class Forwarder {
       return undefined;
     }
     const upload = uploadSignal(batch.signal, this.settings.uploadTimeoutMs);
+    // A DCR provisioned at an older schema version declares fewer columns: send only those.
+    const rows = events.map((event) => rowForSchemaVersion(event.table, event.row, target.schemaVersion));
+    const unchanged = rows.every((row, index) => row === events[index]!.row);
     try {
       await untilAborted(
         this.deps.ingestion.upload(
           run.tenantId,
           target,
           stream,
-          events.map((event) => event.row),
+          rows,
           upload.signal,
-          events.reduce((total, event) => total + event.bytes, 0),
+          unchanged ? events.reduce((total, event) => total + event.bytes, 0) : undefined,
         ),
         upload.signal,
       );
@@ -843,7 +846,8 @@ export class Forwarder {
       );
     } else if (intent.accessFailure) {
       next = withState(next, 'degraded', accessReason(intent.accessFailure), now);
-    } else if (intent.delivered && next.state === 'degraded') {
+    } else if (intent.delivered && next.state === 'degraded' && !next.schemaUpgrade) {
+      // A failed schema upgrade stays degraded until the upgrade succeeds, whatever deliveries do.
       next = withState(next, 'active', 'Deliveries succeed again.', now);
     }
     const at = now.toISOString();

@@ -1,7 +1,13 @@
 import { ClientSecretCredential } from '@azure/identity';
 import { TableTenantConnectionStore } from '../../src/adapters/tenantConnectionStore';
 import { openTable } from '../../src/adapters/tableStorage';
-import { CA_TABLE, CERTIFICATE_TABLE, streamName, TABLE_NAMES } from '../../src/domain/tableSchema';
+import {
+  CA_TABLE,
+  CERTIFICATE_TABLE,
+  streamName,
+  TABLE_NAMES,
+  TABLE_SCHEMA_VERSION,
+} from '../../src/domain/tableSchema';
 import type { ConnectionState, ConnectionTarget, TenantConnection } from '../../src/domain/tenantConnection';
 import { arm, createTable, dcrBody, dcrUrl, type Customer } from '../integration/azureStandInHelpers';
 import type { AzureStandInAdmin, RecordedRow, StandInInfo } from './azureStandIn';
@@ -83,6 +89,7 @@ export async function provisionTenant(
       logsIngestionEndpoint: dcr.body.properties.endpoints.logsIngestion,
       streams: { [CA_TABLE]: streamName(CA_TABLE), [CERTIFICATE_TABLE]: streamName(CERTIFICATE_TABLE) },
       provisionedAt: options.provisionedAt ?? new Date(Date.now() - 86_400_000).toISOString(),
+      schemaVersion: TABLE_SCHEMA_VERSION,
     },
   };
 }
