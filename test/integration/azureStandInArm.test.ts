@@ -289,28 +289,46 @@ describe('ARM stand-in: tables', () => {
     expect(revived.status).toBe(400);
   });
 
-  it('requires a Classic table to be migrated before a PUT changes it', async () => {
+  it('requires a Classic table to be migrated before a PUT changes it, and the PUT to leave its standard columns out', async () => {
     const customer = await seedCustomer(admin, info);
     await admin.seedTable({
       workspaceId: customer.workspaceId,
       name: CA_TABLE,
-      columns: [
-        { name: 'TimeGenerated', type: 'dateTime' },
-        { name: 'EventID_d', type: 'real' },
-      ],
+      columns: [{ name: 'EventID_d', type: 'real' }],
     });
     const url = tableUrl(info, customer.workspaceId, CA_TABLE);
     const refused = await arm(customer.credential, 'PUT', url, tableBody());
     expect(refused.status).toBe(400);
     expect(refused.body.error.message).toContain('Classic');
-    expect((await arm(customer.credential, 'GET', url)).body.properties.schema.tableSubType).toBe('Classic');
+    const classic = (await arm(customer.credential, 'GET', url)).body.properties.schema;
+    expect(classic.tableSubType).toBe('Classic');
+    expect(classic.standardColumns.map((column: { name: string }) => column.name)).toEqual([
+      'TenantId',
+      'SourceSystem',
+      'TimeGenerated',
+      'MG',
+      'ManagementGroupName',
+      'Computer',
+      'RawData',
+      'Type',
+      '_ResourceId',
+    ]);
 
     const migrate = await arm(customer.credential, 'POST', url.replace('?', '/migrate?'));
     expect(migrate.status).toBe(200);
     expect((await arm(customer.credential, 'GET', url)).body.properties.schema.tableSubType).toBe(
       'DataCollectionRuleBased',
     );
-    expect((await arm(customer.credential, 'PUT', url, tableBody())).status).toBe(202);
+    const redeclared = await arm(customer.credential, 'PUT', url, tableBody());
+    expect(redeclared.status).toBe(400);
+    expect(redeclared.body.error.message).toContain(
+      "Column name 'TimeGenerated' is a standard column of this table",
+    );
+    const custom = tableBody();
+    custom.properties.schema.columns = custom.properties.schema.columns.filter(
+      (column) => column.name !== 'TimeGenerated',
+    );
+    expect((await arm(customer.credential, 'PUT', url, custom)).status).toBe(202);
   });
 });
 

@@ -5,6 +5,7 @@ import { certificateThumbprints } from '../testCa';
 import { issuerFor, type StandInContext } from './context';
 import { addFault } from './faults';
 import {
+  CLASSIC_STANDARD_COLUMNS,
   normalizeLocation,
   parseWorkspaceId,
   workspaceResourceId,
@@ -605,7 +606,12 @@ export class StandInControl implements AzureStandInControl {
     const table: TableRecord = {
       name: input.name,
       tableType,
-      standardColumns: tableType === 'Microsoft' ? columns : [{ name: 'TenantId', type: 'guid' }],
+      standardColumns:
+        tableType === 'Microsoft'
+          ? columns
+          : (input.tableSubType ?? 'Classic') === 'Classic'
+            ? CLASSIC_STANDARD_COLUMNS.map((column) => ({ ...column }))
+            : [{ name: 'TenantId', type: 'guid' }],
       typeHistory: new Map(columns.map((column) => [column.name, column.type])),
       committed: {
         columns: tableType === 'Microsoft' ? [] : columns,

@@ -96,6 +96,27 @@ export interface TableOperation {
   target: TableShape;
 }
 
+/**
+ * The standard columns of a Classic (Data Collector API) custom table. Learn's Data Collector API
+ * article lists the columns every record gets (TimeGenerated, plus TenantId, SourceSystem, MG,
+ * ManagementGroupName, Computer, RawData, Type, _ResourceId shown on such tables); a `migrate` keeps
+ * them as standard columns, so the Tables API PUT after it must not declare them again: Knudsen's
+ * AzLogDcrIngestPS (linked from Learn's "Migrate from the HTTP Data Collector API" article) leaves
+ * them out of its table PUTs for this reason (as issue 14 reports). No recorded response lists
+ * their types: TenantId is a guid as on every table, TimeGenerated a dateTime, the others strings.
+ */
+export const CLASSIC_STANDARD_COLUMNS: readonly ColumnRecord[] = [
+  { name: 'TenantId', type: 'guid' },
+  { name: 'SourceSystem', type: 'string' },
+  { name: 'TimeGenerated', type: 'dateTime' },
+  { name: 'MG', type: 'string' },
+  { name: 'ManagementGroupName', type: 'string' },
+  { name: 'Computer', type: 'string' },
+  { name: 'RawData', type: 'string' },
+  { name: 'Type', type: 'string' },
+  { name: '_ResourceId', type: 'string' },
+];
+
 export interface TableRecord {
   name: string;
   tableType: 'CustomLog' | 'Microsoft';

@@ -113,7 +113,10 @@ export function validateTablePut(
     columns = [];
   }
   if (columns && tableType === 'CustomLog') {
-    const timeGenerated = columns.find((column) => column.name === 'TimeGenerated');
+    // A migrated Classic table has TimeGenerated among its standard columns.
+    const timeGenerated = [...(existing?.standardColumns ?? []), ...columns].find(
+      (column) => column.name === 'TimeGenerated',
+    );
     if (!timeGenerated || timeGenerated.type !== 'dateTime') {
       fail(
         "A custom table must define the column 'TimeGenerated' of type 'dateTime' (mandatory field TimeGenerated, Type DateTime).",
@@ -216,7 +219,10 @@ function parseTableColumns(
       fail(`Column name '${name}' is reserved (${RESERVED_COLUMN_NAMES.join(', ')}).`, `${target}.name`);
     }
     if (standard.has(name.toLowerCase())) {
-      fail(`Column name '${name}' is a standard column of this table.`, `${target}.name`);
+      fail(
+        `Column name '${name}' is a standard column of this table; a PUT must not declare it again (list only custom columns).`,
+        `${target}.name`,
+      );
     }
     if (seen.has(name)) fail(`Column name '${name}' appears more than once.`, `${target}.name`);
     seen.add(name);
