@@ -443,6 +443,7 @@ export function planTable(table: TableName, existing: TableResource | undefined)
   const ourNames = new Set(ours.map((column) => column.name));
   const schema = existing?.properties?.schema;
   const customColumns = schema?.columns ?? [];
+  const standardNames = new Set((schema?.standardColumns ?? []).map((column) => column.name));
   const allExisting = new Map(
     [...(schema?.standardColumns ?? []), ...customColumns].map((column) => [column.name, column]),
   );
@@ -495,7 +496,12 @@ export function planTable(table: TableName, existing: TableResource | undefined)
         properties.totalRetentionInDaysAsDefault !== true
           ? { totalRetentionInDays: properties.totalRetentionInDays }
           : {}),
-        schema: { name: table, columns: [...ours, ...kept] },
+        // A migrated Classic table keeps TimeGenerated and the other Data Collector API columns as
+        // standard columns: the PUT lists only custom columns, or Azure refuses it.
+        schema: {
+          name: table,
+          columns: [...ours.filter((column) => !standardNames.has(column.name)), ...kept],
+        },
       },
     },
   };
@@ -539,9 +545,9 @@ function retryAfterMs(response: ArmResponse): number | undefined {
  */
 function armMessage(error: ArmErrorBody): string {
   const details = (error.details ?? [])
+    .filter((detail) => detail.message && detail.message !== error.message)
     .slice(0, 3)
-    .map((detail) => `${detail.code ? `${detail.code}: ` : ''}${detail.message ?? ''}`.replace(/\s+/g, ' '))
-    .filter((text) => text.trim() !== '');
+    .map((detail) => `${detail.code ? `${detail.code}: ` : ''}${detail.message ?? ''}`.replace(/\s+/g, ' '));
   return safeText([error.message ?? '', ...details].filter((text) => text !== '').join(' — '));
 }
 

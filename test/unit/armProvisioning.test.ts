@@ -33,10 +33,17 @@ function table(
       schema: {
         tableSubType: subType,
         columns,
-        standardColumns: [
-          { name: 'TimeGenerated', type: 'dateTime' },
-          { name: 'TenantId', type: 'guid' },
-        ],
+        // A DCR-based table lists TimeGenerated among its columns; a Classic one among its standard columns.
+        standardColumns:
+          subType === 'Classic'
+            ? [
+                { name: 'TenantId', type: 'guid' },
+                { name: 'SourceSystem', type: 'string' },
+                { name: 'TimeGenerated', type: 'dateTime' },
+                { name: 'Computer', type: 'string' },
+                { name: 'RawData', type: 'string' },
+              ]
+            : [{ name: 'TenantId', type: 'guid' }],
       },
     },
   };
@@ -83,7 +90,7 @@ describe('planTable', () => {
 
   it('leaves a table that already has every column alone', () => {
     const existing = table('DataCollectionRuleBased', [
-      ...tablesApiColumns(CA_TABLE).filter((c) => c.name !== 'TimeGenerated'),
+      ...tablesApiColumns(CA_TABLE),
       { name: 'Extra_s', type: 'string' },
     ]);
     expect(planTable(CA_TABLE, existing)).toMatchObject({ action: 'unchanged', keptColumns: ['Extra_s'] });
@@ -97,6 +104,12 @@ describe('planTable', () => {
     const plan = planTable(CA_TABLE, existing);
     expect(plan.action).toBe('update');
     expect(plan.keptColumns).toEqual(['Legacy_s']);
+    // Its standard columns (TimeGenerated among them) stay standard: the PUT must not declare them.
+    const names = (
+      plan.body as { properties: { schema: { columns: TableColumn[] } } }
+    ).properties.schema.columns.map((column) => column.name);
+    expect(names).not.toContain('TimeGenerated');
+    expect(names).toContain('EventTime_t');
   });
 
   it('refuses a customer column whose type clashes with ours, naming it', () => {
