@@ -196,6 +196,9 @@ describe('schema upgrade of saved connections', () => {
     const beforeRow = await landed(c.workspaceId, before);
     expect(beforeRow).toBeDefined();
     expect(beforeRow).not.toHaveProperty('EventTime_t');
+    // Left out by the forwarder, not dropped by ingestion (Azure would drop it silently).
+    const immutableId = (await connections.get(c.tenantId))!.value.saved!.dataCollectionRuleImmutableId;
+    expect(await admin.dropped({ dcrImmutableId: immutableId })).toEqual([]);
 
     const timer = await invokeTimer('upgradeConnectionSchemas');
     expect(timer.outcome).toBe('completed');
@@ -211,6 +214,7 @@ describe('schema upgrade of saved connections', () => {
     const time = new Date(Date.now() - 30_000).toISOString();
     const after = await forward(c.tenantId, time);
     expect(await landed(c.workspaceId, after)).toMatchObject({ EventTime_t: time });
+    expect(await admin.dropped({ dcrImmutableId: immutableId })).toEqual([]);
   });
 
   it('marks the connection degraded, naming the failing step and role, and keeps delivering without the new column', async () => {
@@ -246,6 +250,7 @@ describe('schema upgrade of saved connections', () => {
     // Deliveries go on without EventTime_t, and do not clear the failed upgrade.
     const id = await forward(c.tenantId, new Date().toISOString());
     expect(await landed(c.workspaceId, id)).not.toHaveProperty('EventTime_t');
+    expect(await admin.dropped({ tenantId: c.tenantId })).toEqual([]);
     expect((await connections.get(c.tenantId))!.value.state).toBe('degraded');
 
     await admin.grantRole({

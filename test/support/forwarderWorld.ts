@@ -44,7 +44,10 @@ export async function provisionTenant(
   app: CustomerApp,
   options: {
     provisionedAt?: string;
-    /** Columns left out of the DCR's stream declarations: the service then refuses rows carrying them. */
+    /**
+     * Columns left out of the DCR's stream declarations. Azure would drop them silently; the tenant is
+     * configured with the stand-in's refuseDroppedRows, so the service refuses rows carrying them (400).
+     */
     omitStreamColumns?: readonly string[];
   } = {},
 ): Promise<ProvisionedTenant> {
@@ -66,7 +69,12 @@ export async function provisionTenant(
     workspaceId: workspace.id,
     location: workspace.location,
   };
-  await admin.configure({ tenantId: tenant.tenantId, tableVisibilityDelayMs: 0, tableOperationPolls: 0 });
+  await admin.configure({
+    tenantId: tenant.tenantId,
+    tableVisibilityDelayMs: 0,
+    tableOperationPolls: 0,
+    ...(options.omitStreamColumns ? { refuseDroppedRows: true } : {}),
+  });
   for (const table of TABLE_NAMES) await createTable(info, customer, table);
   const dcrName = `dcr-siem-${tenant.tenantId.slice(0, 8)}`;
   const body = dcrBody(customer, [...TABLE_NAMES]);

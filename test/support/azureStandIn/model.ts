@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { scopeCovers, roleAllows } from './roles';
 import type {
   ConfigureInput,
+  DroppedData,
   FaultInfo,
   FederatedCredentialInput,
   RecordedRequest,
@@ -18,6 +19,7 @@ export interface EffectiveSettings {
   tableVisibilityDelayMs: number;
   tableOperationPolls: number;
   tableOperationMaxMs: number;
+  refuseDroppedRows: boolean;
 }
 
 const DEFAULT_SETTINGS: EffectiveSettings = {
@@ -26,6 +28,7 @@ const DEFAULT_SETTINGS: EffectiveSettings = {
   tableVisibilityDelayMs: 0,
   tableOperationPolls: 1,
   tableOperationMaxMs: 2000,
+  refuseDroppedRows: false,
 };
 
 export interface TenantRecord {
@@ -212,6 +215,8 @@ export class StandInState {
   operations = new Map<string, TableOperation>();
   faults: FaultRecord[] = [];
   requestLog: RecordedRequest[] = [];
+  /** What ingestion accepted and dropped (Azure says nothing; DCRLogErrors is not modelled). */
+  dropped: DroppedData[] = [];
   requestSeq = 0;
   defaults: Partial<EffectiveSettings> = {};
 
@@ -241,6 +246,7 @@ export class StandInState {
       patch.tableVisibilityDelayMs = input.tableVisibilityDelayMs;
     if (input.tableOperationPolls !== undefined) patch.tableOperationPolls = input.tableOperationPolls;
     if (input.tableOperationMaxMs !== undefined) patch.tableOperationMaxMs = input.tableOperationMaxMs;
+    if (input.refuseDroppedRows !== undefined) patch.refuseDroppedRows = input.refuseDroppedRows;
     if (input.tenantId === undefined) {
       Object.assign(this.defaults, patch);
       return;
@@ -326,6 +332,7 @@ export class StandInState {
     this.operations.clear();
     this.faults = [];
     this.requestLog = [];
+    this.dropped = [];
     this.defaults = {};
   }
 }
