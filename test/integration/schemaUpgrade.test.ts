@@ -144,7 +144,7 @@ async function makeVersionOne(c: Customer): Promise<void> {
   expect(put.status).toBe(200);
 
   const current = (await connections.get(c.tenantId))!;
-  const old = structuredClone(current.value) as TenantConnection;
+  const old: TenantConnection = structuredClone(current.value);
   delete old.saved!.schemaVersion;
   delete old.tested!.target!.schemaVersion;
   await connections.replace(old, current.etag);

@@ -63,14 +63,12 @@ const FUNCTIONS: Record<string, { type: KustoType; convert: Converter }> = {
   },
   tostring: {
     type: 'String',
-    convert: (value) =>
-      value === null || value === undefined
-        ? ''
-        : typeof value === 'string'
-          ? value
-          : typeof value === 'object'
-            ? JSON.stringify(value)
-            : String(value as number | boolean),
+    convert: (value) => {
+      if (value === null || value === undefined) return '';
+      if (typeof value === 'string') return value;
+      if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+      return JSON.stringify(value);
+    },
   },
   todatetime: {
     type: 'DateTime',
