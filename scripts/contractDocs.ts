@@ -172,6 +172,10 @@ function columnsSection(): string {
     '',
     'Column names keep the legacy Data Collector suffixes (`_s` string, `_d` double, `_g` GUID), so queries such as `EZCA_Certificates_CL | where EventID_d == 4888` work unchanged. A field the event leaves out is empty in the row.',
     '',
+    "Which time to use: `EventTime_t` is when the event happened, always, even when it arrived days late (after an outage or a replay); use it for timelines, investigations and anything about when something was done. `TimeGenerated` is the same time for events that arrive within 2 days, but Log Analytics replaces a time more than 2 days old (or more than 1 day ahead) with the time it received the row, so it is the right column for the time filters of scheduled alert rules (it is what their look-back window and the table's retention use) and wrong for when the event happened. `ingestion_time()` is always when the row arrived.",
+    '',
+    "The data collection rule's stream has no guid type: it carries the `_g` columns as strings and its transform converts them with `toguid()`, so each row lands with exactly the table's types. In KQL they are `guid`: compare them with a guid (`EventRecordId_g == guid(…)`) or use `tostring()` before mixing them with strings.",
+    '',
   ];
   if (same) {
     lines.push(

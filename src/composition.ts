@@ -4,6 +4,7 @@ import type { Config } from './config';
 import type { ConnectionUseCases } from './domain/connectionUseCases';
 import type { Forwarder } from './domain/forwarder';
 import type { ParkedEvents } from './domain/parkedEvents';
+import type { SchemaUpgrades } from './domain/schemaUpgrade';
 import type {
   Clock,
   IngestionSink,
@@ -122,6 +123,22 @@ export async function connectionUseCases(
       timeoutMs: infra.config.connection.timeoutMs,
       propagationWindowMs: infra.config.connection.propagationWindowMs,
     },
+  });
+}
+
+/** The timer's upgrade of saved connections to the current table schema version. */
+export async function schemaUpgrades(logger: Logger): Promise<SchemaUpgrades> {
+  const infra = await infrastructure();
+  const [{ SchemaUpgrades }, provisioner] = await Promise.all([
+    import('./domain/schemaUpgrade'),
+    workspaceProvisioner(infra),
+  ]);
+  return new SchemaUpgrades({
+    connections: infra.connections,
+    provisioner,
+    clock: infra.clock,
+    logger,
+    settings: { timeoutMs: infra.config.connection.timeoutMs },
   });
 }
 

@@ -30,6 +30,7 @@ import type {
   WorkspaceProvisioner,
 } from '../domain/ports';
 import {
+  dataFlowTransform,
   outputStreamName,
   streamDeclarationColumns,
   streamName,
@@ -405,7 +406,7 @@ function tableUrl(arm: string, workspace: WorkspaceRef, table: TableName, action
   return `${arm}${workspacePath(workspace)}/tables/${table}${action}?api-version=${API_VERSIONS.tables}`;
 }
 
-/** The Direct DCR body: one stream per table, passed through unchanged into `Custom-<table>`. */
+/** The Direct DCR body: one stream per table into `Custom-<table>`, guid columns converted by the transform. */
 export function dataCollectionRuleBody(workspace: WorkspaceRef, location: string): unknown {
   const destination = 'workspace';
   return {
@@ -422,7 +423,7 @@ export function dataCollectionRuleBody(workspace: WorkspaceRef, location: string
       dataFlows: TABLE_NAMES.map((table) => ({
         streams: [streamName(table)],
         destinations: [destination],
-        transformKql: 'source',
+        transformKql: dataFlowTransform(table),
         outputStream: outputStreamName(table),
       })),
     },
@@ -445,6 +446,7 @@ export function planTable(table: TableName, existing: TableResource | undefined)
   const ourNames = new Set(ours.map((column) => column.name));
   const schema = existing?.properties?.schema;
   const customColumns = schema?.columns ?? [];
+  const standardNames = new Set((schema?.standardColumns ?? []).map((column) => column.name));
   const allExisting = new Map(
     [...(schema?.standardColumns ?? []), ...customColumns].map((column) => [column.name, column]),
   );
@@ -497,7 +499,12 @@ export function planTable(table: TableName, existing: TableResource | undefined)
         properties.totalRetentionInDaysAsDefault !== true
           ? { totalRetentionInDays: properties.totalRetentionInDays }
           : {}),
-        schema: { name: table, columns: [...ours, ...kept] },
+        // A migrated Classic table keeps TimeGenerated and the other Data Collector API columns as
+        // standard columns: the PUT lists only custom columns, or Azure refuses it.
+        schema: {
+          name: table,
+          columns: [...ours.filter((column) => !standardNames.has(column.name)), ...kept],
+        },
       },
     },
   };
@@ -535,9 +542,16 @@ function retryAfterMs(response: ArmResponse): number | undefined {
   return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
 }
 
-/** ARM's own message, first line, bounded, with anything token-shaped removed. */
+/**
+ * ARM's own message, first line, bounded, with anything token-shaped removed; with the
+ * details' messages when the top one is generic ("Data collection rule is invalid").
+ */
 function armMessage(error: ArmErrorBody): string {
-  return safeText(error.message ?? '');
+  const details = (error.details ?? [])
+    .filter((detail) => detail.message && detail.message !== error.message)
+    .slice(0, 3)
+    .map((detail) => `${detail.code ? `${detail.code}: ` : ''}${detail.message ?? ''}`.replace(/\s+/g, ' '));
+  return safeText([error.message ?? '', ...details].filter((text) => text !== '').join(' — '));
 }
 
 export function safeText(text: string): string {

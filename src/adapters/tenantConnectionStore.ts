@@ -19,6 +19,7 @@ interface ConnectionEntity {
   savedJson: string;
   lastDeliveryAt: string;
   lastErrorJson: string;
+  schemaUpgradeJson?: string;
   createdAt: string;
   updatedAt: string;
   /** Newest first and bounded, so the entity stays far below Table Storage's 64 KiB per property. */
@@ -37,6 +38,7 @@ function toEntity(connection: TenantConnection): ConnectionEntity {
     savedJson: connection.saved ? JSON.stringify(connection.saved) : '',
     lastDeliveryAt: connection.lastDeliveryAt ?? '',
     lastErrorJson: connection.lastError ? JSON.stringify(connection.lastError) : '',
+    schemaUpgradeJson: connection.schemaUpgrade ? JSON.stringify(connection.schemaUpgrade) : '',
     createdAt: connection.createdAt,
     updatedAt: connection.updatedAt,
     historyJson: connection.history?.length ? JSON.stringify(connection.history) : '',
@@ -54,6 +56,9 @@ function fromEntity(entity: ConnectionEntity): TenantConnection {
     ...(entity.lastDeliveryAt ? { lastDeliveryAt: entity.lastDeliveryAt } : {}),
     ...(entity.lastErrorJson
       ? { lastError: JSON.parse(entity.lastErrorJson) as TenantConnection['lastError'] }
+      : {}),
+    ...(entity.schemaUpgradeJson
+      ? { schemaUpgrade: JSON.parse(entity.schemaUpgradeJson) as TenantConnection['schemaUpgrade'] }
       : {}),
     createdAt: entity.createdAt,
     updatedAt: entity.updatedAt,
@@ -109,6 +114,19 @@ export class TableTenantConnectionStore implements TenantConnectionStore {
     const found: Array<Versioned<TenantConnection>> = [];
     const entities = client.listEntities<ConnectionEntity>({
       queryOptions: { filter: `RowKey eq '${ROW_KEY}' and testOutcome eq 'pending'` },
+    });
+    for await (const entity of entities) {
+      found.push({ value: fromEntity(entity), etag: etagOf(entity) });
+    }
+    return found;
+  }
+
+  async listSaved(): Promise<Array<Versioned<TenantConnection>>> {
+    const client: TableClient = await this.table.get();
+    const found: Array<Versioned<TenantConnection>> = [];
+    // Versions live inside savedJson (and are absent on old entities): the caller compares them.
+    const entities = client.listEntities<ConnectionEntity>({
+      queryOptions: { filter: `RowKey eq '${ROW_KEY}' and savedJson ne ''` },
     });
     for await (const entity of entities) {
       found.push({ value: fromEntity(entity), etag: etagOf(entity) });

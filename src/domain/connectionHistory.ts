@@ -25,7 +25,13 @@ export const SYSTEM_TIMER: ConnectionActor = { kind: 'system', id: 'system:timer
 export const SYSTEM_CLI: ConnectionActor = { kind: 'system', id: 'system:cli' };
 
 export type ConnectionAction =
-  'createConnection' | 'saveSettings' | 'disableExport' | 'replay' | 'retestPending' | 'deliveryState';
+  | 'createConnection'
+  | 'saveSettings'
+  | 'disableExport'
+  | 'replay'
+  | 'retestPending'
+  | 'deliveryState'
+  | 'schemaUpgrade';
 
 export interface ConnectionChange {
   at: string;

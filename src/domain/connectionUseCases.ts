@@ -29,13 +29,14 @@ import type {
   WorkspaceProvisioner,
 } from './ports';
 import { connectionTestRow } from './rowMapper';
-import { TABLE_NAMES } from './tableSchema';
+import { TABLE_NAMES, TABLE_SCHEMA_VERSION } from './tableSchema';
 import {
   type ConnectionState,
   type ConnectionStep,
   type ConnectionTarget,
   type ConnectionTestResult,
   isDelivering,
+  type SchemaUpgradeFailure,
   type StepResult,
   type TenantConnection,
   type TestedConnection,
@@ -111,7 +112,11 @@ export interface SettingsView {
     dataCollectionRule: DataCollectionRuleView;
     streams: Record<string, string>;
     provisionedAt: string;
+    /** Table schema version the workspace was provisioned at (a timer upgrades older ones). */
+    schemaVersion: number;
   };
+  /** Present while the saved workspace could not be upgraded to the current schema version. */
+  schemaUpgrade?: SchemaUpgradeFailure;
   /** The last Create Connection and its per-step result. */
   tested?: {
     workspaceResourceId: string;
@@ -205,6 +210,7 @@ export class ConnectionUseCases {
               logsIngestionEndpoint: rule.logsIngestionEndpoint,
               streams: rule.streams,
               provisionedAt: provisionedAt.toISOString(),
+              schemaVersion: TABLE_SCHEMA_VERSION,
             };
             run.ok(
               'dataCollectionRule',
@@ -628,9 +634,11 @@ export class ConnectionUseCases {
               dataCollectionRule: ruleView(value.saved),
               streams: value.saved.streams,
               provisionedAt: value.saved.provisionedAt,
+              schemaVersion: value.saved.schemaVersion ?? 1,
             },
           }
         : {}),
+      ...(value.schemaUpgrade ? { schemaUpgrade: value.schemaUpgrade } : {}),
       ...(value.tested
         ? {
             tested: {

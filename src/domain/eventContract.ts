@@ -349,7 +349,9 @@ export const AuditEventSchema = z.strictObject({
     .max(LIMITS.timeChars, {
       error: `must be at most ${LIMITS.timeChars} characters (use at most 7 fractional digits)`,
     })
-    .describe('When it happened: ISO 8601 UTC with Z. Becomes TimeGenerated.'),
+    .describe(
+      'When it happened: ISO 8601 UTC with Z. Always EventTime_t; TimeGenerated too unless over 2 days late.',
+    ),
   actor: actorSchema.optional(),
   ca: caSchema.optional(),
   certificate: certificateSchema.optional(),

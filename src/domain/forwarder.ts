@@ -29,7 +29,7 @@ import type {
   ParkedEventStore,
   TenantConnectionStore,
 } from './ports';
-import { eventToRow, type LogRow } from './rowMapper';
+import { eventToRow, type LogRow, rowForSchemaVersion } from './rowMapper';
 import type { TableName } from './tableSchema';
 import { DEFAULT_TENANT_CACHE_LIMITS, TenantCache, type TenantCacheLimits } from './tenantCache';
 import {
@@ -576,15 +576,18 @@ export class Forwarder {
       return undefined;
     }
     const upload = uploadSignal(batch.signal, this.settings.uploadTimeoutMs);
+    // A DCR provisioned at an older schema version declares fewer columns: send only those.
+    const rows = events.map((event) => rowForSchemaVersion(event.table, event.row, target.schemaVersion));
+    const unchanged = rows.every((row, index) => row === events[index]!.row);
     try {
       await untilAborted(
         this.deps.ingestion.upload(
           run.tenantId,
           target,
           stream,
-          events.map((event) => event.row),
+          rows,
           upload.signal,
-          events.reduce((total, event) => total + event.bytes, 0),
+          unchanged ? events.reduce((total, event) => total + event.bytes, 0) : undefined,
         ),
         upload.signal,
       );
@@ -920,7 +923,8 @@ export class Forwarder {
         attributedReason(accessReason(intent.accessFailure), SYSTEM_FORWARDER),
         now,
       );
-    } else if (intent.delivered && next.state === 'degraded') {
+    } else if (intent.delivered && next.state === 'degraded' && !next.schemaUpgrade) {
+      // A failed schema upgrade stays degraded until the upgrade succeeds, whatever deliveries do.
       next = withState(next, 'active', attributedReason('Deliveries succeed again.', SYSTEM_FORWARDER), now);
     }
     const at = now.toISOString();

@@ -27,6 +27,8 @@ export interface TenantConnectionStore {
   replace(connection: TenantConnection, etag: string): Promise<Versioned<TenantConnection>>;
   /** Connections whose last test is pending propagation (re-tested by a timer until ok or expired). */
   listPendingTests(): Promise<Array<Versioned<TenantConnection>>>;
+  /** Connections with a saved target (the schema upgrade timer picks those behind the current version). */
+  listSaved(): Promise<Array<Versioned<TenantConnection>>>;
 }
 
 /** Why an event was parked instead of delivered. */

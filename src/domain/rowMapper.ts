@@ -1,6 +1,6 @@
 import { catalogEntry, CONNECTION_TEST_ENTRY } from './catalog';
 import { type AuditEvent, SCHEMA_VERSION } from './eventContract';
-import { type TableName } from './tableSchema';
+import { columnNamesAt, TABLE_SCHEMA_VERSION, type TableName } from './tableSchema';
 
 /**
  * A row for the Logs Ingestion API: column name -> value, only columns the
@@ -74,4 +74,20 @@ export function connectionTestRow(table: TableName, tenantId: string, now: Date,
     CustomerTenantId_g: tenantId.toLowerCase(),
     SchemaVersion_s: SCHEMA_VERSION,
   };
+}
+
+/**
+ * The row as a DCR provisioned at `schemaVersion` declares it: columns added
+ * later are left out until the connection is upgraded, since Azure drops
+ * undeclared properties silently. Returns the same row when nothing is left out.
+ */
+export function rowForSchemaVersion(
+  table: TableName,
+  row: LogRow,
+  schemaVersion: number | undefined,
+): LogRow {
+  const version = schemaVersion ?? 1;
+  if (version >= TABLE_SCHEMA_VERSION) return row;
+  const declared = columnNamesAt(table, version);
+  return Object.fromEntries(Object.entries(row).filter(([name]) => declared.has(name)));
 }

@@ -17,7 +17,18 @@ export interface ColumnDefinition {
   readonly name: string;
   readonly type: ColumnType;
   readonly description: string;
+  /** The table schema version that added the column (1 when absent). */
+  readonly since?: number;
 }
+
+/**
+ * Version of what we provision (tables, stream declarations, transforms). Bump
+ * it with every new column (give the column `since`) or stream: connections
+ * provisioned at an older version are upgraded by a timer, and until then their
+ * rows leave out the columns their DCR does not declare (Azure would drop them
+ * silently). Version 1 is everything before EventTime_t.
+ */
+export const TABLE_SCHEMA_VERSION = 2;
 
 export const CA_TABLE = 'EZCA_CAs_CL';
 export const CERTIFICATE_TABLE = 'EZCA_Certificates_CL';
@@ -51,7 +62,9 @@ const COMMON_COLUMNS: readonly ColumnDefinition[] = [
   {
     name: 'EventTime_t',
     type: 'datetime',
-    description: "When the event happened (UTC), as the PKI service stamped it; never replaced by the ingestion time.",
+    description:
+      'When the event happened (UTC), as the PKI service stamped it; never replaced by the ingestion time.',
+    since: 2,
   },
   {
     name: 'EventID_d',
@@ -129,6 +142,13 @@ export const TABLE_COLUMNS: Readonly<Record<TableName, readonly ColumnDefinition
   [CERTIFICATE_TABLE]: [...COMMON_COLUMNS, ...CERTIFICATE_COLUMNS],
 };
 
+/** Names of the columns a table has at a schema version (a connection provisioned before versions were recorded is at 1). */
+export function columnNamesAt(table: TableName, version: number): ReadonlySet<string> {
+  return new Set(
+    TABLE_COLUMNS[table].filter((column) => (column.since ?? 1) <= version).map((column) => column.name),
+  );
+}
+
 /** Tables API (Microsoft.OperationalInsights/workspaces/tables) column type names. */
 const TABLES_API_TYPE: Record<ColumnType, string> = {
   string: 'string',
@@ -178,6 +198,19 @@ export function kqlSchema(table: TableName): string {
 /** The DCR input stream for a table: `Custom-` + table name (stream keys must start with `Custom-`). */
 export function streamName(table: TableName): string {
   return `Custom-${table}`;
+}
+
+/**
+ * The data flow's transform: it must produce each table column with exactly the
+ * table's type, or Azure refuses the DCR (`InvalidTransformOutput … [produced:'String',
+ * output:'Guid']`). Streams have no guid type, so guid columns arrive as strings and
+ * are converted here; every other stream type already is the table's type.
+ */
+export function dataFlowTransform(table: TableName): string {
+  const conversions = TABLE_COLUMNS[table]
+    .filter((column) => column.type === 'guid')
+    .map((column) => `${column.name} = toguid(${column.name})`);
+  return conversions.length === 0 ? 'source' : `source | extend ${conversions.join(', ')}`;
 }
 
 /** The DCR data flow's output stream for a custom table. */

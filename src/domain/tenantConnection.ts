@@ -59,6 +59,23 @@ export interface ConnectionTarget {
   streams: Record<TableName, string>;
   /** When the DCR was (re)provisioned: anchors the role/DCR propagation window. */
   provisionedAt: string;
+  /**
+   * TABLE_SCHEMA_VERSION the tables and DCR were provisioned at; absent on connections
+   * provisioned before versions were recorded (version 1).
+   */
+  schemaVersion?: number;
+}
+
+/** A failed upgrade of the saved target to the current schema version (cleared once it succeeds). */
+export interface SchemaUpgradeFailure {
+  /** The version we tried to reach. */
+  toVersion: number;
+  /** The provisioning step that failed. */
+  step: 'tables' | 'dataCollectionRule';
+  code?: string;
+  /** What failed and what to do, as the step result of Create Connection would say it. */
+  detail: string;
+  at: string;
 }
 
 export interface TestedConnection {
@@ -79,6 +96,8 @@ export interface TenantConnection {
   saved?: ConnectionTarget;
   lastDeliveryAt?: string;
   lastError?: { at: string; message: string };
+  /** Present while the saved target could not be brought to the current schema version. */
+  schemaUpgrade?: SchemaUpgradeFailure;
   createdAt: string;
   updatedAt: string;
   /** Who changed what and when, newest first, at most HISTORY_LIMIT entries (connectionHistory.ts). */

@@ -1,5 +1,8 @@
+import { LogsIngestionClient } from '@azure/monitor-ingestion';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { dataCollectionRuleBody } from '../../src/adapters/armWorkspaceProvisioner';
 import { CA_TABLE, CERTIFICATE_TABLE, tablesApiColumns } from '../../src/domain/tableSchema';
+import { parseWorkspaceResourceId } from '../../src/domain/workspaceResourceId';
 import { AzureStandInAdmin, type StandInInfo } from '../support/azureStandIn';
 import {
   arm,
@@ -12,6 +15,10 @@ import {
   tableBody,
   tableUrl,
 } from './azureStandInHelpers';
+
+interface DcrBody {
+  properties: { dataFlows: Array<{ transformKql: string }> };
+}
 
 const admin = new AzureStandInAdmin(inject('azureStandInUrl'));
 let info: StandInInfo;
@@ -282,28 +289,46 @@ describe('ARM stand-in: tables', () => {
     expect(revived.status).toBe(400);
   });
 
-  it('requires a Classic table to be migrated before a PUT changes it', async () => {
+  it('requires a Classic table to be migrated before a PUT changes it, and the PUT to leave its standard columns out', async () => {
     const customer = await seedCustomer(admin, info);
     await admin.seedTable({
       workspaceId: customer.workspaceId,
       name: CA_TABLE,
-      columns: [
-        { name: 'TimeGenerated', type: 'dateTime' },
-        { name: 'EventID_d', type: 'real' },
-      ],
+      columns: [{ name: 'EventID_d', type: 'real' }],
     });
     const url = tableUrl(info, customer.workspaceId, CA_TABLE);
     const refused = await arm(customer.credential, 'PUT', url, tableBody());
     expect(refused.status).toBe(400);
     expect(refused.body.error.message).toContain('Classic');
-    expect((await arm(customer.credential, 'GET', url)).body.properties.schema.tableSubType).toBe('Classic');
+    const classic = (await arm(customer.credential, 'GET', url)).body.properties.schema;
+    expect(classic.tableSubType).toBe('Classic');
+    expect(classic.standardColumns.map((column: { name: string }) => column.name)).toEqual([
+      'TenantId',
+      'SourceSystem',
+      'TimeGenerated',
+      'MG',
+      'ManagementGroupName',
+      'Computer',
+      'RawData',
+      'Type',
+      '_ResourceId',
+    ]);
 
     const migrate = await arm(customer.credential, 'POST', url.replace('?', '/migrate?'));
     expect(migrate.status).toBe(200);
     expect((await arm(customer.credential, 'GET', url)).body.properties.schema.tableSubType).toBe(
       'DataCollectionRuleBased',
     );
-    expect((await arm(customer.credential, 'PUT', url, tableBody())).status).toBe(202);
+    const redeclared = await arm(customer.credential, 'PUT', url, tableBody());
+    expect(redeclared.status).toBe(400);
+    expect(redeclared.body.error.message).toContain(
+      "Column name 'TimeGenerated' is a standard column of this table",
+    );
+    const custom = tableBody();
+    custom.properties.schema.columns = custom.properties.schema.columns.filter(
+      (column) => column.name !== 'TimeGenerated',
+    );
+    expect((await arm(customer.credential, 'PUT', url, custom)).status).toBe(202);
   });
 });
 
@@ -438,20 +463,109 @@ describe('ARM stand-in: data collection rules', () => {
     expect(listed).toEqual([]);
   });
 
-  it('refuses a pass-through stream that does not fit the table (type drift between the two schemas)', async () => {
+  it("refuses the previous body (transform 'source' over guid columns) with Azure's InvalidTransformOutput, and accepts the app's toguid() body", async () => {
     const customer = await seedCustomer(admin, info);
-    await createTable(info, customer);
-    const drifted = dcrBody(customer);
-    const column = drifted.properties.streamDeclarations[`Custom-${CA_TABLE}`]!.columns.find(
-      (c) => c.name === 'EventID_d',
-    )!;
-    column.type = 'string';
-    const response = await arm(customer.credential, 'PUT', dcrUrl(info, customer, 'dcr-drift'), drifted);
+    await createTable(info, customer, CA_TABLE);
+    await createTable(info, customer, CERTIFICATE_TABLE);
+    const body = dataCollectionRuleBody(
+      parseWorkspaceResourceId(customer.workspaceId),
+      customer.location,
+    ) as DcrBody;
+    const current = structuredClone(body);
+    for (const flow of body.properties.dataFlows) flow.transformKql = 'source';
+    const response = await arm(customer.credential, 'PUT', dcrUrl(info, customer, 'dcr-app'), body);
     expect(response.status).toBe(400);
-    expect(response.body.error.details[0]!).toMatchObject({ code: 'InvalidTransformOutput' });
-    expect(response.body.error.details[0]!.message).toContain(
-      "'EventID_d' is 'string' in the stream but 'real' in the table",
+    expect(response.body.error).toMatchObject({
+      code: 'InvalidPayload',
+      message: 'Data collection rule is invalid',
+    });
+    expect(response.body.error.details[0]).toEqual({
+      code: 'InvalidTransformOutput',
+      message:
+        "Types of transform output columns do not match the ones defined by the output stream: EventRecordId_g [produced:'String', output:'Guid'], " +
+        "CustomerTenantId_g [produced:'String', output:'Guid'], ActorObjectId_g [produced:'String', output:'Guid'], ActorAppId_g [produced:'String', output:'Guid']",
+      target: 'properties.dataFlows[0]',
+    });
+
+    // The app's body converts the guid columns with toguid(): accepted, and rows land as guids.
+    const accepted = await arm(customer.credential, 'PUT', dcrUrl(info, customer, 'dcr-app'), current);
+    expect(accepted.status).toBe(201);
+    const { immutableId, endpoints } = accepted.body.properties;
+    const id = 'A1B2C3D4-0000-4000-8000-00000000000A';
+    await new LogsIngestionClient(endpoints.logsIngestion, customer.credential).upload(
+      immutableId,
+      `Custom-${CA_TABLE}`,
+      [{ TimeGenerated: new Date().toISOString(), EventRecordId_g: id, ActorAppId_g: 'not-a-guid' }],
     );
+    const [row] = await admin.rows({ workspaceId: customer.workspaceId, table: CA_TABLE });
+    expect(row?.row).toMatchObject({ EventRecordId_g: id.toLowerCase() });
+    // toguid() of a string that is no guid is null: the value is lost, never an error.
+    expect(row?.row).not.toHaveProperty('ActorAppId_g');
+  });
+
+  it('refuses a widening type (int into long) and a transform it cannot evaluate, saying so', async () => {
+    const customer = await seedCustomer(admin, info);
+    const table = await arm(customer.credential, 'PUT', tableUrl(info, customer.workspaceId, 'Widen_CL'), {
+      properties: {
+        schema: {
+          name: 'Widen_CL',
+          columns: [
+            { name: 'TimeGenerated', type: 'dateTime' },
+            { name: 'DaysInactive', type: 'long' },
+          ],
+        },
+      },
+    });
+    await pollOperation(customer.credential, table.headers['azure-asyncoperation']!);
+    const flowBody = (transformKql: string, type = 'int') => ({
+      location: customer.location,
+      kind: 'Direct',
+      properties: {
+        streamDeclarations: {
+          'Custom-Widen': {
+            columns: [
+              { name: 'TimeGenerated', type: 'datetime' },
+              { name: 'DaysInactive', type },
+            ],
+          },
+        },
+        destinations: { logAnalytics: [{ workspaceResourceId: customer.workspaceId, name: 'la' }] },
+        dataFlows: [
+          { streams: ['Custom-Widen'], destinations: ['la'], transformKql, outputStream: 'Custom-Widen_CL' },
+        ],
+      },
+    });
+    const url = dcrUrl(info, customer, 'dcr-widen');
+    const widened = await arm(customer.credential, 'PUT', url, flowBody('source'));
+    expect(widened.body.error.details[0]!.message).toBe(
+      "Types of transform output columns do not match the ones defined by the output stream: DaysInactive [produced:'Int', output:'Long']",
+    );
+    const converted = await arm(
+      customer.credential,
+      'PUT',
+      url,
+      flowBody('source | extend DaysInactive = tolong(DaysInactive)'),
+    );
+    expect(converted.status).toBe(201);
+
+    const coalesce = await arm(
+      customer.credential,
+      'PUT',
+      url,
+      flowBody('source | extend DaysInactive = coalesce(DaysInactive)', 'long'),
+    );
+    expect(coalesce.status).toBe(400);
+    expect(coalesce.body.error.details[0]).toMatchObject({ code: 'InvalidTransformQuery' });
+    expect(coalesce.body.error.details[0]!.message).toContain(
+      'function provider not found for function: coalesce',
+    );
+    const summarize = await arm(
+      customer.credential,
+      'PUT',
+      url,
+      flowBody('source | summarize count()', 'long'),
+    );
+    expect(summarize.body.error.details[0]!.message).toContain("does not evaluate 'summarize count()'");
   });
 
   it('answers ResourceNotFound for a missing DCR and deletes an existing one', async () => {

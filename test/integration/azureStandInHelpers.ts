@@ -10,6 +10,7 @@ import {
 import type { TokenCredential } from '@azure/identity';
 import {
   CA_TABLE,
+  dataFlowTransform,
   streamDeclarationColumns,
   streamName,
   tablesApiColumns,
@@ -182,7 +183,7 @@ export function dcrBody(customer: Customer, tables: TableName[] = [CA_TABLE], lo
       dataFlows: tables.map((table) => ({
         streams: [streamName(table)],
         destinations: ['customerWorkspace'],
-        transformKql: 'source',
+        transformKql: dataFlowTransform(table),
         outputStream: `Custom-${table}`,
       })),
     },

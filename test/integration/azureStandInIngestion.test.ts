@@ -137,14 +137,20 @@ describe('Logs Ingestion stand-in with the real LogsIngestionClient', () => {
     expect(await admin.requests({ dcrImmutableId: target.immutableId })).toEqual(before);
   });
 
-  it('refuses a body that is not a JSON array (Azure may answer 204 and ingest nothing)', async () => {
+  it('answers 204 to a body that is not a JSON array and ingests nothing, recording why; 400 only for JSON that does not parse', async () => {
     const target = await connectedCustomer();
     const response = await rawUpload(target, gzipSync(JSON.stringify(event())), {
       'content-encoding': 'gzip',
     });
-    expect(response.status).toBe(400);
-    expect(response.error?.message).toContain('JSON array');
+    expect(response.status).toBe(204);
     expect(await admin.rows({ workspaceId: target.workspaceId, table: CA_TABLE })).toEqual([]);
+    const [dropped] = await admin.dropped({ dcrImmutableId: target.immutableId });
+    expect(dropped).toMatchObject({ kind: 'body', stream: STREAM, tenantId: target.tenant.tenantId });
+    expect(dropped?.reason).toContain('not a JSON array');
+
+    const malformed = await rawUpload(target, '[{"TimeGenerated": ');
+    expect(malformed.status).toBe(400);
+    expect(malformed.error?.code).toBe('InvalidJson');
   });
 
   it('refuses more than 1 MB, uncompressed or once decompressed (413)', async () => {
@@ -174,25 +180,29 @@ describe('Logs Ingestion stand-in with the real LogsIngestionClient', () => {
     expect(unknownDcr.statusCode).toBe(404);
   });
 
-  it('refuses an undeclared column and a wrong type, saying which row and column', async () => {
+  it('answers 204 and drops undeclared columns and mistyped rows, as Azure does, recording which row and column', async () => {
     const target = await connectedCustomer();
-    const undeclared = await uploadError(
-      target.client.upload(target.immutableId, STREAM, [event(), event({ TenantId: 'x' })]),
-    );
-    expect(undeclared.statusCode).toBe(400);
-    expect(undeclared.message).toContain("row 1: column 'TenantId' is not declared");
+    const kept = event();
+    await target.client.upload(target.immutableId, STREAM, [
+      kept,
+      event({ TenantId: 'x', Message_s: 'undeclared column' }),
+      event({ EventID_d: '4888' }),
+      event({ TimeGenerated: 'yesterday' }),
+    ]);
 
-    const wrongType = await uploadError(
-      target.client.upload(target.immutableId, STREAM, [event({ EventID_d: '4888' })]),
-    );
-    expect(wrongType.statusCode).toBe(400);
-    expect(wrongType.message).toContain("row 0: column 'EventID_d' (real) must be a JSON number");
-
-    const badTime = await uploadError(
-      target.client.upload(target.immutableId, STREAM, [event({ TimeGenerated: 'yesterday' })]),
-    );
-    expect(badTime.message).toContain('ISO 8601');
-    expect(await admin.rows({ workspaceId: target.workspaceId, table: CA_TABLE })).toEqual([]);
+    const stored = await admin.rows({ workspaceId: target.workspaceId, table: CA_TABLE });
+    expect(stored.map((entry) => entry.row.Message_s)).toEqual([kept.Message_s, 'undeclared column']);
+    expect(stored[1]?.row).not.toHaveProperty('TenantId');
+    const dropped = await admin.dropped({ dcrImmutableId: target.immutableId });
+    expect(dropped.map(({ kind, rowIndex, column }) => ({ kind, rowIndex, column }))).toEqual([
+      { kind: 'property', rowIndex: 1, column: 'TenantId' },
+      { kind: 'row', rowIndex: 2, column: 'EventID_d' },
+      { kind: 'row', rowIndex: 3, column: 'TimeGenerated' },
+    ]);
+    expect(dropped[1]?.reason).toContain("Column 'EventID_d' (real) must be a JSON number");
+    expect(dropped[2]?.reason).toContain('ISO 8601');
+    const requests = await admin.requests({ dcrImmutableId: target.immutableId, operation: 'upload' });
+    expect(requests.at(-1)).toMatchObject({ status: 204 });
   });
 
   it('refuses an identity without Monitoring Metrics Publisher, and one from another tenant (403 OperationFailed)', async () => {

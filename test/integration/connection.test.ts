@@ -398,24 +398,34 @@ describe('Create Connection, Save changes, status', () => {
     for (const column of tablesApiColumns(CERTIFICATE_TABLE)) expect(names).toContain(column.name);
   });
 
-  it('migrates a Classic table first, keeping its columns', async () => {
+  it('migrates a Classic table first, keeping its columns, without declaring its standard columns again', async () => {
     const c = await customer();
+    // What the Data Collector API leaves behind: its standard columns (seeded by the stand-in) and typed custom ones.
     await admin.seedTable({
       workspaceId: c.workspaceId,
       name: CA_TABLE,
       tableSubType: 'Classic',
       columns: [
         { name: 'EventID_d', type: 'real' },
+        { name: 'EventRecordId_g', type: 'guid' },
         { name: 'LegacyNote_s', type: 'string' },
       ],
     });
     const body = (await connect(c)).json<ConnectionBody>();
+    expect(body.test.steps.tables, JSON.stringify(body.test.steps.tables)).toMatchObject({ outcome: 'ok' });
     expect(body.test.outcome).toBe('ok');
     expect(body.test.steps.tables.detail).toContain('migrated');
     const table = await admin.getTable({ workspaceId: c.workspaceId, name: CA_TABLE });
     expect(table?.tableSubType).toBe('DataCollectionRuleBased');
-    expect(table?.columns.map((column) => column.name)).toContain('LegacyNote_s');
+    const names = table?.columns.map((column) => column.name) ?? [];
+    expect(names).toContain('LegacyNote_s');
+    expect(names).toContain('EventTime_t');
+    // Each column once: the standard ones stayed standard, ours were added as custom columns.
+    expect(new Set(names).size).toBe(names.length);
+    expect(names.filter((name) => name === 'TimeGenerated')).toHaveLength(1);
     expect(await admin.requests({ tenantId: c.tenantId, operation: 'tableMigrate' })).toHaveLength(1);
+    const rows = await admin.rows({ workspaceId: c.workspaceId, table: CA_TABLE });
+    expect(rows).toHaveLength(1);
   });
 
   it('refuses to change the type of a customer column that clashes with ours', async () => {

@@ -62,6 +62,14 @@ export class InMemoryTenantConnectionStore implements TenantConnectionStore {
     );
   }
 
+  listSaved(): Promise<Array<Versioned<TenantConnection>>> {
+    return Promise.resolve(
+      [...this.rows.values()]
+        .filter((row) => row.value.saved !== undefined)
+        .map((row) => ({ value: structuredClone(row.value), etag: row.etag })),
+    );
+  }
+
   private put(connection: TenantConnection): Versioned<TenantConnection> {
     this.version += 1;
     const etag = `W/"${this.version}"`;

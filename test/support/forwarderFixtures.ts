@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Forwarder, type ReceivedAuditMessage } from '../../src/domain/forwarder';
-import { CA_TABLE, CERTIFICATE_TABLE } from '../../src/domain/tableSchema';
+import { CA_TABLE, CERTIFICATE_TABLE, TABLE_SCHEMA_VERSION } from '../../src/domain/tableSchema';
 import type { ConnectionState, ConnectionTarget, TenantConnection } from '../../src/domain/tenantConnection';
 import type { ForwarderSettings } from '../../src/domain/forwarder';
 import type { ParkCategory, ParkedEvent } from '../../src/domain/ports';
@@ -83,6 +83,7 @@ export function targetFor(tenantId: string, provisionedAt = '2026-10-01T00:00:00
     logsIngestionEndpoint: `https://dcr-${short}.eastus-1.ingest.monitor.azure.com`,
     streams: { [CA_TABLE]: `Custom-${CA_TABLE}`, [CERTIFICATE_TABLE]: `Custom-${CERTIFICATE_TABLE}` },
     provisionedAt,
+    schemaVersion: TABLE_SCHEMA_VERSION,
   };
 }
 

@@ -1,7 +1,13 @@
 import { ClientSecretCredential } from '@azure/identity';
 import { TableTenantConnectionStore } from '../../src/adapters/tenantConnectionStore';
 import { openTable } from '../../src/adapters/tableStorage';
-import { CA_TABLE, CERTIFICATE_TABLE, streamName, TABLE_NAMES } from '../../src/domain/tableSchema';
+import {
+  CA_TABLE,
+  CERTIFICATE_TABLE,
+  streamName,
+  TABLE_NAMES,
+  TABLE_SCHEMA_VERSION,
+} from '../../src/domain/tableSchema';
 import type { ConnectionState, ConnectionTarget, TenantConnection } from '../../src/domain/tenantConnection';
 import { arm, createTable, dcrBody, dcrUrl, type Customer } from '../integration/azureStandInHelpers';
 import type { AzureStandInAdmin, RecordedRow, StandInInfo } from './azureStandIn';
@@ -38,7 +44,10 @@ export async function provisionTenant(
   app: CustomerApp,
   options: {
     provisionedAt?: string;
-    /** Columns left out of the DCR's stream declarations: the service then refuses rows carrying them. */
+    /**
+     * Columns left out of the DCR's stream declarations. Azure would drop them silently; the tenant is
+     * configured with the stand-in's refuseDroppedRows, so the service refuses rows carrying them (400).
+     */
     omitStreamColumns?: readonly string[];
   } = {},
 ): Promise<ProvisionedTenant> {
@@ -60,7 +69,12 @@ export async function provisionTenant(
     workspaceId: workspace.id,
     location: workspace.location,
   };
-  await admin.configure({ tenantId: tenant.tenantId, tableVisibilityDelayMs: 0, tableOperationPolls: 0 });
+  await admin.configure({
+    tenantId: tenant.tenantId,
+    tableVisibilityDelayMs: 0,
+    tableOperationPolls: 0,
+    ...(options.omitStreamColumns ? { refuseDroppedRows: true } : {}),
+  });
   for (const table of TABLE_NAMES) await createTable(info, customer, table);
   const dcrName = `dcr-siem-${tenant.tenantId.slice(0, 8)}`;
   const body = dcrBody(customer, [...TABLE_NAMES]);
@@ -83,6 +97,7 @@ export async function provisionTenant(
       logsIngestionEndpoint: dcr.body.properties.endpoints.logsIngestion,
       streams: { [CA_TABLE]: streamName(CA_TABLE), [CERTIFICATE_TABLE]: streamName(CERTIFICATE_TABLE) },
       provisionedAt: options.provisionedAt ?? new Date(Date.now() - 86_400_000).toISOString(),
+      schemaVersion: TABLE_SCHEMA_VERSION,
     },
   };
 }

@@ -33,10 +33,17 @@ function table(
       schema: {
         tableSubType: subType,
         columns,
-        standardColumns: [
-          { name: 'TimeGenerated', type: 'dateTime' },
-          { name: 'TenantId', type: 'guid' },
-        ],
+        // A DCR-based table lists TimeGenerated among its columns; a Classic one among its standard columns.
+        standardColumns:
+          subType === 'Classic'
+            ? [
+                { name: 'TenantId', type: 'guid' },
+                { name: 'SourceSystem', type: 'string' },
+                { name: 'TimeGenerated', type: 'dateTime' },
+                { name: 'Computer', type: 'string' },
+                { name: 'RawData', type: 'string' },
+              ]
+            : [{ name: 'TenantId', type: 'guid' }],
       },
     },
   };
@@ -83,7 +90,7 @@ describe('planTable', () => {
 
   it('leaves a table that already has every column alone', () => {
     const existing = table('DataCollectionRuleBased', [
-      ...tablesApiColumns(CA_TABLE).filter((c) => c.name !== 'TimeGenerated'),
+      ...tablesApiColumns(CA_TABLE),
       { name: 'Extra_s', type: 'string' },
     ]);
     expect(planTable(CA_TABLE, existing)).toMatchObject({ action: 'unchanged', keptColumns: ['Extra_s'] });
@@ -97,6 +104,12 @@ describe('planTable', () => {
     const plan = planTable(CA_TABLE, existing);
     expect(plan.action).toBe('update');
     expect(plan.keptColumns).toEqual(['Legacy_s']);
+    // Its standard columns (TimeGenerated among them) stay standard: the PUT must not declare them.
+    const names = (
+      plan.body as { properties: { schema: { columns: TableColumn[] } } }
+    ).properties.schema.columns.map((column) => column.name);
+    expect(names).not.toContain('TimeGenerated');
+    expect(names).toContain('EventTime_t');
   });
 
   it('refuses a customer column whose type clashes with ours, naming it', () => {
@@ -150,7 +163,11 @@ describe('Direct DCR', () => {
     for (const flow of body.properties.dataFlows) {
       expect(flow.destinations).toEqual([destination?.name]);
       expect(flow.outputStream).toBe(flow.streams[0]);
-      expect(flow.transformKql).toBe('source');
+      // Streams carry guids as strings; the transform must produce the table's guid type.
+      expect(flow.transformKql).toBe(
+        'source | extend EventRecordId_g = toguid(EventRecordId_g), CustomerTenantId_g = toguid(CustomerTenantId_g), ' +
+          'ActorObjectId_g = toguid(ActorObjectId_g), ActorAppId_g = toguid(ActorAppId_g)',
+      );
     }
   });
 
@@ -218,5 +235,25 @@ describe('mapArmError', () => {
     expect(rejected).toBeInstanceOf(DependencyRejectedError);
     expect(rejected.code).toBe('InvalidPayload');
     expect(rejected.message).not.toContain('second line');
+  });
+
+  it("carries the details of a generic refusal, so 'Data collection rule is invalid' says why", () => {
+    const error = mapArmError(
+      response(400, {
+        code: 'InvalidPayload',
+        message: 'Data collection rule is invalid',
+        details: [
+          {
+            code: 'InvalidTransformOutput',
+            message:
+              "Types of transform output columns do not match the ones defined by the output stream: \nActorAppId_g [produced:'String', output:'Guid']",
+          },
+        ],
+      }),
+      operation,
+    );
+    expect(error.message).toBe(
+      "Azure refused to create or update the table EZCA_CAs_CL: Data collection rule is invalid — InvalidTransformOutput: Types of transform output columns do not match the ones defined by the output stream: ActorAppId_g [produced:'String', output:'Guid']",
+    );
   });
 });

@@ -21,6 +21,8 @@ import type {
   RevokeRoleInput,
   RoleAssignmentInfo,
   RowsQuery,
+  DroppedData,
+  DroppedQuery,
   SeededTenant,
   SeedTableInput,
   SeedTenantInput,
@@ -138,6 +140,10 @@ export class AzureStandInAdmin implements AzureStandInControl {
   }
   rows(input: RowsQuery): Promise<RecordedRow[]> {
     return this.call('rows', input);
+  }
+
+  dropped(input: DroppedQuery = {}): Promise<DroppedData[]> {
+    return this.call('dropped', input);
   }
   requests(input: RequestsQuery = {}): Promise<RecordedRequest[]> {
     return this.call('requests', input);

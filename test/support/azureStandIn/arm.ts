@@ -23,14 +23,8 @@ import {
 } from './model';
 import { describeFailure } from './tokens';
 import type { Operation } from './types';
-import {
-  isPassThrough,
-  outputTableName,
-  passThroughMismatches,
-  validateDcrPut,
-  validateTablePut,
-  type Problem,
-} from './validation';
+import { compileTransform, TransformError, transformOutputProblems } from './transform';
+import { outputTableName, validateDcrPut, validateTablePut, type Problem } from './validation';
 
 /**
  * Azure Resource Manager for the resources the connection flow touches:
@@ -554,17 +548,35 @@ class ArmFace {
           });
           continue;
         }
-        if (!isPassThrough(flow)) continue;
+        // Every output column must exist in the table with exactly its type (see transform.ts).
+        const transform = compileTransform(flow.transformKql);
         const tableColumns = [...table.standardColumns, ...table.committed!.columns];
         for (const stream of flow.streams) {
-          const mismatches = passThroughMismatches(
-            dcr.streamDeclarations[stream]?.columns ?? [],
-            tableColumns,
-          );
-          if (mismatches.length > 0) {
+          let output;
+          try {
+            output = transform.outputSchema(dcr.streamDeclarations[stream]?.columns ?? []);
+          } catch (error) {
+            if (!(error instanceof TransformError)) throw error;
+            problems.push({
+              code: error.code,
+              message: error.message,
+              target: `properties.dataFlows[${index}]`,
+            });
+            continue;
+          }
+          const { typeMismatches, missing } = transformOutputProblems(output, tableColumns);
+          if (typeMismatches.length > 0) {
             problems.push({
               code: 'InvalidTransformOutput',
-              message: `Data flow ${index}: with transformKql 'source', stream '${stream}' must fit table '${table.name}': ${mismatches.join('; ')}.`,
+              message: `Types of transform output columns do not match the ones defined by the output stream: ${typeMismatches.join(', ')}`,
+              target: `properties.dataFlows[${index}]`,
+            });
+          }
+          // Stricter than Azure, which drops such columns silently (no recorded response refuses them).
+          if (missing.length > 0) {
+            problems.push({
+              code: 'InvalidTransformOutput',
+              message: `Transform output columns are not defined by the output stream '${flow.outputStream}' (stricter than Azure, which drops them silently): ${missing.join(', ')}`,
               target: `properties.dataFlows[${index}]`,
             });
           }

@@ -5,6 +5,7 @@ import { certificateThumbprints } from '../testCa';
 import { issuerFor, type StandInContext } from './context';
 import { addFault } from './faults';
 import {
+  CLASSIC_STANDARD_COLUMNS,
   normalizeLocation,
   parseWorkspaceId,
   workspaceResourceId,
@@ -38,6 +39,8 @@ import {
   type RevokeRoleInput,
   type RoleAssignmentInfo,
   type RowsQuery,
+  type DroppedData,
+  type DroppedQuery,
   type SeededTenant,
   type SeedTableInput,
   type SeedTenantInput,
@@ -80,6 +83,8 @@ export interface AzureStandInControl {
   signingKeys(): Promise<SigningKeysInfo>;
   mintToken(input: MintTokenInput): Promise<MintedToken>;
   rows(input: RowsQuery): Promise<RecordedRow[]>;
+  /** Data ingestion answered 204 to but did not store, with why. */
+  dropped(input?: DroppedQuery): Promise<DroppedData[]>;
   requests(input?: RequestsQuery): Promise<RecordedRequest[]>;
   reset(): Promise<void>;
 }
@@ -171,6 +176,7 @@ export const INPUT_SCHEMAS = {
     tableVisibilityDelayMs: ms.optional(),
     tableOperationPolls: ms.optional(),
     tableOperationMaxMs: ms.optional(),
+    refuseDroppedRows: z.boolean().optional(),
   }),
   seedTable: z.object({
     workspaceId: z.string().min(1),
@@ -233,6 +239,7 @@ export const INPUT_SCHEMAS = {
     claims: z.record(z.string(), z.unknown()).optional(),
   }),
   rows: z.object({ workspaceId: z.string().min(1), table: z.string().min(1), tenantId: id.optional() }),
+  dropped: z.object({ tenantId: id.optional(), dcrImmutableId: id.optional() }).optional(),
   requests: z
     .object({
       tenantId: id.optional(),
@@ -605,7 +612,12 @@ export class StandInControl implements AzureStandInControl {
     const table: TableRecord = {
       name: input.name,
       tableType,
-      standardColumns: tableType === 'Microsoft' ? columns : [{ name: 'TenantId', type: 'guid' }],
+      standardColumns:
+        tableType === 'Microsoft'
+          ? columns
+          : (input.tableSubType ?? 'Classic') === 'Classic'
+            ? CLASSIC_STANDARD_COLUMNS.map((column) => ({ ...column }))
+            : [{ name: 'TenantId', type: 'guid' }],
       typeHistory: new Map(columns.map((column) => [column.name, column.type])),
       committed: {
         columns: tableType === 'Microsoft' ? [] : columns,
@@ -741,6 +753,16 @@ export class StandInControl implements AzureStandInControl {
     return Promise.resolve(
       rows.filter(
         (row) => input.tenantId === undefined || row.tenantId.toLowerCase() === input.tenantId.toLowerCase(),
+      ),
+    );
+  }
+
+  dropped(input: DroppedQuery = {}): Promise<DroppedData[]> {
+    return Promise.resolve(
+      this.state.dropped.filter(
+        (entry) =>
+          (input.tenantId === undefined || entry.tenantId.toLowerCase() === input.tenantId.toLowerCase()) &&
+          (input.dcrImmutableId === undefined || entry.dcrImmutableId === input.dcrImmutableId),
       ),
     );
   }

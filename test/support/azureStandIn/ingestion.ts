@@ -12,17 +12,24 @@ import {
 } from './http';
 import type { DcrColumn, DcrRecord } from './model';
 import { describeFailure } from './tokens';
-import type { RecordedRow } from './types';
-import { isPassThrough, outputTableName } from './validation';
+import type { DroppedData, RecordedRow } from './types';
+import { compileTransform } from './transform';
+import { outputTableName } from './validation';
 
 /**
  * The Logs Ingestion API (data plane, 2023-01-01) behind each Direct DCR's
- * `endpoints.logsIngestion`. Where Azure answers 204 and silently drops data
- * (a body that is not an array, properties the stream does not declare, values
- * of the wrong type), the stand-in refuses with 400 instead: silent loss in
- * Azure is exactly the bug class our tests must surface. It still imitates
- * what Azure does to accepted rows: field values over 64 KB are truncated and
- * a TimeGenerated outside [-2 days, +1 day] is replaced by the receive time.
+ * `endpoints.logsIngestion`. Like Azure, it answers 204 to data it then drops
+ * silently, and records each drop with its reason for tests (admin `dropped`):
+ * - a body that is not a JSON array: 204 and nothing ingested
+ *   (azure-sdk-for-python#32562; azure-sdk-for-net#34638 "returns 204 but no logs written");
+ * - properties the stream does not declare: not ingested (Learn custom-logs-migrate: leave the
+ *   DCR unchanged "and you won't ingest the new data");
+ * - a value of the wrong type for its stream column: no source says whether Azure drops the
+ *   value or the row, so the stand-in drops the whole row (the stricter choice);
+ * - a row that is not a JSON object: dropped.
+ * 400 remains for what Azure refuses: JSON that does not parse, bad gzip, and 413 for a body
+ * over 1 MB. Accepted rows are treated as Azure does: field values over 64 KB are truncated
+ * and a TimeGenerated outside [-2 days, +1 day] is replaced by the receive time.
  */
 
 export const INGESTION_API_VERSION = '2023-01-01';
@@ -31,7 +38,6 @@ export const MAX_INGESTION_BYTES = 1024 * 1024;
 export const MAX_FIELD_BYTES = 64 * 1024;
 const TELEMETRY_WRITE = 'Microsoft.Insights/Telemetry/Write';
 const DAY_MS = 86_400_000;
-const MAX_REPORTED_ROW_ERRORS = 10;
 
 function ingestionError(
   status: number,
@@ -116,7 +122,7 @@ async function upload(
       `Content-Encoding must be gzip or absent (got '${encoding}').`,
     );
   }
-  const rows = parseRows(await readPayload(request, encoding === 'gzip'));
+  const parsed = parseBody(await readPayload(request, encoding === 'gzip'));
 
   const declaration = dcr.streamDeclarations[stream];
   if (!declaration) {
@@ -134,25 +140,50 @@ async function upload(
       `Stream '${stream}' has no data flow in data collection rule '${immutableId}'.`,
     );
   }
-  const transformed = flows.find((flow) => !isPassThrough(flow));
-  if (transformed) {
+  const receivedAt = new Date(now).toISOString();
+  const drop = (entry: Omit<DroppedData, 'tenantId' | 'dcrImmutableId' | 'stream' | 'receivedAt'>): void => {
+    context.state.dropped.push({
+      tenantId: caller.tenantId,
+      dcrImmutableId: immutableId,
+      stream,
+      receivedAt,
+      ...entry,
+    });
+  };
+  const drops: Array<Parameters<Drop>[0]> = [];
+  const rows = sortRows(Array.isArray(parsed) ? parsed : [], declaration.columns, stream, (entry) =>
+    drops.push(entry),
+  );
+  if (!Array.isArray(parsed)) {
+    drops.unshift({
+      kind: 'body',
+      reason: `The body is not a JSON array (got ${parsed === null ? 'null' : typeof parsed}): nothing was ingested.`,
+    });
+  }
+  if (drops.length > 0 && settings.refuseDroppedRows) {
+    const shown = drops
+      .slice(0, 10)
+      .map((entry) =>
+        entry.rowIndex === undefined ? entry.reason : `row ${entry.rowIndex}: ${entry.reason}`,
+      );
     throw ingestionError(
       400,
-      'TransformNotModelled',
-      `The Azure stand-in cannot evaluate transformKql '${transformed.transformKql ?? ''}'; only 'source' (pass-through) is modelled.`,
+      'InvalidRowData',
+      `${drops.length} value(s) do not fit the stream declaration (refuseDroppedRows is set; Azure would answer 204 and drop them): ${shown.join('; ')}${drops.length > shown.length ? '; …' : ''}`,
     );
   }
-  checkRows(rows, declaration.columns, stream);
+  for (const entry of drops) drop(entry);
 
-  const receivedAt = new Date(now).toISOString();
   for (const flow of flows) {
     for (const destinationName of flow.destinations) {
       const destination = dcr.logAnalytics.find((candidate) => candidate.name === destinationName);
       if (!destination || !flow.outputStream) continue;
       const tableKey = outputTableName(flow.outputStream).toLowerCase();
       const stored = destination.workspace.rows.get(tableKey) ?? [];
+      // The ARM face accepted only transforms the stand-in evaluates (transform.ts).
+      const transform = compileTransform(flow.transformKql);
       for (const row of rows)
-        stored.push(storeRow(row, caller.tenantId, immutableId, stream, now, receivedAt));
+        stored.push(storeRow(transform.apply(row), caller.tenantId, immutableId, stream, now, receivedAt));
       destination.workspace.rows.set(tableKey, stored);
     }
   }
@@ -246,32 +277,18 @@ async function readPayload(request: RequestContext, gzipped: boolean): Promise<B
   }
 }
 
-function parseRows(payload: Buffer): Array<Record<string, unknown>> {
-  let parsed: unknown;
+function parseBody(payload: Buffer): unknown {
   try {
-    parsed = JSON.parse(payload.toString('utf8'));
+    return JSON.parse(payload.toString('utf8')) as unknown;
   } catch (error) {
     throw ingestionError(400, 'InvalidJson', `The body is not valid JSON: ${(error as Error).message}.`);
   }
-  // Azure has been seen to answer 204 to a non-array body and ingest nothing (azure-sdk-for-python#32562).
-  if (!Array.isArray(parsed)) {
-    throw ingestionError(
-      400,
-      'InvalidPayload',
-      `The body must be a JSON array of objects (got ${parsed === null ? 'null' : typeof parsed}). Azure may accept it and ingest nothing; the stand-in refuses it.`,
-    );
-  }
-  parsed.forEach((row, index) => {
-    if (typeof row !== 'object' || row === null || Array.isArray(row)) {
-      throw ingestionError(400, 'InvalidPayload', `Row ${index} is not a JSON object.`);
-    }
-  });
-  return parsed as Array<Record<string, unknown>>;
 }
 
 const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
-function typeProblem(type: string, value: unknown): string | undefined {
+/** Why a value does not fit a stream column type (undefined when it fits). */
+export function streamTypeProblem(type: string, value: unknown): string | undefined {
   if (value === null) return undefined;
   switch (type) {
     case 'string':
@@ -295,37 +312,49 @@ function typeProblem(type: string, value: unknown): string | undefined {
   }
 }
 
-/**
- * Azure ingests only declared properties and converts or drops mismatched
- * values silently; refusing them here is stricter on purpose.
- */
-function checkRows(rows: Array<Record<string, unknown>>, columns: DcrColumn[], stream: string): void {
+type Drop = (entry: Omit<DroppedData, 'tenantId' | 'dcrImmutableId' | 'stream' | 'receivedAt'>) => void;
+
+/** The rows Azure would store: undeclared properties removed, mistyped rows and non-objects dropped. */
+function sortRows(
+  rows: unknown[],
+  columns: DcrColumn[],
+  stream: string,
+  drop: Drop,
+): Array<Record<string, unknown>> {
   const types = new Map(columns.map((column) => [column.name, column.type]));
-  const errors: string[] = [];
-  let total = 0;
-  rows.forEach((row, index) => {
-    for (const [name, value] of Object.entries(row)) {
-      const type = types.get(name);
-      let problem: string | undefined;
-      if (type === undefined) problem = `column '${name}' is not declared in stream '${stream}'`;
-      else {
-        const expected = typeProblem(type, value);
-        if (expected)
-          problem = `column '${name}' (${type}) must be ${expected}, got ${JSON.stringify(value)?.slice(0, 60)}`;
-      }
-      if (problem) {
-        total += 1;
-        if (errors.length < MAX_REPORTED_ROW_ERRORS) errors.push(`row ${index}: ${problem}`);
-      }
+  const kept: Array<Record<string, unknown>> = [];
+  rows.forEach((row, rowIndex) => {
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) {
+      drop({ kind: 'row', rowIndex, reason: `Row ${rowIndex} is not a JSON object.` });
+      return;
     }
+    const stored: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(row as Record<string, unknown>)) {
+      const type = types.get(name);
+      if (type === undefined) {
+        drop({
+          kind: 'property',
+          rowIndex,
+          column: name,
+          reason: `Column '${name}' is not declared in stream '${stream}': its value was not ingested.`,
+        });
+        continue;
+      }
+      const expected = streamTypeProblem(type, value);
+      if (expected) {
+        drop({
+          kind: 'row',
+          rowIndex,
+          column: name,
+          reason: `Column '${name}' (${type}) must be ${expected}, got ${JSON.stringify(value)?.slice(0, 60)}: the row was not ingested.`,
+        });
+        return;
+      }
+      stored[name] = value;
+    }
+    kept.push(stored);
   });
-  if (total > 0) {
-    throw ingestionError(
-      400,
-      'InvalidRowData',
-      `${total} value(s) do not fit the stream declaration: ${errors.join('; ')}${total > errors.length ? '; …' : ''}.`,
-    );
-  }
+  return kept;
 }
 
 function storeRow(

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { scopeCovers, roleAllows } from './roles';
 import type {
   ConfigureInput,
+  DroppedData,
   FaultInfo,
   FederatedCredentialInput,
   RecordedRequest,
@@ -18,6 +19,7 @@ export interface EffectiveSettings {
   tableVisibilityDelayMs: number;
   tableOperationPolls: number;
   tableOperationMaxMs: number;
+  refuseDroppedRows: boolean;
 }
 
 const DEFAULT_SETTINGS: EffectiveSettings = {
@@ -26,6 +28,7 @@ const DEFAULT_SETTINGS: EffectiveSettings = {
   tableVisibilityDelayMs: 0,
   tableOperationPolls: 1,
   tableOperationMaxMs: 2000,
+  refuseDroppedRows: false,
 };
 
 export interface TenantRecord {
@@ -95,6 +98,27 @@ export interface TableOperation {
   doneAt?: number;
   target: TableShape;
 }
+
+/**
+ * The standard columns of a Classic (Data Collector API) custom table. Learn's Data Collector API
+ * article lists the columns every record gets (TimeGenerated, plus TenantId, SourceSystem, MG,
+ * ManagementGroupName, Computer, RawData, Type, _ResourceId shown on such tables); a `migrate` keeps
+ * them as standard columns, so the Tables API PUT after it must not declare them again: Knudsen's
+ * AzLogDcrIngestPS (linked from Learn's "Migrate from the HTTP Data Collector API" article) leaves
+ * them out of its table PUTs for this reason (as issue 14 reports). No recorded response lists
+ * their types: TenantId is a guid as on every table, TimeGenerated a dateTime, the others strings.
+ */
+export const CLASSIC_STANDARD_COLUMNS: readonly ColumnRecord[] = [
+  { name: 'TenantId', type: 'guid' },
+  { name: 'SourceSystem', type: 'string' },
+  { name: 'TimeGenerated', type: 'dateTime' },
+  { name: 'MG', type: 'string' },
+  { name: 'ManagementGroupName', type: 'string' },
+  { name: 'Computer', type: 'string' },
+  { name: 'RawData', type: 'string' },
+  { name: 'Type', type: 'string' },
+  { name: '_ResourceId', type: 'string' },
+];
 
 export interface TableRecord {
   name: string;
@@ -191,6 +215,8 @@ export class StandInState {
   operations = new Map<string, TableOperation>();
   faults: FaultRecord[] = [];
   requestLog: RecordedRequest[] = [];
+  /** What ingestion accepted and dropped (Azure says nothing; DCRLogErrors is not modelled). */
+  dropped: DroppedData[] = [];
   requestSeq = 0;
   defaults: Partial<EffectiveSettings> = {};
 
@@ -220,6 +246,7 @@ export class StandInState {
       patch.tableVisibilityDelayMs = input.tableVisibilityDelayMs;
     if (input.tableOperationPolls !== undefined) patch.tableOperationPolls = input.tableOperationPolls;
     if (input.tableOperationMaxMs !== undefined) patch.tableOperationMaxMs = input.tableOperationMaxMs;
+    if (input.refuseDroppedRows !== undefined) patch.refuseDroppedRows = input.refuseDroppedRows;
     if (input.tenantId === undefined) {
       Object.assign(this.defaults, patch);
       return;
@@ -305,6 +332,7 @@ export class StandInState {
     this.operations.clear();
     this.faults = [];
     this.requestLog = [];
+    this.dropped = [];
     this.defaults = {};
   }
 }

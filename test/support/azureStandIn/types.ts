@@ -187,6 +187,12 @@ export interface ConfigureInput {
   tableOperationPolls?: number;
   /** …or until this much time passed since the PUT (default 2000), whichever comes first. */
   tableOperationMaxMs?: number;
+  /**
+   * Not Azure's behaviour: answer 400 `InvalidRowData` (naming row and column) to an upload whose
+   * rows Azure would silently drop in part, instead of 204. For tests of how a client handles
+   * records the service refuses (default false: drop like Azure).
+   */
+  refuseDroppedRows?: boolean;
 }
 
 export type TableColumnType =
@@ -305,6 +311,27 @@ export interface RecordedRow {
   truncatedColumns?: string[];
   /** Azure replaces a TimeGenerated older than 2 days or more than 1 day ahead with the receive time. */
   timeGeneratedReplaced?: boolean;
+}
+
+export interface DroppedQuery {
+  tenantId?: string;
+  dcrImmutableId?: string;
+}
+
+/** Data the Logs Ingestion face accepted (204) and did not store, as Azure drops it silently. */
+export interface DroppedData {
+  /** The tenant of the token that uploaded it. */
+  tenantId: string;
+  dcrImmutableId: string;
+  stream: string;
+  receivedAt: string;
+  /** body: nothing was stored; row: one row; property: one value of a row that was stored without it. */
+  kind: 'body' | 'row' | 'property';
+  /** Index of the row in the request body (row and property). */
+  rowIndex?: number;
+  /** The property dropped, or the one whose value made the row be dropped. */
+  column?: string;
+  reason: string;
 }
 
 export interface RequestsQuery {

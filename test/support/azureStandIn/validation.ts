@@ -1,4 +1,5 @@
 import type { ColumnRecord, DcrColumn, DcrDataFlow, TableRecord, TableShape } from './model';
+import { compileTransform, TransformError } from './transform';
 import type { TableColumnType } from './types';
 
 /**
@@ -51,17 +52,6 @@ export const DCR_LIMITS = {
   transformLength: 15_360,
 };
 export const MAX_TABLE_COLUMNS = 500;
-
-/** Which table column types a stream column may feed through `transformKql: source`. */
-const STREAM_TO_TABLE_TYPES: Record<string, readonly TableColumnType[]> = {
-  string: ['string', 'guid'],
-  int: ['int', 'long'],
-  long: ['long'],
-  real: ['real'],
-  boolean: ['boolean'],
-  datetime: ['dateTime'],
-  dynamic: ['dynamic'],
-};
 
 export interface Problem {
   code: string;
@@ -123,7 +113,10 @@ export function validateTablePut(
     columns = [];
   }
   if (columns && tableType === 'CustomLog') {
-    const timeGenerated = columns.find((column) => column.name === 'TimeGenerated');
+    // A migrated Classic table has TimeGenerated among its standard columns.
+    const timeGenerated = [...(existing?.standardColumns ?? []), ...columns].find(
+      (column) => column.name === 'TimeGenerated',
+    );
     if (!timeGenerated || timeGenerated.type !== 'dateTime') {
       fail(
         "A custom table must define the column 'TimeGenerated' of type 'dateTime' (mandatory field TimeGenerated, Type DateTime).",
@@ -226,7 +219,10 @@ function parseTableColumns(
       fail(`Column name '${name}' is reserved (${RESERVED_COLUMN_NAMES.join(', ')}).`, `${target}.name`);
     }
     if (standard.has(name.toLowerCase())) {
-      fail(`Column name '${name}' is a standard column of this table.`, `${target}.name`);
+      fail(
+        `Column name '${name}' is a standard column of this table; a PUT must not declare it again (list only custom columns).`,
+        `${target}.name`,
+      );
     }
     if (seen.has(name)) fail(`Column name '${name}' appears more than once.`, `${target}.name`);
     seen.add(name);
@@ -527,6 +523,8 @@ function parseDataFlow(
         "'transformKql' must be a KQL query over 'source'.",
         `${target}.transformKql`,
       );
+    } else if (transformProblem(entry.transformKql) !== undefined) {
+      fail('InvalidTransformQuery', transformProblem(entry.transformKql)!, `${target}.transformKql`);
     } else if (entry.transformKql.length > DCR_LIMITS.transformLength) {
       fail(
         'InvalidTransformQuery',
@@ -556,28 +554,16 @@ function parseDataFlow(
   return flow;
 }
 
-/** `transformKql` absent or exactly `source`: rows pass through unchanged. */
-export function isPassThrough(flow: DcrDataFlow): boolean {
-  return flow.transformKql === undefined || flow.transformKql.trim() === 'source';
-}
-
 export function outputTableName(outputStream: string): string {
   return outputStream.replace(/^(Custom|Microsoft)-/, '');
 }
 
-/** With a pass-through transform, every stream column must land in a table column of a compatible type. */
-export function passThroughMismatches(streamColumns: DcrColumn[], tableColumns: ColumnRecord[]): string[] {
-  const byName = new Map(tableColumns.map((column) => [column.name, column]));
-  const mismatches: string[] = [];
-  for (const column of streamColumns) {
-    const tableColumn = byName.get(column.name);
-    if (!tableColumn) {
-      mismatches.push(`column '${column.name}' does not exist in the table`);
-    } else if (!(STREAM_TO_TABLE_TYPES[column.type] ?? []).includes(tableColumn.type)) {
-      mismatches.push(
-        `column '${column.name}' is '${column.type}' in the stream but '${tableColumn.type}' in the table`,
-      );
-    }
+function transformProblem(kql: string): string | undefined {
+  try {
+    compileTransform(kql);
+    return undefined;
+  } catch (error) {
+    if (error instanceof TransformError) return error.message;
+    throw error;
   }
-  return mismatches;
 }
