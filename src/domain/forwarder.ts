@@ -13,7 +13,7 @@ import {
 } from './deliveryAttempts';
 import { ConcurrencyConflictError, IngestionFailure, type IngestionFailureKind } from './errors';
 import { formatProblems, parseEventMessage } from './eventContract';
-import { messageParkedId, newParkedId } from './parkedIds';
+import { messageIdParkedId, messageParkedId, newParkedId } from './parkedIds';
 import { chunkBySize, rowBytes } from './ingestionChunks';
 import type {
   AuditQueue,
@@ -61,7 +61,10 @@ export interface ReceivedAuditMessage {
   messageId: string | undefined;
   applicationProperties: Readonly<Record<string, unknown>> | undefined;
   deliveryCount: number | undefined;
-  /** Set by Service Bus at enqueue, the same on every redelivery: they make parking idempotent. */
+  /**
+   * Set by Service Bus at enqueue, the same on every redelivery: they make parking idempotent.
+   * Undefined unless known exactly (see receivedBatch); the message id stands in then.
+   */
   sequenceNumber: string | undefined;
   enqueuedAt: string | undefined;
 }
@@ -1029,10 +1032,17 @@ function sameTarget(saved: ConnectionTarget | undefined, used: ConnectionTarget)
   );
 }
 
-/** The parked id that stays the same on redelivery; undefined when the trigger did not say (a new one is made then). */
+/**
+ * The parked id that stays the same on redelivery: enqueue time with the exact
+ * sequence number, else with the message id; undefined when the trigger said
+ * neither (a new one is made then).
+ */
 function parkKeyOf(message: ReceivedAuditMessage): string | undefined {
-  if (message.enqueuedAt === undefined || message.sequenceNumber === undefined) return undefined;
-  return messageParkedId(message.enqueuedAt, message.sequenceNumber);
+  if (message.enqueuedAt === undefined) return undefined;
+  if (message.sequenceNumber !== undefined)
+    return messageParkedId(message.enqueuedAt, message.sequenceNumber);
+  if (message.messageId !== undefined) return messageIdParkedId(message.enqueuedAt, message.messageId);
+  return undefined;
 }
 
 /** A body to park: its text, or, when the bytes are not UTF-8, the bytes themselves in base64 (nothing replaced). */
