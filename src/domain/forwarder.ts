@@ -602,6 +602,17 @@ export class Forwarder {
       run.lastFailure = failure;
       if (this.isAccessFailure(failure, run.target, now)) run.accessFailure ??= failure;
     }
+    // One due time per attempt number for the events of this call: every distinct time costs the
+    // queue a send of its own (see AuditQueue.send), so jitter spreads tenants and batches, not events.
+    const dueTimes = new Map<number, Date | undefined>();
+    const dueTimeOf = (failedAttempt: number): Date | undefined => {
+      if (!isFailure) return undefined;
+      if (!dueTimes.has(failedAttempt)) {
+        const delayMs = retryDelayMs(failedAttempt, this.settings, this.random, failure.retryAfterMs);
+        dueTimes.set(failedAttempt, delayMs > 0 ? retryDueTime(now, delayMs) : undefined);
+      }
+      return dueTimes.get(failedAttempt);
+    };
     for (const event of events) {
       if (isFailure && isRetryBudgetExhausted(event.attempts, now, this.settings)) {
         run.exhausted ??= failure;
@@ -623,9 +634,7 @@ export class Forwarder {
           ? withFailure(event.attempts.history, now, failure.message)
           : event.attempts.history,
       };
-      const delayMs = isFailure
-        ? retryDelayMs(event.attempts.attempt, this.settings, this.random, failure.retryAfterMs)
-        : 0;
+      const due = dueTimeOf(event.attempts.attempt);
       batch.settlement.copies.push({
         messageId: retryMessageId(event.eventRecordId, next.attempt, {
           messageId: event.messageId,
@@ -638,7 +647,7 @@ export class Forwarder {
           schemaVersion: event.schemaVersion,
           ...attemptProperties(next),
         },
-        ...(delayMs > 0 ? { scheduledEnqueueTime: new Date(now.getTime() + delayMs) } : {}),
+        ...(due ? { scheduledEnqueueTime: due } : {}),
       });
       run.retried += 1;
       if (event.messageId !== undefined) run.retriedIds.push(event.messageId);
@@ -1030,6 +1039,15 @@ function sameTarget(saved: ConnectionTarget | undefined, used: ConnectionTarget)
     saved.logsIngestionEndpoint === used.logsIngestionEndpoint &&
     saved.provisionedAt === used.provisionedAt
   );
+}
+
+/**
+ * A retry's due time, rounded up to the whole second: copies of different
+ * tenants whose jitter fell in the same bucket (see retryDelayMs) then share
+ * one time, and so one send.
+ */
+function retryDueTime(now: Date, delayMs: number): Date {
+  return new Date(Math.ceil((now.getTime() + delayMs) / 1000) * 1000);
 }
 
 /**

@@ -20,11 +20,11 @@ import {
   amqpTypes,
   captureRawMessageBytes,
   rawBytesOf,
-  splitBatch,
 } from './amqpMessage';
 import {
   StandInQueue,
   assertValidQueueName,
+  decodeBatch,
   decodeIncoming,
   lockTokenOfUuid,
   resolveQueueOptions,
@@ -575,7 +575,7 @@ export class ServiceBusStandIn {
     }
     let messages: IncomingMessage[];
     try {
-      messages = (batch ? splitBatch(raw) : [raw]).map((bytes) => decodeIncoming(bytes));
+      messages = batch ? decodeBatch(raw) : [decodeIncoming(raw)];
     } catch (error) {
       refuse({
         condition: CONDITION.decodeError,
