@@ -199,6 +199,22 @@ class ArmFace {
       );
     }
     if (action) this.authorize(caller, subscription, action, request.url.pathname.replace(/\/+$/, ''));
+    const namespace = /\/providers\/([^/]+)\//i.exec(request.url.pathname)?.[1];
+    if (namespace && subscription.unregisteredProviders.has(namespace.toLowerCase())) {
+      // 409 MissingSubscriptionRegistration with this message, quoted from real responses in
+      // microsoft/AzureTRE#4510 (a PUT: "unexpected status 409 (409 Conflict) with error:
+      // MissingSubscriptionRegistration: The subscription is not registered to use namespace
+      // 'Microsoft.AlertsManagement'. See https://aka.ms/rps-not-found for how to register
+      // subscriptions.") and MicrosoftDocs/azure-docs#102073 (microsoft.insights). Whether reads and
+      // deletes are refused the same way, and whether before or after the role check, is not
+      // recorded anywhere we found: every request to the namespace is refused (stricter), after the
+      // role check so that a missing role still names itself.
+      throw armError(
+        409,
+        'MissingSubscriptionRegistration',
+        `The subscription is not registered to use namespace '${namespace}'. See https://aka.ms/rps-not-found for how to register subscriptions.`,
+      );
+    }
     return { caller, subscription, apiVersion };
   }
 

@@ -69,6 +69,18 @@ export interface SeedTenantInput {
   consentApps?: string[];
   /** Roles granted to every consented app on the resource group. Default: CONNECTION_ROLES. */
   roles?: RoleName[];
+  /**
+   * Resource provider namespaces the subscription never registered, e.g. `Microsoft.Insights`: ARM
+   * answers 409 MissingSubscriptionRegistration for their resources. Default: all registered.
+   */
+  unregisteredProviders?: string[];
+}
+
+export interface ProviderRegistrationInput {
+  subscriptionId: string;
+  /** e.g. Microsoft.Insights (case-insensitive, as ARM treats it). */
+  namespace: string;
+  registered: boolean;
 }
 
 export interface WorkspaceInfo {
