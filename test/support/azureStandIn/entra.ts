@@ -3,6 +3,7 @@ import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type
 import { issuerFor, type Route, type StandInContext } from './context';
 import { HttpError, json, readBody, segments, type Reply, type RequestContext } from './http';
 import type { AppRecord, ManagedIdentityRecord, TenantRecord } from './model';
+import { SERVICE_BUS_AUDIENCE } from './serviceBusAuthority';
 import { normalizeAudience } from './tokens';
 
 /**
@@ -126,7 +127,13 @@ function openidConfiguration(context: StandInContext, tenant: string): Reply {
 function knownResources(context: StandInContext): Map<string, string> {
   const { armAudiences, monitorAudiences, extraResources } = context.options;
   const resources = new Map<string, string>();
-  for (const resource of [...armAudiences, context.baseUrl(), ...monitorAudiences, ...extraResources]) {
+  for (const resource of [
+    ...armAudiences,
+    context.baseUrl(),
+    ...monitorAudiences,
+    SERVICE_BUS_AUDIENCE,
+    ...extraResources,
+  ]) {
     resources.set(normalizeAudience(resource), resource.replace(/\/+$/, ''));
   }
   return resources;

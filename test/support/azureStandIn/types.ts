@@ -10,7 +10,10 @@ export type RoleName =
   | 'Reader'
   | 'Log Analytics Contributor'
   | 'Monitoring Contributor'
-  | 'Monitoring Metrics Publisher';
+  | 'Monitoring Metrics Publisher'
+  | 'Azure Service Bus Data Owner'
+  | 'Azure Service Bus Data Sender'
+  | 'Azure Service Bus Data Receiver';
 
 /** The three roles the customer how-to asks for, on the workspace's resource group. */
 export const CONNECTION_ROLES: readonly RoleName[] = [
