@@ -302,11 +302,10 @@ class ArmFace {
     const isCommitted = (candidate: TableRecord | undefined): candidate is Committed =>
       candidate?.committed !== undefined;
     if (!isCommitted(table)) {
-      throw resourceNotFound(
-        'Microsoft.OperationalInsights/workspaces/tables',
-        `${workspace.name}/${m.table!}`,
-        group.name,
-      );
+      // Not the generic ARM text: the Tables API answers with its own, quoted from a real error in a
+      // public Terraform module ("The specified table: 'AzureDiagnostics' was not found"). The code
+      // is not quoted there; ResourceNotFound is assumed.
+      throw armError(404, 'ResourceNotFound', `The specified table: '${m.table!}' was not found`);
     }
     return { workspace, table };
   }
@@ -682,6 +681,9 @@ export function tableBody(workspace: WorkspaceRecord, table: TableRecord): Recor
     hidden: boolean,
   ) => ({
     ...entry,
+    // GET spells the type as KQL does: "datetime", not the Tables API's "dateTime" (azure-cli
+    // recording test_monitor_log_analytics_workspace_table.yaml, every table GET in it).
+    type: entry.type === 'dateTime' ? 'datetime' : entry.type,
     isDefaultDisplay: false,
     isHidden: hidden,
   });
