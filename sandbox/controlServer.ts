@@ -7,7 +7,9 @@ import type { AzureStandInControl } from '../test/support/azureStandIn';
  * The sandbox's own small HTTP API (loopback, plain http), beside the app's:
  *   GET  /rows     every row each table of each workspace received, as the table stores it: the
  *                  workspaces of the sandbox's tenants and those a Create Connection named
- *   POST /tenants  seeds another customer tenant: { location?, roles? } → SandboxTenant (201)
+ *   POST /tenants  seeds another customer tenant: { location?, roles?, unregisteredProviders? } →
+ *                  SandboxTenant (201); unregisteredProviders, e.g. ["Microsoft.Insights"], makes a
+ *                  subscription that never registered them
  */
 
 export interface SandboxTenant {
@@ -35,6 +37,7 @@ export interface RowsResponse {
 export interface NewTenantInput {
   location?: string;
   roles?: string[];
+  unregisteredProviders?: string[];
 }
 
 export interface RunningControlServer {
@@ -72,15 +75,24 @@ function parseNewTenant(body: unknown): NewTenantInput {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new BadRequest('The body must be a JSON object.');
   }
-  const { location, roles } = body as Record<string, unknown>;
+  const { location, roles, unregisteredProviders } = body as Record<string, unknown>;
   if (location !== undefined && typeof location !== 'string')
     throw new BadRequest('location must be a string.');
   if (roles !== undefined && !(Array.isArray(roles) && roles.every((role) => typeof role === 'string'))) {
     throw new BadRequest('roles must be an array of role names.');
   }
+  if (
+    unregisteredProviders !== undefined &&
+    !(Array.isArray(unregisteredProviders) && unregisteredProviders.every((name) => typeof name === 'string'))
+  ) {
+    throw new BadRequest(
+      'unregisteredProviders must be an array of namespaces, e.g. ["Microsoft.Insights"].',
+    );
+  }
   return {
     ...(location !== undefined ? { location } : {}),
     ...(roles !== undefined ? { roles } : {}),
+    ...(unregisteredProviders !== undefined ? { unregisteredProviders } : {}),
   };
 }
 

@@ -17,7 +17,12 @@ import {
 import { assertLoopback } from '../test/support/loopback';
 import { ServiceBusStandIn } from '../test/support/serviceBus';
 import { generateClientCertificate } from '../test/support/testCa';
-import { startControlServer, type RunningControlServer, type SandboxTenant } from './controlServer';
+import {
+  startControlServer,
+  type NewTenantInput,
+  type RunningControlServer,
+  type SandboxTenant,
+} from './controlServer';
 import { functionEntryPoints } from './entryPoints';
 import { readHostJson, serviceBusHostOptions } from './hostJson';
 import { startHttpServer, type RunningHttpServer } from './httpServer';
@@ -191,11 +196,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     // clear message at start instead of a 500 on the first request.
     loadConfig(process.env);
 
-    const newTenant = async (input: { location?: string; roles?: string[] } = {}): Promise<SandboxTenant> => {
+    const newTenant = async (input: NewTenantInput = {}): Promise<SandboxTenant> => {
       const seeded = await azure.control.seedTenant({
         workspace: { location: input.location ?? options.location ?? 'westeurope' },
         consentApps: [customerApp.clientId],
         ...(input.roles ? { roles: input.roles as never } : {}),
+        ...(input.unregisteredProviders ? { unregisteredProviders: input.unregisteredProviders } : {}),
       });
       const workspace = seeded.workspace;
       if (!workspace) throw new Error('The Azure stand-in seeded a tenant without a workspace.');

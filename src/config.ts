@@ -334,9 +334,14 @@ export interface Config {
 }
 
 export class ConfigError extends Error {
+  /** The app settings the problems name, so that a one-line log of this error can keep them. */
+  readonly settings: string[];
   constructor(readonly problems: string[]) {
     super(`Invalid app settings:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
     this.name = 'ConfigError';
+    this.settings = Object.keys(SETTINGS).filter((name) =>
+      problems.some((problem) => new RegExp(`(^|\\W)${name}(?!\\w)`).test(problem)),
+    );
   }
 }
 

@@ -40,6 +40,7 @@ import {
 } from '../domain/tableSchema';
 import type { WorkspaceRef } from '../domain/workspaceResourceId';
 import { DEFAULT_TENANT_CACHE_LIMITS, TenantCache, type TenantCacheLimits } from '../domain/tenantCache';
+import { TenantNotFoundError } from './customerCredentials';
 
 /** API versions of the specs in ../shared/azure-specs (and what Azure Government and China serve too). */
 export const API_VERSIONS = {
@@ -592,6 +593,15 @@ export function mapArmError(response: ArmResponse, operation: ArmOperation): Dom
       `No Log Analytics workspace "${workspaceName}" was found in resource group "${resourceGroup}" of subscription ${subscriptionId} (${code || 'not found'}). Copy the Resource ID from the workspace's Properties page and check that the Keytos application has its roles on that resource group.`,
     );
   }
+  if (response.status === 409 && code === 'MissingSubscriptionRegistration') {
+    // Never heals by itself: the subscription must register the provider (microsoft/AzureTRE#4510).
+    const namespace = /namespace '([^']+)'/.exec(error.message ?? '')?.[1] ?? 'Microsoft.Insights';
+    const { subscriptionId } = operation.workspace;
+    return new DependencyRejectedError(
+      'MissingSubscriptionRegistration',
+      `The subscription ${subscriptionId} has not registered the resource provider ${namespace}, so Azure refused to ${operation.doing}. Someone with rights on the whole subscription (Owner or Contributor on it) must register it once: az provider register --namespace ${namespace} --subscription ${subscriptionId} (Azure portal: Subscriptions > your subscription > Resource providers > ${namespace} > Register). Registration takes a few minutes; when az provider show --namespace ${namespace} --query registrationState says Registered, click Create Connection again.`,
+    );
+  }
   if (response.status === 429 || response.status === 409 || response.status >= 500) {
     return new TransientDependencyError(
       `Azure could not ${operation.doing} right now (${response.status}${code ? ` ${code}` : ''}). Try again in a few minutes.`,
@@ -622,13 +632,8 @@ function mapTransportError(error: unknown, tenantId: string): unknown {
         `The Keytos application is not registered in your tenant ${tenantId} (Entra ID answered AADSTS700016: application not found in the directory). An administrator of the tenant must consent to the Keytos application (the how-to's prerequisite "The Keytos Entra ID application is registered in your tenant"), then grant it the three roles.`,
       );
     }
-    if (/AADSTS90002\b/.test(description)) {
-      return new ValidationError(
-        'TenantNotFound',
-        `Entra ID does not know the tenant ${tenantId}.`,
-        'tenantId',
-      );
-    }
+    if (/AADSTS90002\b/.test(description))
+      return mapTransportError(new TenantNotFoundError(tenantId), tenantId);
     const code = /AADSTS\d+/.exec(description)?.[0];
     const status = (error as { statusCode?: number }).statusCode ?? 0;
     if (!code && (status === 0 || status >= 500)) {
@@ -639,6 +644,13 @@ function mapTransportError(error: unknown, tenantId: string): unknown {
     return new DependencyRejectedError(
       code ?? 'TokenRequestFailed',
       `Entra ID refused to issue the Keytos application a token for tenant ${tenantId} (${code ?? `status ${status}`}). If the application was removed from your tenant, consent to it again; otherwise contact Keytos support.`,
+    );
+  }
+  if (error instanceof TenantNotFoundError) {
+    return new ValidationError(
+      'TenantNotFound',
+      `Entra ID does not know the tenant ${tenantId} (AADSTS90002). Check the tenant ID EZCA is configured with: it is the Tenant ID on the Overview page of Microsoft Entra ID in the Azure portal, for the tenant whose subscription holds the workspace.`,
+      'tenantId',
     );
   }
   if (error.name === 'CredentialUnavailableError') {

@@ -10,10 +10,15 @@ import type { AuditQueue, OutgoingAuditMessage } from '../domain/ports';
 
 /**
  * Puts messages on the audit queue: the forwarder's scheduled retries and the
- * replays of parked events. Each message carries its own scheduled enqueue
- * time (Service Bus honours `scheduledEnqueueTimeUtc` on a plain send), so a
- * whole settlement goes out in as few size-bounded batches as fit, instead of
- * one schedule call per jittered time. One client and sender per process.
+ * replays of parked events. Service Bus honours `scheduledEnqueueTimeUtc` on a
+ * plain send, but a batch travels as one AMQP message whose annotations
+ * @azure/service-bus copies from the first message added (its
+ * ServiceBusMessageBatch.tryAddMessage), and whether the broker still reads
+ * each inner message's own time is not documented. So each send holds
+ * messages due at one time only: the messages are grouped by scheduled time
+ * (the forwarder buckets its jitter to keep the groups few), and each group
+ * goes out in as few size-bounded batches as fit. One client and sender per
+ * process.
  *
  * The SDK (about 20 MB resident) is loaded on the first send: a forwarder
  * whose tenants are healthy never re-enqueues and never needs it.
@@ -30,16 +35,7 @@ export class ServiceBusAuditQueue implements AuditQueue {
   async send(messages: readonly OutgoingAuditMessage[]): Promise<void> {
     if (messages.length === 0) return;
     const sender = await this.getSender();
-    let batch = await sender.createMessageBatch();
-    for (const message of messages) {
-      const outgoing = toServiceBusMessage(message);
-      if (batch.tryAddMessage(outgoing)) continue;
-      if (batch.count === 0) throw tooLarge(message, batch);
-      await sender.sendMessages(batch);
-      batch = await sender.createMessageBatch();
-      if (!batch.tryAddMessage(outgoing)) throw tooLarge(message, batch);
-    }
-    if (batch.count > 0) await sender.sendMessages(batch);
+    for (const group of byScheduledTime(messages)) await sendBatches(sender, group);
   }
 
   async close(): Promise<void> {
@@ -65,6 +61,35 @@ export class ServiceBusAuditQueue implements AuditQueue {
     });
     return this.sender;
   }
+}
+
+/** Messages due at the same time (or now), in their order; groups in order of first appearance. */
+function byScheduledTime(messages: readonly OutgoingAuditMessage[]): OutgoingAuditMessage[][] {
+  const groups = new Map<number | undefined, OutgoingAuditMessage[]>();
+  for (const message of messages) {
+    const due = message.scheduledEnqueueTime?.getTime();
+    const group = groups.get(due);
+    if (group) group.push(message);
+    else groups.set(due, [message]);
+  }
+  return [...groups.values()];
+}
+
+/** One group's messages (all due at one time) in as few size-bounded batches as fit. */
+async function sendBatches(
+  sender: ServiceBusSender,
+  messages: readonly OutgoingAuditMessage[],
+): Promise<void> {
+  let batch = await sender.createMessageBatch();
+  for (const message of messages) {
+    const outgoing = toServiceBusMessage(message);
+    if (batch.tryAddMessage(outgoing)) continue;
+    if (batch.count === 0) throw tooLarge(message, batch);
+    await sender.sendMessages(batch);
+    batch = await sender.createMessageBatch();
+    if (!batch.tryAddMessage(outgoing)) throw tooLarge(message, batch);
+  }
+  if (batch.count > 0) await sender.sendMessages(batch);
 }
 
 function toServiceBusMessage(message: OutgoingAuditMessage): ServiceBusMessage {

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import type { TokenCredential } from '@azure/identity';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ambientCredential, type AuditQueueConnection } from '../adapters/auditQueueSender';
 import { CONNECTION_TEST_ENTRY, EVENT_CATALOG, catalogEntry } from '../domain/catalog';
@@ -43,6 +44,11 @@ export interface CliIo {
   readonly openPublisher?: (settings: QueueSettings) => AuditEventPublisher;
   /** Builds the parked-events use case for `parked` and `replay`; tests may substitute it. */
   readonly openParkedEvents?: (env: Record<string, string | undefined>) => Promise<ParkedEventsHandle>;
+  /**
+   * The Entra credential for ServiceBusConnection__fullyQualifiedNamespace; by default
+   * DefaultAzureCredential (az login, managed identity). Tests pass one for the stand-ins.
+   */
+  readonly credential?: () => TokenCredential;
 }
 
 const PROGRAM = 'pki-siem-export';
@@ -227,7 +233,7 @@ async function enqueueCommand(args: string[], io: CliIo): Promise<number> {
   if (!settings) {
     result = dryRun(drafts);
   } else {
-    const publisher = (io.openPublisher ?? openPublisher)(settings);
+    const publisher = (io.openPublisher ?? ((s: QueueSettings) => openPublisher(s, io.credential)))(settings);
     try {
       result = await publisher.send(drafts.map((item) => item.draft as AuditEventDraft));
     } catch (error) {
@@ -335,13 +341,13 @@ function reportRefusals(
   return lines.length;
 }
 
-function openPublisher(settings: QueueSettings): AuditEventPublisher {
+function openPublisher(settings: QueueSettings, credential?: () => TokenCredential): AuditEventPublisher {
   const connection: AuditQueueConnection =
     settings.kind === 'connectionString'
       ? { connectionString: settings.connectionString, queueName: settings.queueName }
       : {
           fullyQualifiedNamespace: settings.fullyQualifiedNamespace,
-          credential: ambientCredential(settings.managedIdentityClientId),
+          credential: credential?.() ?? ambientCredential(settings.managedIdentityClientId),
           queueName: settings.queueName,
         };
   // An operator waits at the terminal: fail within about a minute rather than the SDK's several.

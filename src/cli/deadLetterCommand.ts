@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { TokenCredential } from '@azure/identity';
 import type { DeadLetteredMessage, ServiceBusDeadLetterQueue } from '../adapters/deadLetterQueue';
 import { queueSettingsFromEnv } from './queueSettings';
 import { textTable } from './textTable';
@@ -22,6 +23,8 @@ export class DeadLetterUsageError extends Error {}
 export interface DeadLetterIo {
   readonly stdout: (text: string) => void;
   readonly env: Record<string, string | undefined>;
+  /** The credential for a fully qualified namespace (default DefaultAzureCredential). */
+  readonly credential?: () => TokenCredential;
 }
 
 export async function deadLetterCommand(args: string[], io: DeadLetterIo): Promise<number> {
@@ -42,7 +45,7 @@ export async function deadLetterCommand(args: string[], io: DeadLetterIo): Promi
     throw new DeadLetterUsageError(`deadletter: --limit must be a whole number from 1 to ${MAX_LIMIT}`);
   }
 
-  const deadLetters = await openDeadLetterQueue(io.env);
+  const deadLetters = await openDeadLetterQueue(io.env, io.credential);
   try {
     if (values.requeue) {
       const requeued = await deadLetters.requeue(limit);
@@ -88,6 +91,7 @@ function listing(messages: readonly DeadLetteredMessage[]): string {
 
 async function openDeadLetterQueue(
   env: Record<string, string | undefined>,
+  credential: (() => TokenCredential) | undefined,
 ): Promise<ServiceBusDeadLetterQueue> {
   const settings = queueSettingsFromEnv(env);
   const [{ ServiceBusDeadLetterQueue }, { ambientCredential }] = await Promise.all([
@@ -114,7 +118,7 @@ async function openDeadLetterQueue(
           fullyQualifiedNamespace: settings.fullyQualifiedNamespace,
           queueName: settings.queueName,
         },
-        () => ambientCredential(settings.managedIdentityClientId),
+        credential ?? (() => ambientCredential(settings.managedIdentityClientId)),
         clientOptions,
       );
 }

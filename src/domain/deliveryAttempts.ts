@@ -130,9 +130,13 @@ export function isRetryBudgetExhausted(
  * Exponential backoff with jitter for the attempt that just failed: the base
  * delay doubles per attempt up to the cap, then a random part of the upper
  * half is taken ("equal jitter") so failing events of many tenants spread out
- * but never come back sooner than half the backoff. A Retry-After from the
- * service is a floor.
+ * but never come back sooner than half the backoff. The random part is one of
+ * JITTER_BUCKETS steps, so the copies of one settlement fall on few distinct
+ * times (each time is a send of its own). A Retry-After from the service is a
+ * floor.
  */
+const JITTER_BUCKETS = 5;
+
 export function retryDelayMs(
   failedAttempt: number,
   settings: RetrySettings,
@@ -141,6 +145,7 @@ export function retryDelayMs(
 ): number {
   const exponent = Math.min(Math.max(failedAttempt - 1, 0), 30);
   const capped = Math.min(settings.retryMaxDelayMs, settings.retryBaseDelayMs * 2 ** exponent);
-  const jittered = Math.round(capped / 2 + random() * (capped / 2));
+  const bucket = Math.min(Math.floor(random() * JITTER_BUCKETS), JITTER_BUCKETS - 1);
+  const jittered = Math.round(capped / 2 + (bucket / (JITTER_BUCKETS - 1)) * (capped / 2));
   return Math.max(jittered, retryAfterMs ?? 0);
 }

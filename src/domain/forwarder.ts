@@ -16,7 +16,7 @@ import { ConcurrencyConflictError, IngestionFailure, type IngestionFailureKind }
 import { attributedReason, SYSTEM_FORWARDER, withChange } from './connectionHistory';
 import { formatProblems, parseEventMessage } from './eventContract';
 import { claimedIdentity, eventIdentity, invalidMessageTenant, tenantMismatch } from './producerIntegrity';
-import { messageParkedId, newParkedId } from './parkedIds';
+import { messageIdParkedId, messageParkedId, newParkedId } from './parkedIds';
 import { chunkBySize, rowBytes } from './ingestionChunks';
 import type {
   AuditQueue,
@@ -65,7 +65,10 @@ export interface ReceivedAuditMessage {
   messageId: string | undefined;
   applicationProperties: Readonly<Record<string, unknown>> | undefined;
   deliveryCount: number | undefined;
-  /** Set by Service Bus at enqueue, the same on every redelivery: they make parking idempotent. */
+  /**
+   * Set by Service Bus at enqueue, the same on every redelivery: they make parking idempotent.
+   * Undefined unless known exactly (see receivedBatch); the message id stands in then.
+   */
   sequenceNumber: string | undefined;
   enqueuedAt: string | undefined;
 }
@@ -671,6 +674,17 @@ export class Forwarder {
       run.lastFailure = failure;
       if (this.isAccessFailure(failure, run.target, now)) run.accessFailure ??= failure;
     }
+    // One due time per attempt number for the events of this call: every distinct time costs the
+    // queue a send of its own (see AuditQueue.send), so jitter spreads tenants and batches, not events.
+    const dueTimes = new Map<number, Date | undefined>();
+    const dueTimeOf = (failedAttempt: number): Date | undefined => {
+      if (!isFailure) return undefined;
+      if (!dueTimes.has(failedAttempt)) {
+        const delayMs = retryDelayMs(failedAttempt, this.settings, this.random, failure.retryAfterMs);
+        dueTimes.set(failedAttempt, delayMs > 0 ? retryDueTime(now, delayMs) : undefined);
+      }
+      return dueTimes.get(failedAttempt);
+    };
     for (const event of events) {
       if (isFailure && isRetryBudgetExhausted(event.attempts, now, this.settings)) {
         run.exhausted ??= failure;
@@ -692,9 +706,7 @@ export class Forwarder {
           ? withFailure(event.attempts.history, now, failure.message)
           : event.attempts.history,
       };
-      const delayMs = isFailure
-        ? retryDelayMs(event.attempts.attempt, this.settings, this.random, failure.retryAfterMs)
-        : 0;
+      const due = dueTimeOf(event.attempts.attempt);
       batch.settlement.copies.push({
         messageId: retryMessageId(event.eventRecordId, next.attempt, {
           messageId: event.messageId,
@@ -707,7 +719,7 @@ export class Forwarder {
           schemaVersion: event.schemaVersion,
           ...attemptProperties(next),
         },
-        ...(delayMs > 0 ? { scheduledEnqueueTime: new Date(now.getTime() + delayMs) } : {}),
+        ...(due ? { scheduledEnqueueTime: due } : {}),
       });
       run.retried += 1;
       if (event.messageId !== undefined) run.retriedIds.push(event.messageId);
@@ -1128,10 +1140,26 @@ function sameTarget(saved: ConnectionTarget | undefined, used: ConnectionTarget)
   );
 }
 
-/** The parked id that stays the same on redelivery; undefined when the trigger did not say (a new one is made then). */
+/**
+ * A retry's due time, rounded up to the whole second: copies of different
+ * tenants whose jitter fell in the same bucket (see retryDelayMs) then share
+ * one time, and so one send.
+ */
+function retryDueTime(now: Date, delayMs: number): Date {
+  return new Date(Math.ceil((now.getTime() + delayMs) / 1000) * 1000);
+}
+
+/**
+ * The parked id that stays the same on redelivery: enqueue time with the exact
+ * sequence number, else with the message id; undefined when the trigger said
+ * neither (a new one is made then).
+ */
 function parkKeyOf(message: ReceivedAuditMessage): string | undefined {
-  if (message.enqueuedAt === undefined || message.sequenceNumber === undefined) return undefined;
-  return messageParkedId(message.enqueuedAt, message.sequenceNumber);
+  if (message.enqueuedAt === undefined) return undefined;
+  if (message.sequenceNumber !== undefined)
+    return messageParkedId(message.enqueuedAt, message.sequenceNumber);
+  if (message.messageId !== undefined) return messageIdParkedId(message.enqueuedAt, message.messageId);
+  return undefined;
 }
 
 /** A body to park: its text, or, when the bytes are not UTF-8, the bytes themselves in base64 (nothing replaced). */

@@ -115,12 +115,18 @@ export interface OutgoingAuditMessage {
   /** `base64` when `body` holds bytes that are not UTF-8 text (a replayed invalid message). */
   bodyEncoding?: 'base64';
   applicationProperties: Record<string, string | number | boolean>;
-  /** When set, the message stays invisible until then (scheduled message). */
+  /**
+   * When set, the message stays invisible until then (scheduled message).
+   * Each distinct time goes out in sends of its own: keep them few.
+   */
   scheduledEnqueueTime?: Date;
 }
 
 export interface AuditQueue {
-  /** Sends (or schedules) every message or throws; never partially succeeds silently. */
+  /**
+   * Sends (or schedules) every message or throws; never partially succeeds silently.
+   * Messages due at different times never share one send.
+   */
   send(messages: readonly OutgoingAuditMessage[]): Promise<void>;
 }
 

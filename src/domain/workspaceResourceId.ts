@@ -44,7 +44,9 @@ export function parseWorkspaceResourceId(input: unknown): WorkspaceRef {
     throw invalid('it is missing.');
   }
   // Pasting from the portal often brings surrounding whitespace; inner whitespace is never valid.
-  const id = input.trim();
+  // One trailing "/" names the same workspace (a copy-paste artefact) and is dropped: the
+  // resourceId we return never has it.
+  const id = input.trim().replace(/(?<=.)\/$/, '');
   if (id.length > 400) throw invalid('it is far longer than any workspace resource ID.');
   if (/[?#]/.test(id)) throw invalid('it contains a query or fragment.');
   if (!id.startsWith('/')) throw invalid('it must start with "/subscriptions/".');

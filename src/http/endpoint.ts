@@ -106,6 +106,11 @@ export function jsonResponse(status: number, body: unknown, etag?: string): Http
 }
 
 function describeError(error: unknown): string {
+  // A ConfigError's message lists each setting on a line of its own: keep their names in this one.
+  const settings = (error as { settings?: unknown }).settings;
+  if (error instanceof Error && error.name === 'ConfigError' && Array.isArray(settings)) {
+    return `ConfigError: Invalid app settings: ${settings.join(', ')} (each one's reason is in the ConfigError message).`;
+  }
   if (error instanceof Error) return `${error.name}: ${(error.message.split('\n')[0] ?? '').slice(0, 300)}`;
   return typeof error;
 }

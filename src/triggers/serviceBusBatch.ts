@@ -76,7 +76,13 @@ function recordOf(value: unknown): Readonly<Record<string, unknown>> | undefined
     : undefined;
 }
 
-/** A long arrives as a Long (`{ low, high, unsigned }`), from a single message as a number. */
+/**
+ * A long arrives as a plain number (the Node worker decodes RPC sint64 with
+ * protobufjs `longs: Number`; worker 3.16.0 alone handed over Longs,
+ * `{ low, high, unsigned }`, azure-functions-nodejs-worker #844/#845), from a
+ * single message as a number too. A number above 2^53 is already rounded and
+ * could equal another message's: it is no sequence number (undefined).
+ */
 function sequenceNumberOf(value: unknown): string | undefined {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return String(value);
   if (typeof value !== 'object' || value === null) return undefined;

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import { decodeJwt } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { catalogEntry } from '../../src/domain/catalog';
 import type { AuditEvent } from '../../src/domain/eventContract';
@@ -117,6 +119,50 @@ describe('an event replayed after an outage', { timeout: 60_000 }, () => {
     expect(Date.parse(lateRow.TimeGenerated as string)).toBeGreaterThanOrEqual(published - 1_000);
     const freshRow = rows.find((row) => row.EventRecordId_g === fresh!.id)!;
     expect(freshRow.EventTime_t).toBe(freshRow.TimeGenerated);
+  });
+});
+
+describe('customers who cannot connect yet get a step result to act on', { timeout: 60_000 }, () => {
+  it('a subscription without Microsoft.Insights: the command that registers it, and no retry promised', async () => {
+    const { info } = sandbox;
+    const tenant = await addTenant(info, { unregisteredProviders: ['Microsoft.Insights'] });
+    const api = new TenantApi(info.apiBaseUrl, tenant);
+    const created = await api.createConnection();
+    expect(created.status).toBe(200);
+    const step = (
+      created.body as { test: { steps: Record<string, { outcome: string; code?: string; detail: string }> } }
+    ).test.steps.dataCollectionRule;
+    expect(step).toMatchObject({ outcome: 'failed', code: 'MissingSubscriptionRegistration' });
+    expect(step?.detail).toContain('az provider register --namespace Microsoft.Insights');
+    expect(step?.detail).not.toMatch(/try again in a few minutes/i);
+
+    await azure.setProviderRegistration({
+      subscriptionId: tenant.subscriptionId,
+      namespace: 'Microsoft.Insights',
+      registered: true,
+    });
+    expect((await api.createConnection()).body).toMatchObject({ test: { outcome: 'ok' } });
+  });
+
+  it('a tenant Entra ID does not know: TenantNotFound, naming the tenant', async () => {
+    const { info } = sandbox;
+    const unknownTenant = randomUUID();
+    // The roles the sandbox's own token carries are the ones its API requires.
+    const { roles } = decodeJwt(info.bearerToken) as { roles: string[] };
+    const token = await azure.mintToken({ tenantId: unknownTenant, roles });
+    const api = new TenantApi(info.apiBaseUrl, {
+      tenantId: unknownTenant,
+      bearerToken: token.token,
+      workspaceResourceId: info.workspaceResourceId,
+      location: info.location,
+    });
+    const created = await api.createConnection();
+    expect(created.status).toBe(200);
+    const step = (
+      created.body as { test: { steps: Record<string, { outcome: string; code?: string; detail: string }> } }
+    ).test.steps.workspace;
+    expect(step).toMatchObject({ outcome: 'failed', code: 'TenantNotFound' });
+    expect(step?.detail).toContain(unknownTenant);
   });
 });
 

@@ -114,30 +114,38 @@ describe('Entra stand-in with the real @azure/identity credentials', () => {
     });
   });
 
-  it('refuses a managed identity token no federated credential trusts (AADSTS70021)', async () => {
-    const publisher = await admin.seedTenant({ workspace: null });
-    const trusted = await admin.registerManagedIdentity({ tenantId: publisher.tenantId });
-    const stranger = await admin.registerManagedIdentity({ tenantId: publisher.tenantId });
-    const { app, customer } = await consentedApp({
-      homeTenantId: publisher.tenantId,
-      federatedCredentials: [
-        { issuer: trusted.issuer, subject: trusted.objectId, audiences: ['api://AzureADTokenExchange'] },
-      ],
-    });
-    const assertion = await admin.mintToken({
-      tenantId: publisher.tenantId,
-      audience: 'api://AzureADTokenExchange',
-      objectId: stranger.objectId,
-    });
-    const credential = new ClientAssertionCredential(
-      customer.tenantId,
-      app.clientId,
-      () => Promise.resolve(assertion.token),
-      options,
-    );
+  it.each([
+    ['subject', 700213, { subject: 'stranger' }],
+    ['issuer', 700211, { issuer: 'other-tenant' }],
+    ['audience', 700212, { audience: 'api://SomethingElse' }],
+  ] as const)(
+    'refuses an assertion whose %s matches no federated credential (AADSTS%d)',
+    async (_claim, code, mismatch) => {
+      const publisher = await admin.seedTenant({ workspace: null });
+      const other = await admin.seedTenant({ workspace: null });
+      const trusted = await admin.registerManagedIdentity({ tenantId: publisher.tenantId });
+      const stranger = await admin.registerManagedIdentity({ tenantId: publisher.tenantId });
+      const { app, customer } = await consentedApp({
+        homeTenantId: publisher.tenantId,
+        federatedCredentials: [
+          { issuer: trusted.issuer, subject: trusted.objectId, audiences: ['api://AzureADTokenExchange'] },
+        ],
+      });
+      const assertion = await admin.mintToken({
+        tenantId: 'issuer' in mismatch ? other.tenantId : publisher.tenantId,
+        audience: 'audience' in mismatch ? mismatch.audience : 'api://AzureADTokenExchange',
+        objectId: 'subject' in mismatch ? stranger.objectId : trusted.objectId,
+      });
+      const credential = new ClientAssertionCredential(
+        customer.tenantId,
+        app.clientId,
+        () => Promise.resolve(assertion.token),
+        options,
+      );
 
-    await expect(credential.getToken(ARM_SCOPE)).rejects.toThrow(/AADSTS70021/);
-  });
+      await expect(credential.getToken(ARM_SCOPE)).rejects.toThrow(new RegExp(`AADSTS${code}\\b`));
+    },
+  );
 
   it('refuses a wrong client secret (AADSTS7000215)', async () => {
     const { app, customer } = await consentedApp();

@@ -112,12 +112,18 @@ interface Customer {
 }
 
 async function customer(
-  options: { roles?: RoleName[]; location?: string; consent?: boolean } = {},
+  options: {
+    roles?: RoleName[];
+    location?: string;
+    consent?: boolean;
+    unregisteredProviders?: string[];
+  } = {},
 ): Promise<Customer> {
   const tenant = await admin.seedTenant({
     consentApps: options.consent === false ? [] : [clientId],
     roles: options.roles ?? ALL_ROLES,
     workspace: { location: options.location ?? 'eastus' },
+    ...(options.unregisteredProviders ? { unregisteredProviders: options.unregisteredProviders } : {}),
   });
   // Tables finish on the first status poll: the LRO is still awaited, just not for long.
   await admin.configure({ tenantId: tenant.tenantId, tableOperationPolls: 0, tableOperationMaxMs: 0 });
@@ -324,6 +330,43 @@ describe('Create Connection, Save changes, status', () => {
     const body = (await connect(c)).json<ConnectionBody>();
     expect(body.test.steps.workspace).toMatchObject({ outcome: 'failed', code: 'AppNotRegisteredInTenant' });
     expect(body.test.steps.workspace.detail).toContain('registered in your tenant');
+  });
+
+  it('names the provider registration a subscription lacks (409 MissingSubscriptionRegistration), promising no retry', async () => {
+    const c = await customer({ unregisteredProviders: ['Microsoft.Insights'] });
+    const body = (await connect(c)).json<ConnectionBody>();
+    expect(body.test.outcome).toBe('failed');
+    expect(body.test.steps.dataCollectionRule).toMatchObject({
+      outcome: 'failed',
+      code: 'MissingSubscriptionRegistration',
+    });
+    const detail = body.test.steps.dataCollectionRule.detail;
+    expect(detail).toContain('az provider register --namespace Microsoft.Insights');
+    expect(detail).toContain(c.tenant.subscriptionId);
+    expect(detail).toMatch(/rights on the whole subscription/);
+    expect(detail).not.toMatch(/try again in a few minutes/i);
+
+    // Once the customer registered it, the next Create Connection goes through.
+    await admin.setProviderRegistration({
+      subscriptionId: c.tenant.subscriptionId,
+      namespace: 'Microsoft.Insights',
+      registered: true,
+    });
+    expect((await connect(c)).json<ConnectionBody>().test.steps.dataCollectionRule.outcome).toBe('ok');
+  });
+
+  it('reports a tenant Entra ID does not know (AADSTS90002), naming the tenant to check', async () => {
+    const known = await customer();
+    const unknownTenant = randomUUID();
+    const body = (
+      await createConnection(unknownTenant, {
+        workspaceResourceId: known.workspaceId,
+        location: known.location,
+      })
+    ).json<ConnectionBody>();
+    expect(body.test.steps.workspace).toMatchObject({ outcome: 'failed', code: 'TenantNotFound' });
+    expect(body.test.steps.workspace.detail).toContain(unknownTenant);
+    expect(body.test.steps.workspace.detail).not.toMatch(/on our side/);
   });
 
   it('refuses a workspace of another tenant: tokens are only ever for the route tenant', async () => {

@@ -202,4 +202,28 @@ describe('forwardAuditEvents (host conversions, Azurite)', () => {
       `2026-11-24T11:00:00.123Z_${(2n ** 40n + 7n).toString().padStart(20, '0')}`,
     ]);
   });
+
+  it('parks redelivered messages once when their sequence numbers arrive as doubles above 2^53', async () => {
+    const tenant = randomUUID();
+    // A partitioned entity puts the partition in the top 16 bits: both round to the same double, 2^60.
+    const messages = [2n ** 60n + 1n, 2n ** 60n + 2n].map((sequenceNumber, index) => ({
+      body: `not an event ${index}`,
+      messageId: `big-seq-${index}`,
+      applicationProperties: { tenantId: tenant },
+      sequenceNumber,
+      enqueuedTimeUtc: new Date('2026-11-24T12:00:00.500Z'),
+    }));
+    const first = await invokeServiceBusBatch('forwardAuditEvents', messages);
+    expect(first.outcome).toBe('completed');
+    await invokeServiceBusBatch(
+      'forwardAuditEvents',
+      messages.map((message) => ({ ...message, deliveryCount: 2 })),
+    );
+    const page = await parked.list(tenant, { limit: 10 });
+    // One entry per message: neither the rounded number (it would merge the two) nor a random id (it
+    // would double them on redelivery) keys them.
+    expect(page.items).toHaveLength(2);
+    expect(page.items.map((item) => item.messageId).sort()).toEqual(['big-seq-0', 'big-seq-1']);
+    for (const item of page.items) expect(item.parkedId).toMatch(/^2026-11-24T12:00:00\.500Z_m[0-9a-f]{40}$/);
+  });
 });

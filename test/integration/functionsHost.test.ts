@@ -261,10 +261,8 @@ describe('Service Bus', () => {
       { ...event(2), sequenceNumber: 7, applicationProperties: { Nested: { InnerKey: 1 } as never } },
     ]);
     const metadata = deliveries.typedBatch![0]!.triggerMetadata!;
-    expect(metadata.sequenceNumberArray).toEqual([
-      { low: 5, high: 1, unsigned: false },
-      { low: 7, high: 0, unsigned: false },
-    ]);
+    // Plain numbers, as the worker decodes sint64 (protobufjs longs: Number).
+    expect(metadata.sequenceNumberArray).toEqual([Number(big), 7]);
     expect(metadata.deliveryCountArray).toEqual([3, 1]);
     expect(metadata.enqueuedTimeUtcArray).toEqual([
       '2024-05-01T10:20:30.4560000Z',
@@ -277,6 +275,16 @@ describe('Service Bus', () => {
     // The library JSON-parses each string entry: a numeric-looking message id becomes a number.
     expect(metadata.messageIdArray).toEqual([12345, 'm-2']);
     expect(Object.keys(metadata)).not.toContain('DeliveryCountArray');
+  });
+
+  it('rounds sequence numbers above 2^53 like the worker, or hands over Longs as worker 3.16.0 did', async () => {
+    const huge = 2n ** 60n + 3n;
+    await invokeServiceBusBatch('typedBatch', [{ ...event(3), sequenceNumber: huge }]);
+    expect(deliveries.typedBatch!.at(-1)!.triggerMetadata!.sequenceNumberArray).toEqual([2 ** 60]);
+    await invokeServiceBusBatch('typedBatch', [{ ...event(4), sequenceNumber: huge }], { longs: 'Long' });
+    expect(deliveries.typedBatch!.at(-1)!.triggerMetadata!.sequenceNumberArray).toEqual([
+      { low: 3, high: 2 ** 28, unsigned: false },
+    ]);
   });
 
   it('invokes a single-message trigger with single-message metadata', async () => {

@@ -57,6 +57,31 @@ describe('ServiceBusAuditQueue (Service Bus stand-in, real @azure/service-bus)',
     expect(Buffer.from(scheduled[0]?.bodyBase64 ?? '', 'base64').toString('utf8')).toBe(later.body);
   });
 
+  it('gives each copy its own scheduled time: copies due at different times never share one send', async () => {
+    const { name, queue } = await queueFor();
+    const base = Date.now() + 3_600_000;
+    const copies = [
+      message({ scheduledEnqueueTime: new Date(base + 2_000) }),
+      message(),
+      message({ scheduledEnqueueTime: new Date(base) }),
+      message({ scheduledEnqueueTime: new Date(base + 2_000) }),
+      message({ scheduledEnqueueTime: new Date(base + 1_000) }),
+    ];
+    const before = (await admin.transfers(name)).length;
+    await queue.send(copies);
+    expect((await admin.activeMessages(name)).map((m) => m.messageId)).toEqual([copies[1]!.messageId]);
+    const scheduled = await admin.scheduledMessages(name);
+    expect(new Map(scheduled.map((m) => [m.messageId, Date.parse(m.scheduledEnqueueTimeUtc ?? '')]))).toEqual(
+      new Map(
+        copies
+          .filter((copy) => copy.scheduledEnqueueTime)
+          .map((copy) => [copy.messageId, copy.scheduledEnqueueTime!.getTime()]),
+      ),
+    );
+    // One send per distinct time (none, base, +1 s, +2 s): the two copies due together share theirs.
+    expect((await admin.transfers(name)).slice(before)).toHaveLength(4);
+  });
+
   it('splits a large settlement over several size-bounded batches and loses none', async () => {
     const { name, queue } = await queueFor();
     const padding = 'x'.repeat(20_000);

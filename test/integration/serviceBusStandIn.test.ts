@@ -336,6 +336,37 @@ describe('scheduled messages', () => {
     await sender.close();
   });
 
+  it("schedules every message of a batch at the envelope's time, which the SDK takes from the first message", async () => {
+    const queue = await newQueue();
+    const sender = client.createSender(queue);
+    const first = new Date(Date.now() + 3_600_000);
+    const batch = await sender.createMessageBatch();
+    expect(batch.tryAddMessage({ body: 'a', messageId: 'env-a', scheduledEnqueueTimeUtc: first })).toBe(true);
+    expect(
+      batch.tryAddMessage({
+        body: 'b',
+        messageId: 'env-b',
+        scheduledEnqueueTimeUtc: new Date(first.getTime() + 600_000),
+      }),
+    ).toBe(true);
+    expect(batch.tryAddMessage({ body: 'c', messageId: 'env-c' })).toBe(true);
+    await sender.sendMessages(batch);
+    const scheduled = await admin.scheduledMessages(queue);
+    expect(scheduled.map((m) => [m.messageId, m.scheduledEnqueueTimeUtc])).toEqual([
+      ['env-a', first.toISOString()],
+      ['env-b', first.toISOString()],
+      ['env-c', first.toISOString()],
+    ]);
+
+    // And a batch whose first message is not scheduled delivers all of them now.
+    const now = await sender.createMessageBatch();
+    now.tryAddMessage({ body: 'd', messageId: 'env-d' });
+    now.tryAddMessage({ body: 'e', messageId: 'env-e', scheduledEnqueueTimeUtc: first });
+    await sender.sendMessages(now);
+    expect((await admin.activeMessages(queue)).map((m) => m.messageId)).toEqual(['env-d', 'env-e']);
+    await sender.close();
+  });
+
   it('delivers nothing for a cancelled scheduled message, and refuses to cancel it twice', async () => {
     const queue = await newQueue();
     const sender = client.createSender(queue);

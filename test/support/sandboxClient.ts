@@ -104,7 +104,7 @@ export function demoTenant(info: SandboxInfo): SandboxTenant {
 /** Seeds another customer tenant (workspace, consent, the three roles) through the sandbox. */
 export async function addTenant(
   info: SandboxInfo,
-  input: { location?: string } = {},
+  input: { location?: string; unregisteredProviders?: string[] } = {},
 ): Promise<SandboxTenant> {
   const response = await fetch(info.tenantsUrl, {
     method: 'POST',

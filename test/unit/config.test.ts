@@ -35,6 +35,23 @@ describe('loadConfig', () => {
     expect(config.forwarder.retryBudgetMs).toBe(7 * 24 * 3_600_000);
   });
 
+  it('lists the settings a ConfigError names, telling ServiceBusConnection from its __fullyQualifiedNamespace', () => {
+    try {
+      loadConfig({
+        ...minimal,
+        ServiceBusConnection__fullyQualifiedNamespace: 'x.servicebus.windows.net',
+        API_AUDIENCE: '',
+      });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).settings.sort()).toEqual(
+        ['API_AUDIENCE', 'ServiceBusConnection', 'ServiceBusConnection__fullyQualifiedNamespace'].sort(),
+      );
+      return;
+    }
+    throw new Error('accepted');
+  });
+
   it('names every missing setting at once', () => {
     const problems = problemsOf({});
     const text = problems.join('\n');

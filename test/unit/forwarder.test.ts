@@ -218,6 +218,33 @@ describe('Forwarder: transient failures', () => {
     expect(delays.get(`${events[3]?.id}:21`)).toBe(1_800_000);
   });
 
+  it('gives the copies of one failure one due time per attempt number, on a whole second', async () => {
+    sink.faults.set(TENANT_A, { kind: 'unavailable' });
+    clock.advance(123);
+    const now = clock.now();
+    const attempts = [1, 1, 1, 3, 1, 3];
+    const messages = attempts.map((attempt) =>
+      received(auditEvent(TENANT_A), {
+        [ATTEMPT_PROPERTY]: attempt,
+        [FIRST_ATTEMPT_PROPERTY]: now.toISOString(),
+      }),
+    );
+    let draw = 0;
+    // A different random value on every call: the copies must still not each get their own time.
+    await run(
+      forwarder({}, () => [0.1, 0.9, 0.5, 0.3][draw++ % 4]!),
+      messages,
+    );
+    const due = queue.sent.map((copy) => copy.scheduledEnqueueTime?.getTime());
+    expect(queue.sent).toHaveLength(6);
+    expect(new Set(due).size).toBe(2);
+    expect(new Set(due.filter((_, index) => attempts[index] === 1)).size).toBe(1);
+    for (const time of due) {
+      expect(time! % 1000).toBe(0);
+      expect(time!).toBeGreaterThan(now.getTime());
+    }
+  });
+
   it('does not burn other uploads of a tenant in trouble: its remaining chunks are re-enqueued untried', async () => {
     sink.faults.set(TENANT_A, { kind: 'unavailable' });
     const big = 'y'.repeat(9_000);

@@ -42,6 +42,18 @@ describe('receivedBatch', () => {
     ]);
   });
 
+  it('takes a number-typed sequence number only while it is exact', () => {
+    const batch = receivedBatch(['a', 'b', 'c'], {
+      sequenceNumberArray: [Number.MAX_SAFE_INTEGER, Number(2n ** 60n + 1n), 17],
+    });
+    expect(batch.messages.map((message) => message.sequenceNumber)).toEqual([
+      String(Number.MAX_SAFE_INTEGER),
+      // Rounded: 2^60 + 1 and 2^60 + 2 both arrive as 2^60, so it names no single message.
+      undefined,
+      '17',
+    ]);
+  });
+
   it('accepts a single message and missing metadata', () => {
     expect(receivedBatch('only', undefined).messages).toEqual([
       { body: 'only', messageId: undefined, applicationProperties: undefined, deliveryCount: undefined },

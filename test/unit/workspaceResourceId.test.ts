@@ -59,11 +59,28 @@ describe('parseWorkspaceResourceId', () => {
     expect(ref.workspaceName).toBe('law-sentinel');
   });
 
-  it('refuses anything after the workspace name: child resources, trailing slash, query, fragment', () => {
+  it('accepts one trailing slash, as ARM does, and returns the ID without it', () => {
+    fc.assert(
+      fc.property(valid, (parts) => {
+        const withSlash = parseWorkspaceResourceId(`${idOf(parts)}/`);
+        expect(withSlash).toEqual(parseWorkspaceResourceId(idOf(parts)));
+        expect(withSlash.resourceId.endsWith('/')).toBe(false);
+      }),
+    );
+  });
+
+  it('refuses anything else after the workspace name: child resources, two slashes, query, fragment', () => {
     fc.assert(
       fc.property(
         valid,
-        fc.constantFrom('/tables/EZCA_CAs_CL', '/', '?api-version=2022-10-01', '#x', '/providers/x/y'),
+        fc.constantFrom(
+          '/tables/EZCA_CAs_CL',
+          '//',
+          '/tables/',
+          '?api-version=2022-10-01',
+          '#x',
+          '/providers/x/y',
+        ),
         (parts, suffix) => {
           expect(refusal(idOf(parts) + suffix).code).toBe('InvalidWorkspaceResourceId');
         },

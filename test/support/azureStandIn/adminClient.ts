@@ -4,6 +4,7 @@ import type {
   AddWorkspaceInput,
   ClearFaultsInput,
   ConfigureInput,
+  ProviderRegistrationInput,
   DcrInfo,
   FaultInfo,
   FaultInput,
@@ -68,6 +69,9 @@ export class AzureStandInAdmin implements AzureStandInControl {
   }
   seedTenant(input: SeedTenantInput = {}): Promise<SeededTenant> {
     return this.call('seedTenant', input);
+  }
+  async setProviderRegistration(input: ProviderRegistrationInput): Promise<void> {
+    await this.call('setProviderRegistration', input);
   }
   addWorkspace(input: AddWorkspaceInput): Promise<WorkspaceInfo> {
     return this.call('addWorkspace', input);

@@ -193,6 +193,22 @@ class ArmFace {
       );
     }
     if (action) this.authorize(caller, subscription, action, request.url.pathname.replace(/\/+$/, ''));
+    const namespace = /\/providers\/([^/]+)\//i.exec(request.url.pathname)?.[1];
+    if (namespace && subscription.unregisteredProviders.has(namespace.toLowerCase())) {
+      // 409 MissingSubscriptionRegistration with this message, quoted from real responses in
+      // microsoft/AzureTRE#4510 (a PUT: "unexpected status 409 (409 Conflict) with error:
+      // MissingSubscriptionRegistration: The subscription is not registered to use namespace
+      // 'Microsoft.AlertsManagement'. See https://aka.ms/rps-not-found for how to register
+      // subscriptions.") and MicrosoftDocs/azure-docs#102073 (microsoft.insights). Whether reads and
+      // deletes are refused the same way, and whether before or after the role check, is not
+      // recorded anywhere we found: every request to the namespace is refused (stricter), after the
+      // role check so that a missing role still names itself.
+      throw armError(
+        409,
+        'MissingSubscriptionRegistration',
+        `The subscription is not registered to use namespace '${namespace}'. See https://aka.ms/rps-not-found for how to register subscriptions.`,
+      );
+    }
     return { caller, subscription, apiVersion };
   }
 
@@ -280,11 +296,10 @@ class ArmFace {
     const isCommitted = (candidate: TableRecord | undefined): candidate is Committed =>
       candidate?.committed !== undefined;
     if (!isCommitted(table)) {
-      throw resourceNotFound(
-        'Microsoft.OperationalInsights/workspaces/tables',
-        `${workspace.name}/${m.table!}`,
-        group.name,
-      );
+      // Not the generic ARM text: the Tables API answers with its own, quoted from a real error in a
+      // public Terraform module ("The specified table: 'AzureDiagnostics' was not found"). The code
+      // is not quoted there; ResourceNotFound is assumed.
+      throw armError(404, 'ResourceNotFound', `The specified table: '${m.table!}' was not found`);
     }
     return { workspace, table };
   }
@@ -678,6 +693,9 @@ export function tableBody(workspace: WorkspaceRecord, table: TableRecord): Recor
     hidden: boolean,
   ) => ({
     ...entry,
+    // GET spells the type as KQL does: "datetime", not the Tables API's "dateTime" (azure-cli
+    // recording test_monitor_log_analytics_workspace_table.yaml, every table GET in it).
+    type: entry.type === 'dateTime' ? 'datetime' : entry.type,
     isDefaultDisplay: false,
     isHidden: hidden,
   });

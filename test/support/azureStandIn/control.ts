@@ -22,6 +22,7 @@ import {
   type AddWorkspaceInput,
   type ClearFaultsInput,
   type ConfigureInput,
+  type ProviderRegistrationInput,
   type DcrInfo,
   type FaultInfo,
   type FaultInput,
@@ -70,6 +71,8 @@ export interface AzureStandInControl {
   grantRole(input: GrantRoleInput): Promise<RoleAssignmentInfo>;
   revokeRole(input: RevokeRoleInput): Promise<{ removed: number }>;
   listRoleAssignments(input: { tenantId: string }): Promise<RoleAssignmentInfo[]>;
+  /** Registers or unregisters a resource provider namespace on a subscription (`az provider register`). */
+  setProviderRegistration(input: ProviderRegistrationInput): Promise<void>;
   configure(input: ConfigureInput): Promise<void>;
   seedTable(input: SeedTableInput): Promise<TableInfo>;
   getTable(input: { workspaceId: string; name: string }): Promise<TableInfo | null>;
@@ -95,6 +98,9 @@ const id = z
   .string()
   .min(1)
   .regex(/^[^/?#\s]+$/, 'must not contain /, ?, # or spaces');
+const providerNamespace = z
+  .string()
+  .regex(/^[A-Za-z]+\.[A-Za-z.]+$/, 'must be a namespace like Microsoft.Insights');
 const roleName = z.enum(ROLE_NAMES as [string, ...string[]]);
 const tableColumnType = z.enum(TABLE_COLUMN_TYPES as unknown as [string, ...string[]]);
 const federatedCredential = z.object({
@@ -121,6 +127,7 @@ export const INPUT_SCHEMAS = {
         .optional(),
       consentApps: z.array(id).optional(),
       roles: z.array(roleName).optional(),
+      unregisteredProviders: z.array(providerNamespace).optional(),
     })
     .optional(),
   addWorkspace: z.object({
@@ -170,6 +177,11 @@ export const INPUT_SCHEMAS = {
     }),
   ]),
   listRoleAssignments: z.object({ tenantId: id }),
+  setProviderRegistration: z.object({
+    subscriptionId: id,
+    namespace: providerNamespace,
+    registered: z.boolean(),
+  }),
   configure: z.object({
     tenantId: id.optional(),
     propagation: z.object({ afterDcrCreatedMs: ms.optional(), afterRoleGrantedMs: ms.optional() }).optional(),
@@ -327,6 +339,7 @@ export class StandInControl implements AzureStandInControl {
         id: subscriptionId,
         tenantId: this.knownTenant(tenantId).id,
         resourceGroups: new Map(),
+        unregisteredProviders: new Set(),
       };
       this.state.subscriptions.set(subscriptionId.toLowerCase(), subscription);
     }
@@ -373,6 +386,9 @@ export class StandInControl implements AzureStandInControl {
   async seedTenant(input: SeedTenantInput = {}): Promise<SeededTenant> {
     const tenant = this.ensureTenant(input.tenantId ?? randomUUID(), input.displayName);
     const subscription = this.ensureSubscription(tenant.id, input.subscriptionId ?? randomUUID());
+    for (const namespace of input.unregisteredProviders ?? []) {
+      subscription.unregisteredProviders.add(namespace.toLowerCase());
+    }
     const workspaceLocation = input.workspace?.location ?? 'westeurope';
     const group = this.ensureResourceGroup(
       subscription,
@@ -582,6 +598,15 @@ export class StandInControl implements AzureStandInControl {
         .filter((assignment) => assignment.tenantId.toLowerCase() === input.tenantId.toLowerCase())
         .map(assignmentInfo),
     );
+  }
+
+  setProviderRegistration(input: ProviderRegistrationInput): Promise<void> {
+    const subscription = this.state.subscription(input.subscriptionId);
+    if (!subscription) throw new AdminError(`Unknown subscription ${input.subscriptionId}: seed it first.`);
+    const namespace = input.namespace.toLowerCase();
+    if (input.registered) subscription.unregisteredProviders.delete(namespace);
+    else subscription.unregisteredProviders.add(namespace);
+    return Promise.resolve();
   }
 
   configure(input: ConfigureInput): Promise<void> {

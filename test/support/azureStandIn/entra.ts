@@ -3,6 +3,7 @@ import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type
 import { issuerFor, type Route, type StandInContext } from './context';
 import { HttpError, json, readBody, segments, type Reply, type RequestContext } from './http';
 import type { AppRecord, ManagedIdentityRecord, TenantRecord } from './model';
+import { SERVICE_BUS_AUDIENCE } from './serviceBusAuthority';
 import { normalizeAudience } from './tokens';
 
 /**
@@ -126,7 +127,13 @@ function openidConfiguration(context: StandInContext, tenant: string): Reply {
 function knownResources(context: StandInContext): Map<string, string> {
   const { armAudiences, monitorAudiences, extraResources } = context.options;
   const resources = new Map<string, string>();
-  for (const resource of [...armAudiences, context.baseUrl(), ...monitorAudiences, ...extraResources]) {
+  for (const resource of [
+    ...armAudiences,
+    context.baseUrl(),
+    ...monitorAudiences,
+    SERVICE_BUS_AUDIENCE,
+    ...extraResources,
+  ]) {
     resources.set(normalizeAudience(resource), resource.replace(/\/+$/, ''));
   }
   return resources;
@@ -334,21 +341,31 @@ async function verifyFederatedAssertion(
   }
   const { iss, sub, aud } = verified.claims;
   const audiences = Array.isArray(aud) ? aud : [aud ?? ''];
-  const match = app.federatedCredentials.some(
-    (credential) =>
-      credential.issuer === iss &&
-      credential.subject === sub &&
-      credential.audiences.some((audience) => audiences.includes(audience)),
+  // Entra names the claim that matched no federated credential: AADSTS700211 issuer, 700212
+  // audience, 700213 subject (700213's text is quoted from real answers in Azure/login#482 and
+  // dotnet/maui#31978; 700211 in Azure/azure-workload-identity#1200; 700212's text is assumed
+  // by analogy). Matching is case-sensitive (Learn, Entra breaking changes, August 2024). Which
+  // claim Entra reports when several differ is not recorded: issuer, then subject, then audience.
+  const byIssuer = app.federatedCredentials.filter((credential) => credential.issuer === iss);
+  const bySubject = byIssuer.filter((credential) => credential.subject === sub);
+  const matched = bySubject.some((credential) =>
+    credential.audiences.some((audience) => audiences.includes(audience)),
   );
-  if (!match) {
-    throw entraError(
-      401,
-      'invalid_client',
-      70021,
-      `No matching federated identity record found for presented assertion. Assertion Issuer: '${String(iss)}'. ` +
-        `Assertion Subject: '${String(sub)}'. Assertion Audience: '${audiences.join(',')}'.`,
-    );
-  }
+  if (matched) return;
+  const [code, claim, value] =
+    byIssuer.length === 0
+      ? [700211, 'issuer', String(iss)]
+      : bySubject.length === 0
+        ? [700213, 'subject', String(sub)]
+        : [700212, 'audience', audiences.join(',')];
+  throw entraError(
+    401,
+    'invalid_client',
+    code,
+    `No matching federated identity record found for presented assertion ${claim} '${value}'. ` +
+      'Check your federated identity credential Subject, Audience and Issuer against the presented assertion. ' +
+      'https://learn.microsoft.com/entra/workload-id/workload-identity-federation',
+  );
 }
 
 function resolveResource(context: StandInContext, scopeParameter: string, tenant: TenantRecord): string {

@@ -156,6 +156,8 @@ export interface SubscriptionRecord {
   id: string;
   tenantId: string;
   resourceGroups: Map<string, ResourceGroupRecord>;
+  /** Resource provider namespaces (lower case) the subscription has not registered. */
+  unregisteredProviders: Set<string>;
 }
 
 export interface RoleAssignmentRecord {

@@ -89,6 +89,23 @@ const ROLE_DEFINITIONS: Record<RoleName, RoleDefinition> = {
     notActions: [],
     dataActions: ['Microsoft.Insights/Metrics/Write', 'Microsoft.Insights/Telemetry/Write'],
   },
+  // Azure built-in roles reference, "Azure Service Bus Data Owner/Sender/Receiver" (data actions only
+  // shown; their read actions on queues and topics do not matter here).
+  'Azure Service Bus Data Owner': {
+    actions: ['Microsoft.ServiceBus/*'],
+    notActions: [],
+    dataActions: ['Microsoft.ServiceBus/*'],
+  },
+  'Azure Service Bus Data Sender': {
+    actions: [],
+    notActions: [],
+    dataActions: ['Microsoft.ServiceBus/namespaces/messages/send/action'],
+  },
+  'Azure Service Bus Data Receiver': {
+    actions: [],
+    notActions: [],
+    dataActions: ['Microsoft.ServiceBus/namespaces/messages/receive/action'],
+  },
 };
 
 export const ROLE_NAMES = Object.keys(ROLE_DEFINITIONS) as RoleName[];

@@ -1,3 +1,5 @@
+import type { ServiceBusTokenAuthority } from '../serviceBus/types';
+import { serviceBusAuthority } from './serviceBusAuthority';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -31,6 +33,8 @@ export interface AzureStandIn {
   readonly baseUrl: string;
   /** The same operations as AzureStandInAdmin, without HTTP. */
   readonly control: AzureStandInControl;
+  /** What a Service Bus stand-in asks about the Entra tokens presented to it (see serviceBusAuthority.ts). */
+  serviceBusAuthority(namespaceResourceId: string): ServiceBusTokenAuthority;
   stop(): Promise<void>;
 }
 
@@ -84,6 +88,7 @@ export async function startAzureStandIn(options: StartAzureStandInOptions = {}):
   return {
     baseUrl,
     control,
+    serviceBusAuthority: (namespaceResourceId) => serviceBusAuthority(context, namespaceResourceId),
     async stop() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

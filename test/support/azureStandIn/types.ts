@@ -10,7 +10,10 @@ export type RoleName =
   | 'Reader'
   | 'Log Analytics Contributor'
   | 'Monitoring Contributor'
-  | 'Monitoring Metrics Publisher';
+  | 'Monitoring Metrics Publisher'
+  | 'Azure Service Bus Data Owner'
+  | 'Azure Service Bus Data Sender'
+  | 'Azure Service Bus Data Receiver';
 
 /** The three roles the customer how-to asks for, on the workspace's resource group. */
 export const CONNECTION_ROLES: readonly RoleName[] = [
@@ -69,6 +72,18 @@ export interface SeedTenantInput {
   consentApps?: string[];
   /** Roles granted to every consented app on the resource group. Default: CONNECTION_ROLES. */
   roles?: RoleName[];
+  /**
+   * Resource provider namespaces the subscription never registered, e.g. `Microsoft.Insights`: ARM
+   * answers 409 MissingSubscriptionRegistration for their resources. Default: all registered.
+   */
+  unregisteredProviders?: string[];
+}
+
+export interface ProviderRegistrationInput {
+  subscriptionId: string;
+  /** e.g. Microsoft.Insights (case-insensitive, as ARM treats it). */
+  namespace: string;
+  registered: boolean;
 }
 
 export interface WorkspaceInfo {

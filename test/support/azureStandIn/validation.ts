@@ -226,16 +226,19 @@ function parseTableColumns(
     }
     if (seen.has(name)) fail(`Column name '${name}' appears more than once.`, `${target}.name`);
     seen.add(name);
-    if (!(TABLE_COLUMN_TYPES as readonly string[]).includes(type)) {
-      const hint = type.toLowerCase() === 'datetime' ? " (the Tables API spells it 'dateTime')" : '';
+    // Type names compare case-insensitively: in azure-cli's recording
+    // test_monitor_log_analytics_workspace_table.yaml a PUT declaring {"type": "datetime"} is
+    // accepted (202) although Tables.json spells it dateTime, and the GET answers "datetime".
+    const canonicalType = TABLE_COLUMN_TYPES.find((known) => known.toLowerCase() === type.toLowerCase());
+    if (canonicalType === undefined) {
       fail(
-        `Column '${name}' has type '${type}'${hint}; the type must be one of ${TABLE_COLUMN_TYPES.join(', ')}.`,
+        `Column '${name}' has type '${type}'; the type must be one of ${TABLE_COLUMN_TYPES.join(', ')}.`,
         `${target}.type`,
       );
       return;
     }
     const previous = existing?.typeHistory.get(name);
-    if (previous !== undefined && previous !== type) {
+    if (previous !== undefined && previous !== canonicalType) {
       fail(
         `Column '${name}' was defined with type '${previous}'; a column name cannot be reused with a different data type ('${type}').`,
         `${target}.type`,
@@ -250,7 +253,7 @@ function parseTableColumns(
         `${target}.dataTypeHint`,
       );
     }
-    const column: ColumnRecord = { name, type: type as TableColumnType };
+    const column: ColumnRecord = { name, type: canonicalType };
     if (typeof entry.description === 'string') column.description = entry.description;
     if (typeof entry.displayName === 'string') column.displayName = entry.displayName;
     if (typeof entry.dataTypeHint === 'string') column.dataTypeHint = entry.dataTypeHint;

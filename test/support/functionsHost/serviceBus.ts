@@ -33,6 +33,14 @@ export interface ServiceBusTestMessage {
 
 export interface ServiceBusInvokeOptions {
   invocationId?: string;
+  /**
+   * How the worker decodes RPC sint64 values (sequenceNumberArray). `number` (default): plain JS numbers,
+   * rounded above 2^53, as workers up to 3.14.1 and from 3.16.1 do (azure-functions-nodejs-worker PR
+   * #845 sets protobufjs `longs: Number`; its notes: "Values above Number.MAX_SAFE_INTEGER remain outside
+   * the precise JavaScript number range"). `Long`: `{ low, high, unsigned }` objects, as worker 3.16.0
+   * delivered them (issue #844).
+   */
+  longs?: 'number' | 'Long';
 }
 
 /**
@@ -89,7 +97,15 @@ function dotNetUtc(value: Date | string | undefined, fallback: string): string {
   return value.toISOString().replace(/\.(\d{3})Z$/, '.$10000Z');
 }
 
-/** What protobufjs makes of an RPC sint64: a Long, 32-bit two's-complement halves. */
+/**
+ * What protobufjs makes of an RPC sint64 with `longs: Number`: the nearest double (its LongBits.toNumber
+ * adds the exact `hi * 2^32` to `lo`, one rounding, the same as Number(bigint)).
+ */
+function toRpcNumber(value: bigint): number {
+  return Number(BigInt.asIntN(64, value));
+}
+
+/** What protobufjs makes of an RPC sint64 when it decodes to Long: 32-bit two's-complement halves. */
 function toLong(value: bigint): RpcLong {
   const signed = BigInt.asIntN(64, value);
   return {
@@ -159,6 +175,7 @@ function capabilityOn(capabilities: Readonly<Record<string, string>>, name: stri
 function batchTriggerMetadata(
   messages: NormalizedMessage[],
   includeEmpty: boolean,
+  longs: 'number' | 'Long',
 ): Record<string, RpcTypedData> {
   const strings = (pick: (m: ServiceBusTestMessage) => string | undefined) =>
     stringArray(
@@ -181,7 +198,13 @@ function batchTriggerMetadata(
     MessageIdArray: strings((m) => m.messageId),
     ContentTypeArray: strings((m) => m.contentType),
     ReplyToArray: strings((m) => m.replyTo),
-    SequenceNumberArray: { collectionSint64: { sint64: messages.map((m) => toLong(m.sequenceNumber)) } },
+    SequenceNumberArray: {
+      collectionSint64: {
+        sint64: messages.map((m) =>
+          longs === 'Long' ? toLong(m.sequenceNumber) : toRpcNumber(m.sequenceNumber),
+        ),
+      },
+    },
     ToArray: strings((m) => m.to),
     SubjectArray: subjects,
     LabelArray: subjects,
@@ -357,7 +380,7 @@ export async function invokeServiceBusBatch(
     info,
     (includeEmpty) => ({
       input: batchInput(info, normalized, includeEmpty),
-      triggerMetadata: batchTriggerMetadata(normalized, includeEmpty),
+      triggerMetadata: batchTriggerMetadata(normalized, includeEmpty, options?.longs ?? 'number'),
     }),
     options,
   );

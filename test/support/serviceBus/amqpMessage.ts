@@ -216,8 +216,12 @@ export function parseSections(bytes: Buffer): AmqpSections {
   return sections;
 }
 
-/** The inner messages of a batch (format 0x80013700): each data section of the outer message. */
-export function splitBatch(outer: Buffer): Buffer[] {
+/**
+ * A batch (format 0x80013700): each data section of the outer message is one
+ * inner message; the outer message's annotations come with it (see
+ * decodeBatch in queue.ts for what they do to the inner messages).
+ */
+export function splitBatch(outer: Buffer): { envelopeAnnotations: Map<string, Typed>; inner: Buffer[] } {
   const sections = parseSections(outer);
   const inner: Buffer[] = [];
   for (const section of sections.bodySections) {
@@ -228,7 +232,7 @@ export function splitBatch(outer: Buffer): Buffer[] {
     }
     inner.push(section.value);
   }
-  return inner;
+  return { envelopeAnnotations: sections.messageAnnotations, inner };
 }
 
 function writeTyped(values: Typed[]): Buffer {

@@ -74,6 +74,22 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 
 export type StoredMessageState = 'active' | 'locked' | 'scheduled' | 'deadLettered';
 
+export type ServiceBusRight = 'Send' | 'Listen';
+
+/**
+ * Who decides on Entra ID tokens (CBS token type `jwt`): verifies the token
+ * for an entity path (`queue`, `queue/$deadletterqueue`, …) and answers the
+ * rights its data roles grant there.
+ */
+export interface ServiceBusTokenAuthority {
+  authorize(
+    token: string,
+    entityPath: string,
+  ): Promise<
+    { ok: true; expiresAtMs: number; rights: ServiceBusRight[] } | { ok: false; description: string }
+  >;
+}
+
 /** A message as the broker holds it, with the fields a test wants to assert on. */
 export interface StandInMessage {
   sequenceNumber: number;
