@@ -399,7 +399,10 @@ describe('scheduled messages', () => {
     const queue = await newQueue();
     const sender = client.createSender(queue);
     await sender.sendMessages({ body: 'via link', scheduledEnqueueTimeUtc: new Date(Date.now() + 60_000) });
-    expect((await admin.getQueue(queue)).counts).toMatchObject({ active: 0, scheduled: 1 });
+    // Only the scheduled copy is kept; on a slow machine it may already be due, so count both places.
+    const { counts, duplicatesDropped } = await admin.getQueue(queue);
+    expect(counts.active + counts.scheduled).toBe(1);
+    expect(duplicatesDropped).toBe(1);
     await sender.close();
   });
 });
@@ -553,7 +556,10 @@ describe('duplicate detection', () => {
     const receiver = client.createReceiver(queue);
     await sender.scheduleMessages({ body: 'scheduled copy', messageId: 'evt-s' }, new Date(Date.now() + 300));
     await sender.sendMessages({ body: 'immediate copy', messageId: 'evt-s' });
-    expect((await admin.getQueue(queue)).counts).toMatchObject({ active: 0, scheduled: 1 });
+    // Only the scheduled copy is kept; on a slow machine it may already be due, so count both places.
+    const { counts, duplicatesDropped } = await admin.getQueue(queue);
+    expect(counts.active + counts.scheduled).toBe(1);
+    expect(duplicatesDropped).toBe(1);
 
     const message = await receiveOne(receiver);
     expect(message.body).toBe('scheduled copy');
