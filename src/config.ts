@@ -230,6 +230,36 @@ export const SETTINGS = {
       "How long the forwarder caches a tenant's connection before reading it again. Only a delivering connection is cached: a tenant whose export is off is read on every batch, so a save is never missed.",
     example: '30',
   },
+  HEARTBEAT_INTERVAL_MINUTES: {
+    schema: z.coerce.number().int().min(1).max(1440).default(15),
+    description:
+      'Length of an export health window: every window, each tenant whose export is on gets signed health rows in EZCA_ExportHealth_CL listing what was delivered.',
+    example: '15',
+  },
+  HEALTH_SIGNING_KEY_URL: {
+    schema: httpsUrl.optional(),
+    description:
+      'Key Vault key that signs health rows, without a version (https://<vault>.vault.azure.net/keys/<name>); the managed identity needs Key Vault Crypto User on the vault. Unset: heartbeats stop (logged), delivery goes on.',
+    example: 'https://contoso-pki-siem.vault.azure.net/keys/export-health',
+  },
+  HEALTH_SIGNING_PRIVATE_KEY: {
+    devOnly: true,
+    schema: z.string().min(1).optional(),
+    description:
+      'Development only: PEM private key (EC P-256 or RSA) that signs health rows instead of a Key Vault key.',
+    example: '-----BEGIN PRIVATE KEY-----\\n…\\n-----END PRIVATE KEY-----',
+  },
+  DELIVERY_RECORDS_TABLE: {
+    schema: tableName('SiemDeliveryRecords'),
+    description:
+      'Table where forwarders record the record ids delivered per tenant and health window; each window is deleted once its health rows are sealed.',
+    example: 'SiemDeliveryRecords',
+  },
+  EXPORT_HEALTH_TABLE: {
+    schema: tableName('SiemExportHealth'),
+    description: "Table holding each tenant's health-row chain head and sealed rows waiting to be uploaded.",
+    example: 'SiemExportHealth',
+  },
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -278,6 +308,12 @@ export interface Config {
     retryBaseDelayMs: number;
     retryMaxDelayMs: number;
     connectionCacheMs: number;
+  };
+  exportHealth: {
+    intervalMinutes: number;
+    signing: { kind: 'keyVault'; keyUrl: string } | { kind: 'privateKey'; pem: string } | { kind: 'none' };
+    deliveryRecordsTable: string;
+    healthTable: string;
   };
 }
 
@@ -386,6 +422,17 @@ export function loadConfig(env: Env = process.env): Config {
       retryBaseDelayMs: v.RETRY_BASE_DELAY_SECONDS * 1000,
       retryMaxDelayMs: v.RETRY_MAX_DELAY_SECONDS * 1000,
       connectionCacheMs: v.CONNECTION_CACHE_SECONDS * 1000,
+    },
+    exportHealth: {
+      intervalMinutes: v.HEARTBEAT_INTERVAL_MINUTES,
+      // A missing key is not a config error: it stops heartbeats (logged each tick), never delivery.
+      signing: v.HEALTH_SIGNING_KEY_URL
+        ? { kind: 'keyVault', keyUrl: v.HEALTH_SIGNING_KEY_URL }
+        : v.HEALTH_SIGNING_PRIVATE_KEY
+          ? { kind: 'privateKey', pem: v.HEALTH_SIGNING_PRIVATE_KEY.replace(/\\n/g, '\n') }
+          : { kind: 'none' },
+      deliveryRecordsTable: v.DELIVERY_RECORDS_TABLE,
+      healthTable: v.EXPORT_HEALTH_TABLE,
     },
   };
 }
