@@ -25,6 +25,7 @@ import {
 } from './parkedCommands';
 import { textTable } from './textTable';
 import { DEADLETTER_USAGE, deadLetterCommand, DeadLetterUsageError } from './deadLetterCommand';
+import { VERIFY_USAGE, verifyCommand, VerifyUsageError } from './verifyCommand';
 
 /**
  * The operator CLI: `catalog`, `schema`, `enqueue`, `parked`, `replay`, `deadletter`. Exit codes: 0 success,
@@ -56,6 +57,7 @@ const USAGE = `Usage:
                                           send n sample events of a catalog event ID
 ${PARKED_USAGE}
 ${DEADLETTER_USAGE}
+${VERIFY_USAGE}
 enqueue, replay and deadletter use the queue in ServiceBusConnection (connection string) or
 ServiceBusConnection__fullyQualifiedNamespace (az login / managed identity), queue AUDIT_QUEUE_NAME (default audit-events).
 Exit codes: 0 done, 1 failed or some events refused, 2 wrong command line.`;
@@ -92,6 +94,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await replayCommand(args, io);
       case 'deadletter':
         return await deadLetterCommand(args, io);
+      case 'verify':
+        return await verifyCommand(args, io);
       case 'help':
       case '--help':
       case '-h':
@@ -110,7 +114,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stderr(`${PROGRAM}: ${oneLine(error instanceof Error ? error.message : String(error))}`);
     return error instanceof UsageError ||
       error instanceof ParkedUsageError ||
-      error instanceof DeadLetterUsageError
+      error instanceof DeadLetterUsageError ||
+      error instanceof VerifyUsageError
       ? 2
       : 1;
   }
