@@ -40,6 +40,8 @@ export interface KeyVaultHealthSignerOptions {
   credential: TokenCredential;
   httpClient?: HttpClient;
   now?: () => number;
+  /** Token audience; default from the vault's DNS suffix (tests on loopback pass it). */
+  audience?: string;
 }
 
 export class KeyVaultHealthSigner implements HealthSigner, SigningKeyDirectory {
@@ -52,12 +54,12 @@ export class KeyVaultHealthSigner implements HealthSigner, SigningKeyDirectory {
     this.keyUrl = options.keyUrl.replace(/\/+$/, '');
     const vault = new URL(this.keyUrl);
     // The token audience is the vault's DNS suffix: vault.azure.net, vault.usgovcloudapi.net, vault.azure.cn.
-    const suffix = vault.hostname.split('.').slice(1).join('.');
+    const audience = options.audience ?? `https://${vault.hostname.split('.').slice(1).join('.')}`;
     this.pipeline = createPipelineFromOptions({ retryOptions: { maxRetries: 2, retryDelayInMs: 500 } });
     this.pipeline.addPolicy(
       bearerTokenAuthenticationPolicy({
         credential: options.credential,
-        scopes: `https://${suffix}/.default`,
+        scopes: `${audience}/.default`,
       }),
     );
     this.httpClient = options.httpClient ?? createDefaultHttpClient();

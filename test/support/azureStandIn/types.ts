@@ -20,7 +20,7 @@ export const CONNECTION_ROLES: readonly RoleName[] = [
 ];
 
 /** Which Azure service a request reached. */
-export type Face = 'entra' | 'managedIdentity' | 'arm' | 'ingestion';
+export type Face = 'entra' | 'managedIdentity' | 'arm' | 'ingestion' | 'keyVault';
 
 export type Operation =
   | 'openidConfiguration'
@@ -35,7 +35,12 @@ export type Operation =
   | 'dcrGet'
   | 'dcrPut'
   | 'dcrDelete'
-  | 'upload';
+  | 'upload'
+  | 'keyVaultCreateKey'
+  | 'keyVaultGetKey'
+  | 'keyVaultKeyVersions'
+  | 'keyVaultSign'
+  | 'keyVaultGrant';
 
 export interface StandInInfo {
   /** https://127.0.0.1:PORT — also the authority host, the ARM endpoint and the ingestion host. */
