@@ -20,7 +20,7 @@ export const CONNECTION_ROLES: readonly RoleName[] = [
 ];
 
 /** Which Azure service a request reached. */
-export type Face = 'entra' | 'managedIdentity' | 'arm' | 'ingestion' | 'keyVault';
+export type Face = 'entra' | 'managedIdentity' | 'arm' | 'ingestion' | 'keyVault' | 'logsQuery';
 
 export type Operation =
   | 'openidConfiguration'
@@ -40,7 +40,8 @@ export type Operation =
   | 'keyVaultGetKey'
   | 'keyVaultKeyVersions'
   | 'keyVaultSign'
-  | 'keyVaultGrant';
+  | 'keyVaultGrant'
+  | 'logsQuery';
 
 export interface StandInInfo {
   /** https://127.0.0.1:PORT — also the authority host, the ARM endpoint and the ingestion host. */
