@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -108,6 +109,7 @@ const SECRET_SETTINGS = new Set([
   'ServiceBusConnection',
   'TABLE_STORAGE_CONNECTION_STRING',
   'CUSTOMER_APP_CLIENT_SECRET',
+  'HEALTH_SIGNING_PRIVATE_KEY',
 ]);
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<RunningSandbox> {
@@ -168,6 +170,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
       API_ISSUERS: azureInfo.issuerTemplate,
       API_JWKS_URI: azureInfo.jwksUri,
       API_REQUIRED_ROLE: API_ROLE,
+      // A key generated per run signs export health rows (production: a Key Vault key).
+      HEALTH_SIGNING_PRIVATE_KEY: generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        .privateKey.export({ type: 'pkcs8', format: 'pem' })
+        .toString(),
       ...options.settings,
     };
     applyAppSettings(settings);
