@@ -187,3 +187,37 @@ describe('windows', () => {
     expect(windowsToSeal(new Date('2026-12-03T10:15:00Z'), at, 15, 120_000, 3)).toEqual([]);
   });
 });
+
+describe('EZCA_ExportHealth_CL definition', () => {
+  it('declares every signed column, the signature and TimeGenerated, and nothing else', async () => {
+    const { HEALTH_COLUMNS, healthStreamDeclarationColumns, healthKqlSchema } =
+      await import('../../../src/domain/tableSchema');
+    const { SIGNED_COLUMNS } = await import('../../../src/domain/exportHealth/healthRow');
+    expect(HEALTH_COLUMNS.map((column) => column.name).sort()).toEqual(
+      [...SIGNED_COLUMNS, 'Signature_s', 'TimeGenerated'].sort(),
+    );
+    // Suffixes tell the type, as in the event tables.
+    for (const column of HEALTH_COLUMNS) {
+      const expected = { _s: 'string', _d: 'real', _t: 'datetime', _g: 'guid' }[column.name.slice(-2)];
+      if (column.name !== 'TimeGenerated') expect(column.type, column.name).toBe(expected);
+    }
+    expect(
+      healthStreamDeclarationColumns().find((column) => column.name === 'CustomerTenantId_g')?.type,
+    ).toBe('string');
+    expect(healthKqlSchema()).toContain('Sequence_d:real');
+  });
+
+  it('a full window part, sealed, stays within one Table Storage string property (kept while pending)', async () => {
+    const signer = await LocalHealthSigner.generate();
+    const deliveries = emptyDeliveries();
+    deliveries.delivered[CA_TABLE] = new Set(Array.from({ length: 5000 }, (_, n) => id(n)));
+    const rows = windowRows(TENANT, windowContaining(now, 15), deliveries, {
+      state: 'active',
+      reason: 'x'.repeat(300),
+    });
+    const sealed = await sealRows(rows, EMPTY_CHAIN, signer, now);
+    const lengths = sealed.rows.map((row) => JSON.stringify(row).length);
+    expect(Math.max(...lengths)).toBeLessThan(32_000);
+    expect(sealed.rows.filter((row) => row.Table_s === CA_TABLE).length).toBeGreaterThan(5);
+  });
+});
