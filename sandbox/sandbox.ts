@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -123,6 +124,7 @@ const SECRET_SETTINGS = new Set([
   'ServiceBusConnection',
   'TABLE_STORAGE_CONNECTION_STRING',
   'CUSTOMER_APP_CLIENT_SECRET',
+  'HEALTH_SIGNING_PRIVATE_KEY',
 ]);
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<RunningSandbox> {
@@ -189,6 +191,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
       API_REQUIRED_ROLE: API_ROLE,
       API_OPERATOR_TENANT_ID: operatorTenantId,
       API_OPERATOR_CLIENT_IDS: portalApp.clientId,
+      // A key generated per run signs export health rows (production: a Key Vault key).
+      HEALTH_SIGNING_PRIVATE_KEY: generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        .privateKey.export({ type: 'pkcs8', format: 'pem' })
+        .toString(),
       ...options.settings,
     };
     applyAppSettings(settings);

@@ -278,6 +278,36 @@ export const SETTINGS = {
       'How many recently delivered event record ids one forwarder instance remembers, so a copy delivered again (producer retry, redelivered batch) is not uploaded twice; about 150 bytes each.',
     example: '100000',
   },
+  HEARTBEAT_INTERVAL_MINUTES: {
+    schema: z.coerce.number().int().min(1).max(1440).default(15),
+    description:
+      'Length of an export health window: every window, each tenant whose export is on gets signed health rows in EZCA_ExportHealth_CL listing what was delivered.',
+    example: '15',
+  },
+  HEALTH_SIGNING_KEY_URL: {
+    schema: httpsUrl.optional(),
+    description:
+      'Key Vault key that signs health rows, without a version (https://<vault>.vault.azure.net/keys/<name>); the managed identity needs Key Vault Crypto User on the vault. Unset: heartbeats stop (logged), delivery goes on.',
+    example: 'https://contoso-pki-siem.vault.azure.net/keys/export-health',
+  },
+  HEALTH_SIGNING_PRIVATE_KEY: {
+    devOnly: true,
+    schema: z.string().min(1).optional(),
+    description:
+      'Development only: PEM private key (EC P-256 or RSA) that signs health rows instead of a Key Vault key.',
+    example: '-----BEGIN PRIVATE KEY-----\\n…\\n-----END PRIVATE KEY-----',
+  },
+  DELIVERY_RECORDS_TABLE: {
+    schema: tableName('SiemDeliveryRecords'),
+    description:
+      'Table where forwarders record the record ids delivered per tenant and health window; each window is deleted once its health rows are sealed.',
+    example: 'SiemDeliveryRecords',
+  },
+  EXPORT_HEALTH_TABLE: {
+    schema: tableName('SiemExportHealth'),
+    description: "Table holding each tenant's health-row chain head and sealed rows waiting to be uploaded.",
+    example: 'SiemExportHealth',
+  },
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -330,6 +360,12 @@ export interface Config {
     retryMaxDelayMs: number;
     connectionCacheMs: number;
     deliveredIdsRemembered: number;
+  };
+  exportHealth: {
+    intervalMinutes: number;
+    signing: { kind: 'keyVault'; keyUrl: string } | { kind: 'privateKey'; pem: string } | { kind: 'none' };
+    deliveryRecordsTable: string;
+    healthTable: string;
   };
 }
 
@@ -450,6 +486,17 @@ export function loadConfig(env: Env = process.env): Config {
       retryMaxDelayMs: v.RETRY_MAX_DELAY_SECONDS * 1000,
       connectionCacheMs: v.CONNECTION_CACHE_SECONDS * 1000,
       deliveredIdsRemembered: v.DELIVERED_IDS_REMEMBERED,
+    },
+    exportHealth: {
+      intervalMinutes: v.HEARTBEAT_INTERVAL_MINUTES,
+      // A missing key is not a config error: it stops heartbeats (logged each tick), never delivery.
+      signing: v.HEALTH_SIGNING_KEY_URL
+        ? { kind: 'keyVault', keyUrl: v.HEALTH_SIGNING_KEY_URL }
+        : v.HEALTH_SIGNING_PRIVATE_KEY
+          ? { kind: 'privateKey', pem: v.HEALTH_SIGNING_PRIVATE_KEY.replace(/\\n/g, '\n') }
+          : { kind: 'none' },
+      deliveryRecordsTable: v.DELIVERY_RECORDS_TABLE,
+      healthTable: v.EXPORT_HEALTH_TABLE,
     },
   };
 }

@@ -7,7 +7,7 @@ import { etagOf, isStatus, type LazyTable, toConflict } from './tableStorage';
 const ROW_KEY = 'connection';
 
 /** Flat Table Storage shape: nested parts as JSON strings, the queried ones as plain columns. */
-interface ConnectionEntity {
+export interface ConnectionEntity {
   partitionKey: string;
   rowKey: string;
   state: ConnectionState;
@@ -45,7 +45,7 @@ function toEntity(connection: TenantConnection): ConnectionEntity {
   };
 }
 
-function fromEntity(entity: ConnectionEntity): TenantConnection {
+export function fromEntity(entity: ConnectionEntity): TenantConnection {
   return {
     tenantId: entity.partitionKey,
     state: entity.state,

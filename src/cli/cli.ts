@@ -27,6 +27,7 @@ import {
 import { textTable } from './textTable';
 import { DEADLETTER_USAGE, deadLetterCommand, DeadLetterUsageError } from './deadLetterCommand';
 import { TENANTS_USAGE, tenantsCommand, TenantsUsageError } from './tenantsCommand';
+import { VERIFY_USAGE, verifyCommand, VerifyUsageError } from './verifyCommand';
 
 /**
  * The operator CLI: `catalog`, `schema`, `enqueue`, `parked`, `replay`, `deadletter`, `tenants`. Exit codes: 0 success,
@@ -64,6 +65,7 @@ const USAGE = `Usage:
 ${PARKED_USAGE}
 ${DEADLETTER_USAGE}
 ${TENANTS_USAGE}
+${VERIFY_USAGE}
 enqueue, replay and deadletter use the queue in ServiceBusConnection (connection string) or
 ServiceBusConnection__fullyQualifiedNamespace (az login / managed identity), queue AUDIT_QUEUE_NAME (default audit-events).
 Exit codes: 0 done, 1 failed or some events refused, 2 wrong command line.`;
@@ -102,6 +104,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await deadLetterCommand(args, io);
       case 'tenants':
         return await tenantsCommand(args, io);
+      case 'verify':
+        return await verifyCommand(args, io);
       case 'help':
       case '--help':
       case '-h':
@@ -113,7 +117,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         );
       default:
         throw new UsageError(
-          `unknown command "${command}": use catalog, schema, enqueue, parked, replay, deadletter or tenants (see ${PROGRAM} --help)`,
+          `unknown command "${command}": use catalog, schema, enqueue, parked, replay, deadletter, tenants or verify (see ${PROGRAM} --help)`,
         );
     }
   } catch (error) {
@@ -121,7 +125,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return error instanceof UsageError ||
       error instanceof ParkedUsageError ||
       error instanceof DeadLetterUsageError ||
-      error instanceof TenantsUsageError
+      error instanceof TenantsUsageError ||
+      error instanceof VerifyUsageError
       ? 2
       : 1;
   }

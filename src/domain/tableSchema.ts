@@ -217,3 +217,98 @@ export function dataFlowTransform(table: TableName): string {
 export function outputStreamName(table: TableName): string {
   return `Custom-${table}`;
 }
+
+/**
+ * The export health table (issue 17): signed, chained rows saying what was
+ * delivered per window and which configuration changes were made. Declared
+ * apart from TableName so the event-table code paths stay as they are.
+ */
+export const HEALTH_TABLE = 'EZCA_ExportHealth_CL';
+
+export const HEALTH_COLUMNS: readonly ColumnDefinition[] = [
+  { name: 'TimeGenerated', type: 'datetime', description: 'When the row was sealed (not signed).' },
+  {
+    name: 'RowKind_s',
+    type: 'string',
+    description: 'window (what a window delivered) or change (a configuration change).',
+  },
+  { name: 'CustomerTenantId_g', type: 'guid', description: 'Entra tenant the row is about (yours).' },
+  {
+    name: 'WindowStart_t',
+    type: 'datetime',
+    description: 'Start of the delivery-time window; for a change, when it happened.',
+  },
+  {
+    name: 'WindowEnd_t',
+    type: 'datetime',
+    description: 'End of the window (exclusive); for a change, when it happened.',
+  },
+  {
+    name: 'Part_d',
+    type: 'real',
+    description: "Which part of this window's ids for Table_s this row holds (1-based).",
+  },
+  { name: 'PartCount_d', type: 'real', description: "How many parts this window's ids for Table_s have." },
+  { name: 'Table_s', type: 'string', description: 'Event table the listed record ids were delivered to.' },
+  {
+    name: 'DeliveredCount_d',
+    type: 'real',
+    description: 'Distinct record ids delivered to Table_s in the whole window (each part repeats it).',
+  },
+  {
+    name: 'RecordIds_s',
+    type: 'string',
+    description: "This part's record ids (EventRecordId_g): sorted, lower case, comma-separated.",
+  },
+  { name: 'ParkedCount_d', type: 'real', description: 'Events parked in the window.' },
+  {
+    name: 'ReenqueuedCount_d',
+    type: 'real',
+    description: 'Events re-enqueued for a later retry in the window.',
+  },
+  { name: 'ConnectionState_s', type: 'string', description: 'Connection state when the row was sealed.' },
+  { name: 'ConnectionReason_s', type: 'string', description: 'Why the connection is in that state.' },
+  {
+    name: 'Change_s',
+    type: 'string',
+    description: 'For change rows: connectionCreated, settingsSaved, exportDisabled, replayed or suspended.',
+  },
+  { name: 'Actor_s', type: 'string', description: 'For change rows: who made the change.' },
+  { name: 'Reason_s', type: 'string', description: 'For change rows: why.' },
+  {
+    name: 'Sequence_d',
+    type: 'real',
+    description: "Position in the tenant's chain of health rows: 1, 2, 3… without gaps.",
+  },
+  {
+    name: 'PreviousHash_s',
+    type: 'string',
+    description:
+      'base64url SHA-256 of the previous health row (canonical form and signature); GENESIS for the first.',
+  },
+  { name: 'KeyId_s', type: 'string', description: 'Id (kid) of the published key that signed the row.' },
+  {
+    name: 'Signature_s',
+    type: 'string',
+    description: 'Detached JWS (ES256 or RS256) over the RFC 8785 canonical JSON of the signed columns.',
+  },
+];
+
+export function healthTablesApiColumns(): Array<{ name: string; type: string; description: string }> {
+  return HEALTH_COLUMNS.map((column) => ({
+    name: column.name,
+    type: TABLES_API_TYPE[column.type],
+    description: column.description,
+  }));
+}
+
+export function healthStreamDeclarationColumns(): Array<{ name: string; type: string }> {
+  return HEALTH_COLUMNS.map((column) => ({ name: column.name, type: STREAM_TYPE[column.type] }));
+}
+
+export function healthKqlSchema(): string {
+  return `(${HEALTH_COLUMNS.map((column) => `${column.name}:${KQL_TYPE[column.type]}`).join(', ')})`;
+}
+
+/** `Custom-EZCA_ExportHealth_CL`: the health table's DCR input and output stream. */
+export const HEALTH_STREAM = `Custom-${HEALTH_TABLE}`;

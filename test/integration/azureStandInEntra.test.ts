@@ -174,7 +174,9 @@ describe('Entra stand-in with the real @azure/identity credentials', () => {
   it('refuses a scope whose resource it does not know (AADSTS500011)', async () => {
     const { app, customer } = await consentedApp();
     const credential = new ClientSecretCredential(customer.tenantId, app.clientId, app.secret!, options);
-    await expect(credential.getToken('https://vault.azure.net/.default')).rejects.toThrow(/AADSTS500011/);
+    await expect(credential.getToken('https://database.windows.net/.default')).rejects.toThrow(
+      /AADSTS500011/,
+    );
   });
 
   it('answers token errors in the Entra shape', async () => {

@@ -105,6 +105,7 @@ describe('loadConfig', () => {
       'MANAGED_IDENTITY_CLIENT_ID',
       'CUSTOMER_APP_CLIENT_SECRET',
       'API_JWKS_URI',
+      'HEALTH_SIGNING_KEY_URL',
     ]);
     for (const name of Object.keys(SETTINGS)) {
       if (!identityOnly.has(name)) expect(sample.Values, name).toHaveProperty(name);

@@ -31,6 +31,7 @@ const BUILT_IN_ROLES: Record<string, string> = {
   'Azure Service Bus Data Receiver': '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0',
   'Azure Service Bus Data Sender': '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39',
   'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb',
+  'Key Vault Crypto User': '12338af0-0e69-4776-bea7-57ae8d297424',
 };
 
 /** Service Bus caps a queue's lock duration at five minutes. */
@@ -129,10 +130,17 @@ describe('infra/azuredeploy.json resources', () => {
     });
     const tables = resourcesOfType(template, 'Microsoft.Storage/storageAccounts/tableServices/tables');
     expect(tables.map((table) => lastNameSegment(template, table)).sort()).toEqual(
-      [defaultOf('PARKED_TABLE'), defaultOf('TENANTS_TABLE')].sort(),
+      [
+        defaultOf('PARKED_TABLE'),
+        defaultOf('TENANTS_TABLE'),
+        defaultOf('DELIVERY_RECORDS_TABLE'),
+        defaultOf('EXPORT_HEALTH_TABLE'),
+      ].sort(),
     );
     expect(appSetting('TENANTS_TABLE')).toBe(defaultOf('TENANTS_TABLE'));
     expect(appSetting('PARKED_TABLE')).toBe(defaultOf('PARKED_TABLE'));
+    expect(appSetting('DELIVERY_RECORDS_TABLE')).toBe(defaultOf('DELIVERY_RECORDS_TABLE'));
+    expect(appSetting('EXPORT_HEALTH_TABLE')).toBe(defaultOf('EXPORT_HEALTH_TABLE'));
   });
 
   it('creates a Standard Service Bus namespace without local (SAS) auth and the audit queue the app reads', () => {
@@ -402,7 +410,9 @@ describe('infra/azuredeploy.json role assignments', () => {
           ? 'storage account'
           : scope?.includes('Microsoft.Insights/components/')
             ? 'application insights'
-            : `unexpected scope ${String(scope)}`;
+            : scope?.includes('Microsoft.KeyVault/vaults/')
+              ? 'key vault'
+              : `unexpected scope ${String(scope)}`;
     const principal = (assignment: ArmResource): string =>
       text(assignment.properties?.principalId).includes("variables('identityId')")
         ? 'app identity'
@@ -420,6 +430,7 @@ describe('infra/azuredeploy.json role assignments', () => {
         'app identity | Azure Service Bus Data Receiver | audit queue',
         'app identity | Azure Service Bus Data Sender | audit queue',
         'app identity | Monitoring Metrics Publisher | application insights',
+        'app identity | Key Vault Crypto User | key vault',
         'PKI services | Azure Service Bus Data Sender | audit queue',
       ].sort(),
     );

@@ -20,6 +20,8 @@ import { entraRoute } from './entra';
 import { faultReply, takeFault } from './faults';
 import { HttpError, readBody, writeReply, type Reply, type RequestContext } from './http';
 import { ingestionRoute } from './ingestion';
+import { keyVaultRoute, VAULT_AUDIENCE } from './keyVault';
+import { LOGS_QUERY_AUDIENCE, logsQueryRoute } from './logsQuery';
 import { StandInState } from './model';
 import { KeyRing } from './tokens';
 
@@ -58,7 +60,7 @@ export async function startAzureStandIn(options: StartAzureStandInOptions = {}):
       ],
       monitorAudiences: options.monitorAudiences ?? ['https://monitor.azure.com'],
       tokenExchangeAudiences: options.tokenExchangeAudiences ?? ['api://AzureADTokenExchange'],
-      extraResources: options.extraResources ?? [],
+      extraResources: [...(options.extraResources ?? []), VAULT_AUDIENCE, LOGS_QUERY_AUDIENCE],
       apiAudience: options.apiAudience ?? 'api://pki-siem-export',
       accessTokenLifetimeSeconds: options.accessTokenLifetimeSeconds ?? 3600,
       identityHeader: options.identityHeader ?? randomBytes(16).toString('hex'),
@@ -116,7 +118,9 @@ async function handle(
     const route =
       entraRoute(context, method, url) ??
       armRoute(context, method, url) ??
-      ingestionRoute(context, method, url);
+      ingestionRoute(context, method, url) ??
+      keyVaultRoute(context, method, url) ??
+      logsQueryRoute(context, method, url);
     if (!route) {
       writeReply(res, {
         status: 404,

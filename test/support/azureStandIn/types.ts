@@ -23,7 +23,7 @@ export const CONNECTION_ROLES: readonly RoleName[] = [
 ];
 
 /** Which Azure service a request reached. */
-export type Face = 'entra' | 'managedIdentity' | 'arm' | 'ingestion';
+export type Face = 'entra' | 'managedIdentity' | 'arm' | 'ingestion' | 'keyVault' | 'logsQuery';
 
 export type Operation =
   | 'openidConfiguration'
@@ -38,7 +38,13 @@ export type Operation =
   | 'dcrGet'
   | 'dcrPut'
   | 'dcrDelete'
-  | 'upload';
+  | 'upload'
+  | 'keyVaultCreateKey'
+  | 'keyVaultGetKey'
+  | 'keyVaultKeyVersions'
+  | 'keyVaultSign'
+  | 'keyVaultGrant'
+  | 'logsQuery';
 
 export interface StandInInfo {
   /** https://127.0.0.1:PORT — also the authority host, the ARM endpoint and the ingestion host. */

@@ -1,0 +1,115 @@
+import type { TableTransaction } from '@azure/data-tables';
+import type { ChainHead } from '../domain/exportHealth/chain';
+import { EMPTY_CHAIN } from '../domain/exportHealth/chain';
+import type { SignedHealthRow } from '../domain/exportHealth/healthRow';
+import type { HealthChainState, HealthChainStore } from '../domain/exportHealth/healthChainStore';
+import { etagOf, toConflict, type LazyTable } from './tableStorage';
+
+/**
+ * Per tenant (partition): a `head` entity (sequence, hash, sealedUpTo) and
+ * one `row-<sequence>` entity per sealed row not yet uploaded. Appends are
+ * one entity-group transaction, conditional on the head's ETag, so two
+ * writers (a heartbeat and a change) never both take the same sequence.
+ * Rows hold no secret: they are what the customer's workspace receives.
+ */
+const HEAD = 'head';
+/** A Table Storage string property holds 64 KiB of UTF-16: 32 768 characters. */
+const MAX_TABLE_STRING_CHARS = 32_000;
+
+type HeadEntity = {
+  partitionKey: string;
+  rowKey: string;
+  sequence: number;
+  hash: string;
+  sealedUpTo: string;
+};
+
+type RowEntity = {
+  partitionKey: string;
+  rowKey: string;
+  row: string;
+};
+
+export class TableHealthChainStore implements HealthChainStore {
+  constructor(private readonly table: LazyTable) {}
+
+  async get(tenantId: string): Promise<HealthChainState> {
+    const client = await this.table.get();
+    const partition = tenantId.toLowerCase();
+    let head: ChainHead = EMPTY_CHAIN;
+    let sealedUpTo: string | undefined;
+    let etag: string | undefined;
+    const pending: SignedHealthRow[] = [];
+    const entities = client.listEntities<HeadEntity | RowEntity>({
+      queryOptions: { filter: `PartitionKey eq '${partition}'` },
+    });
+    for await (const entity of entities) {
+      if (entity.rowKey === HEAD) {
+        const value = entity as HeadEntity;
+        head = { sequence: Number(value.sequence), hash: value.hash };
+        sealedUpTo = value.sealedUpTo || undefined;
+        etag = etagOf(entity);
+      } else if ('row' in entity) {
+        pending.push(JSON.parse(entity.row) as SignedHealthRow);
+      }
+    }
+    pending.sort((a, b) => a.Sequence_d - b.Sequence_d);
+    return { head, pending, ...(sealedUpTo ? { sealedUpTo } : {}), ...(etag ? { etag } : {}) };
+  }
+
+  async append(
+    tenantId: string,
+    rows: readonly SignedHealthRow[],
+    head: ChainHead,
+    sealedUpTo: string | undefined,
+    etag: string | undefined,
+  ): Promise<string> {
+    const client = await this.table.get();
+    const partitionKey = tenantId.toLowerCase();
+    const headEntity: HeadEntity = {
+      partitionKey,
+      rowKey: HEAD,
+      sequence: head.sequence,
+      hash: head.hash,
+      sealedUpTo: sealedUpTo ?? '',
+    };
+    const actions: TableTransaction['actions'] = [
+      etag ? ['update', headEntity, 'Replace', { etag }] : ['create', headEntity],
+      ...rows.map((row): TableTransaction['actions'][number] => {
+        const json = JSON.stringify(row);
+        if (json.length > MAX_TABLE_STRING_CHARS) {
+          throw new RangeError(`Health row ${row.Sequence_d} is ${json.length} characters, too long to keep`);
+        }
+        return ['create', { partitionKey, rowKey: rowKeyOf(row.Sequence_d), row: json } satisfies RowEntity];
+      }),
+    ];
+    try {
+      const response = await client.submitTransaction(actions);
+      const first = response.subResponses[0];
+      if (!first?.etag) throw new Error('Table Storage returned no ETag for the chain head');
+      return first.etag;
+    } catch (error) {
+      throw toConflict(error, `The health chain of tenant ${tenantId}`);
+    }
+  }
+
+  async removePending(tenantId: string, sequences: readonly number[]): Promise<void> {
+    if (sequences.length === 0) return;
+    const client = await this.table.get();
+    const partitionKey = tenantId.toLowerCase();
+    for (let index = 0; index < sequences.length; index += 100) {
+      await client.submitTransaction(
+        sequences
+          .slice(index, index + 100)
+          .map((sequence): TableTransaction['actions'][number] => [
+            'delete',
+            { partitionKey, rowKey: rowKeyOf(sequence) },
+          ]),
+      );
+    }
+  }
+}
+
+function rowKeyOf(sequence: number): string {
+  return `row-${String(sequence).padStart(15, '0')}`;
+}

@@ -1,0 +1,38 @@
+import type { TableName } from '../tableSchema';
+import type { WindowDeliveries } from './windowRows';
+import type { HealthWindow } from './windows';
+
+/**
+ * What forwarders record for the heartbeat, by delivery time: per tenant and
+ * window, the record ids delivered per table and how many events were parked
+ * or re-enqueued. Several forwarder instances record concurrently; each record
+ * is its own write, merged (distinct ids) when the heartbeat reads the window,
+ * so no write contends with another and a redelivered id counts once.
+ */
+export interface DeliveryRecord {
+  tenantId: string;
+  /** When the delivery happened: it picks the window (a days-late event counts in the window it was delivered). */
+  at: Date;
+  delivered?: Partial<Record<TableName, readonly string[]>>;
+  parked?: number;
+  reenqueued?: number;
+}
+
+/** The forwarder's side: one call per batch, after uploads, parks and re-enqueues. */
+export interface DeliveryRecorder {
+  record(records: readonly DeliveryRecord[]): Promise<void>;
+}
+
+/** What one tenant's records up to a window hold, and a handle to delete exactly those. */
+export interface RecordedWindows {
+  /** Per window start (ISO), merged deliveries; windows with nothing recorded are absent. */
+  windows: Map<string, WindowDeliveries>;
+  /** Deletes the records read here (and only those: records written since stay). */
+  discard(): Promise<void>;
+}
+
+/** The heartbeat's side. */
+export interface DeliveryRecordStore extends DeliveryRecorder {
+  /** Everything recorded for `tenantId` in windows that start before `before.end`. */
+  readUpTo(tenantId: string, before: HealthWindow): Promise<RecordedWindows>;
+}

@@ -1,0 +1,316 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, inject, it } from 'vitest';
+import { TableDeliveryRecordStore } from '../../src/adapters/deliveryRecordStore';
+import { TableHealthChainStore } from '../../src/adapters/healthChainStore';
+import { JwksSignatureVerifier } from '../../src/adapters/jwksSignatureVerifier';
+import { LocalHealthSigner } from '../../src/adapters/localHealthSigner';
+import { openTable } from '../../src/adapters/tableStorage';
+import { Heartbeat } from '../../src/domain/exportHealth/heartbeat';
+import { SigningKeyUnavailableError } from '../../src/domain/exportHealth/signing';
+import { verifyHealth } from '../../src/domain/exportHealth/verification';
+import { windowContaining } from '../../src/domain/exportHealth/windows';
+import { ConcurrencyConflictError } from '../../src/domain/errors';
+import { CA_TABLE, CERTIFICATE_TABLE, HEALTH_STREAM } from '../../src/domain/tableSchema';
+import type { TenantConnection } from '../../src/domain/tenantConnection';
+import { FakeIngestionSink } from '../support/fakeIngestion';
+import { CapturingLogger, FakeClock } from '../support/fakes';
+
+const settings = { kind: 'connectionString' as const, connectionString: inject('azuriteConnectionString') };
+const noCredential = (): never => {
+  throw new Error('connection-string tables need no credential');
+};
+const table = (prefix: string) =>
+  openTable(settings, `${prefix}${randomUUID().replace(/-/g, '').slice(0, 12)}`, noCredential);
+const ids = (count: number, offset = 0): string[] =>
+  Array.from(
+    { length: count },
+    (_, n) => `00000000-0000-4000-8000-${(n + offset).toString(16).padStart(12, '0')}`,
+  );
+
+const INTERVAL = 15;
+
+function exportingConnection(tenantId: string): TenantConnection {
+  const at = '2026-12-01T00:00:00.000Z';
+  return {
+    tenantId,
+    state: 'active',
+    stateReason: 'Saved by the portal',
+    stateChangedAt: at,
+    saved: {
+      workspaceResourceId:
+        '/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws',
+      location: 'eastus',
+      dataCollectionRuleId:
+        '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Insights/dataCollectionRules/dcr',
+      dataCollectionRuleImmutableId: 'dcr-00000000000000000000000000000000',
+      logsIngestionEndpoint: 'https://dcr.eastus-1.ingest.monitor.azure.com',
+      streams: { [CA_TABLE]: `Custom-${CA_TABLE}`, [CERTIFICATE_TABLE]: `Custom-${CERTIFICATE_TABLE}` },
+      provisionedAt: at,
+    },
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+describe('delivery records (Azurite)', () => {
+  it('counts distinct ids per window with concurrent instances, redeliveries, a late delivery and a dead instance', async () => {
+    const shared = table('rec');
+    // Three forwarder instances: separate store objects over the same table.
+    const instances = [0, 1, 2].map(() => new TableDeliveryRecordStore(shared, INTERVAL));
+    const tenant = randomUUID();
+    const inWindow = new Date('2026-12-03T10:03:00Z');
+    const window = windowContaining(inWindow, INTERVAL);
+    const caIds = ids(900); // over one 30 000-character property: split across entities
+    const certIds = ids(40, 5000);
+
+    // Batches interleave; 200 CA ids are delivered twice (a redelivered message), by different instances.
+    const batches = Array.from({ length: 30 }, (_, n) => ({
+      instance: instances[n % 3]!,
+      ca: caIds.slice(n * 30, n * 30 + 30).concat(n > 0 ? caIds.slice(0, 200).slice(n * 7, n * 7 + 7) : []),
+      cert: certIds.slice(n * 2, n * 2 + 2),
+      at: new Date(inWindow.getTime() + n * 1000),
+    }));
+    await Promise.all(
+      batches.map((batch, n) =>
+        batch.instance.record([
+          {
+            tenantId: tenant,
+            at: batch.at,
+            delivered: { [CA_TABLE]: batch.ca, [CERTIFICATE_TABLE]: batch.cert },
+            parked: n === 3 ? 2 : 0,
+            reenqueued: n === 4 ? 5 : 0,
+          },
+        ]),
+      ),
+    );
+    // A days-late event (its own time long past) delivered now counts in this window, by delivery time.
+    await instances[1]!.record([
+      {
+        tenantId: tenant,
+        at: new Date('2026-12-03T10:14:59Z'),
+        delivered: { [CA_TABLE]: ['aaaaaaaa-0000-4000-8000-000000000001'] },
+      },
+    ]);
+    // An instance records part of its work, then dies: what it recorded stays.
+    await instances[2]!.record([
+      {
+        tenantId: tenant,
+        at: inWindow,
+        delivered: { [CERTIFICATE_TABLE]: [certIds[0]!, 'bbbbbbbb-0000-4000-8000-000000000002'] },
+      },
+    ]);
+    // Another tenant and the next window are not mixed in.
+    await instances[0]!.record([
+      {
+        tenantId: randomUUID(),
+        at: inWindow,
+        delivered: { [CA_TABLE]: ['cccccccc-0000-4000-8000-000000000003'] },
+      },
+      {
+        tenantId: tenant,
+        at: window.end,
+        delivered: { [CA_TABLE]: ['dddddddd-0000-4000-8000-000000000004'] },
+      },
+    ]);
+
+    const read = await instances[0]!.readUpTo(tenant, window);
+    expect([...read.windows.keys()]).toEqual([window.start.toISOString()]);
+    const deliveries = read.windows.get(window.start.toISOString())!;
+    expect(deliveries.delivered[CA_TABLE].size).toBe(901);
+    expect(deliveries.delivered[CA_TABLE].has('aaaaaaaa-0000-4000-8000-000000000001')).toBe(true);
+    expect(deliveries.delivered[CERTIFICATE_TABLE].size).toBe(41);
+    expect(deliveries.parked).toBe(2);
+    expect(deliveries.reenqueued).toBe(5);
+
+    // A record landing after the read is not deleted with what was read.
+    await instances[1]!.record([
+      { tenantId: tenant, at: inWindow, delivered: { [CA_TABLE]: ['eeeeeeee-0000-4000-8000-000000000005'] } },
+    ]);
+    await read.discard();
+    const after = await instances[0]!.readUpTo(tenant, windowContaining(window.end, INTERVAL));
+    expect([...after.windows.get(window.start.toISOString())!.delivered[CA_TABLE]]).toEqual([
+      'eeeeeeee-0000-4000-8000-000000000005',
+    ]);
+    expect([...after.windows.get(window.end.toISOString())!.delivered[CA_TABLE]]).toEqual([
+      'dddddddd-0000-4000-8000-000000000004',
+    ]);
+  });
+});
+
+describe('health chain store (Azurite)', () => {
+  it('appends conditionally on the head ETag and keeps rows pending until removed', async () => {
+    const store = new TableHealthChainStore(table('chain'));
+    const signer = await LocalHealthSigner.generate();
+    const tenant = randomUUID();
+    const empty = await store.get(tenant);
+    expect(empty).toEqual({ head: { sequence: 0, hash: 'GENESIS' }, pending: [] });
+    const { sealRows } = await import('../../src/domain/exportHealth/chain');
+    const { changeRow } = await import('../../src/domain/exportHealth/windowRows');
+    const content = changeRow(tenant, new Date(), 'settingsSaved', 'alice', 'why', { state: 'active' });
+    const first = await sealRows([content, content], empty.head, signer, new Date());
+    const etag = await store.append(tenant, first.rows, first.head, undefined, undefined);
+    // A second writer that read the empty chain loses.
+    await expect(store.append(tenant, first.rows, first.head, undefined, undefined)).rejects.toBeInstanceOf(
+      ConcurrencyConflictError,
+    );
+    const state = await store.get(tenant);
+    expect(state.head).toEqual(first.head);
+    expect(state.pending).toEqual(first.rows);
+    await expect(store.append(tenant, [], first.head, 'x', 'W/"stale"')).rejects.toBeInstanceOf(
+      ConcurrencyConflictError,
+    );
+    await store.removePending(tenant, [1]);
+    expect((await store.get(tenant)).pending.map((row) => row.Sequence_d)).toEqual([2]);
+    expect((await store.get(tenant)).etag).toBe(etag);
+  });
+});
+
+describe('heartbeat over Azurite stores', () => {
+  async function world() {
+    const tenant = randomUUID();
+    const connection = exportingConnection(tenant);
+    const recorder = new TableDeliveryRecordStore(table('rec'), INTERVAL);
+    const chain = new TableHealthChainStore(table('chain'));
+    const ingestion = new FakeIngestionSink();
+    const clock = new FakeClock(new Date('2026-12-03T10:05:00Z'));
+    const logger = new CapturingLogger();
+    const signer = await LocalHealthSigner.generate();
+    let signerAvailable = true;
+    const heartbeat = new Heartbeat(
+      {
+        tenants: { list: () => Promise.resolve([connection]) },
+        recorder,
+        chain,
+        signer: () =>
+          signerAvailable
+            ? Promise.resolve(signer)
+            : Promise.reject(
+                new SigningKeyUnavailableError('HEALTH_SIGNING_KEY_URL is missing: heartbeats stop.'),
+              ),
+        ingestion,
+        clock,
+        logger,
+      },
+      { intervalMinutes: INTERVAL, graceMs: 120_000, maxWindowsPerTick: 96 },
+    );
+    const verifier = new JwksSignatureVerifier({ keys: await signer.publicKeys() });
+    const healthRows = () =>
+      ingestion.delivered
+        .filter((upload) => upload.stream === HEALTH_STREAM)
+        .flatMap((upload) => upload.rows);
+    return {
+      tenant,
+      connection,
+      recorder,
+      chain,
+      ingestion,
+      clock,
+      logger,
+      heartbeat,
+      verifier,
+      healthRows,
+      setSigner: (available: boolean) => {
+        signerAvailable = available;
+      },
+    };
+  }
+
+  it('seals each closed window once, retries a failed upload with the same rows, and folds a straggler into the next window', async () => {
+    const w = await world();
+    const first = ids(10);
+    await w.recorder.record([{ tenantId: w.tenant, at: w.clock.now(), delivered: { [CA_TABLE]: first } }]);
+    // Inside the grace period after the 10:00 window closes, only the window before it (never sealed yet) is sealed.
+    w.clock.set(new Date('2026-12-03T10:16:00Z'));
+    await w.heartbeat.run();
+    expect(w.healthRows().map((row) => row.WindowStart_t)).toEqual([
+      '2026-12-03T09:45:00.000Z',
+      '2026-12-03T09:45:00.000Z',
+    ]);
+
+    // The upload fails: the window is sealed and kept, not lost.
+    w.ingestion.faults.set(w.tenant, { kind: 'unavailable' });
+    w.clock.set(new Date('2026-12-03T10:18:00Z'));
+    const failed = await w.heartbeat.run();
+    expect(failed.tenants[0]).toMatchObject({ outcome: 'uploadFailed', sealedRows: 2 });
+    const pending = (await w.chain.get(w.tenant)).pending;
+    expect(pending).toHaveLength(2);
+
+    // A record for the sealed window lands late; then the next tick uploads the same rows.
+    await w.recorder.record([
+      {
+        tenantId: w.tenant,
+        at: new Date('2026-12-03T10:14:59Z'),
+        delivered: { [CA_TABLE]: ['ffffffff-0000-4000-8000-000000000001'] },
+      },
+    ]);
+    w.ingestion.faults.delete(w.tenant);
+    w.clock.set(new Date('2026-12-03T10:23:00Z'));
+    expect((await w.heartbeat.run()).tenants[0]).toMatchObject({
+      outcome: 'ok',
+      sealedRows: 0,
+      uploadedRows: 2,
+    });
+    expect(w.healthRows().slice(2)).toEqual(pending);
+
+    w.clock.set(new Date('2026-12-03T10:33:00Z'));
+    await w.heartbeat.run();
+    const rows = w.healthRows();
+    expect(rows.map((row) => row.Sequence_d)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(rows[4]).toMatchObject({
+      WindowStart_t: '2026-12-03T10:15:00.000Z',
+      Table_s: CA_TABLE,
+      DeliveredCount_d: 1,
+    });
+    expect((await w.chain.get(w.tenant)).pending).toEqual([]);
+
+    const present = [...first, 'ffffffff-0000-4000-8000-000000000001'].map((recordId) => ({
+      table: CA_TABLE,
+      recordId,
+    }));
+    const report = await verifyHealth(rows, present, w.verifier);
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+    // Records of sealed windows are gone.
+    const left = await w.recorder.readUpTo(
+      w.tenant,
+      windowContaining(new Date('2026-12-03T10:20:00Z'), INTERVAL),
+    );
+    expect(left.windows.size).toBe(0);
+  });
+
+  it('a change row joins the chain between windows', async () => {
+    const w = await world();
+    await w.heartbeat.recordChange(
+      w.connection,
+      'settingsSaved',
+      'alice@contoso.com',
+      'moved to a new workspace',
+    );
+    w.clock.set(new Date('2026-12-03T10:18:00Z'));
+    await w.heartbeat.run();
+    const rows = w.healthRows();
+    expect(rows.map((row) => [row.Sequence_d, row.RowKind_s])).toEqual([
+      [1, 'change'],
+      [2, 'window'],
+      [3, 'window'],
+    ]);
+    expect(rows[0]).toMatchObject({ Change_s: 'settingsSaved', Actor_s: 'alice@contoso.com' });
+    expect((await verifyHealth(rows, [], w.verifier)).ok).toBe(true);
+  });
+
+  it('a missing signing key stops heartbeats with a clear log line and seals nothing', async () => {
+    const w = await world();
+    await w.recorder.record([{ tenantId: w.tenant, at: w.clock.now(), delivered: { [CA_TABLE]: ids(3) } }]);
+    w.setSigner(false);
+    w.clock.set(new Date('2026-12-03T10:18:00Z'));
+    const run = await w.heartbeat.run();
+    expect(run).toMatchObject({ signing: 'unavailable', tenants: [] });
+    expect(w.logger.text()).toMatch(
+      /Export heartbeat stopped: signing key unavailable.*HEALTH_SIGNING_KEY_URL is missing/,
+    );
+    // The window waits for the key; once it is back, the window is sealed with its ids.
+    w.setSigner(true);
+    await w.heartbeat.run();
+    expect(w.healthRows().find((row) => row.Table_s === CA_TABLE)).toMatchObject({ DeliveredCount_d: 3 });
+  });
+});

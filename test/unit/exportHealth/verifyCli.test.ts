@@ -1,0 +1,226 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalHealthSigner } from '../../../src/adapters/localHealthSigner';
+import { runCli, type CliIo } from '../../../src/cli/cli';
+import { EMPTY_CHAIN, sealRows } from '../../../src/domain/exportHealth/chain';
+import type { SignedHealthRow } from '../../../src/domain/exportHealth/healthRow';
+import { emptyDeliveries, windowRows } from '../../../src/domain/exportHealth/windowRows';
+import { windowContaining } from '../../../src/domain/exportHealth/windows';
+import { CA_TABLE, CERTIFICATE_TABLE } from '../../../src/domain/tableSchema';
+
+const TENANT = '6f0b7c1e-1d2a-4c3b-9e8f-0123456789ab';
+const id = (n: number): string => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
+const RANGE = ['--from', '2026-12-03T10:00:00Z', '--to', '2026-12-03T11:00:00Z'];
+
+async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const io: CliIo = {
+    stdout: (text) => stdout.push(text),
+    stderr: (text) => stderr.push(text),
+    env: {},
+    stdinIsTerminal: true,
+    readStdin: () => Promise.resolve(''),
+  };
+  const code = await runCli(argv, io);
+  return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
+}
+
+/** Four windows, 10:00-11:00, each delivering two CA ids and one certificate id. */
+async function exported() {
+  const signer = await LocalHealthSigner.generate();
+  const contents = [0, 1, 2, 3].flatMap((n) => {
+    const deliveries = emptyDeliveries();
+    deliveries.delivered[CA_TABLE] = new Set([id(n * 10), id(n * 10 + 1)]);
+    deliveries.delivered[CERTIFICATE_TABLE] = new Set([id(n * 10 + 2)]);
+    const window = windowContaining(new Date(Date.parse('2026-12-03T10:00:00Z') + n * 15 * 60_000), 15);
+    return windowRows(TENANT, window, deliveries, { state: 'active', reason: 'Saved' });
+  });
+  const sealed = await sealRows(contents, EMPTY_CHAIN, signer, new Date('2026-12-03T11:05:00Z'));
+  const events = [0, 1, 2, 3].flatMap((n) => [
+    {
+      Type: CA_TABLE,
+      EventRecordId_g: id(n * 10),
+      IngestedAt: `2026-12-03T10:${String(n * 15 + 1).padStart(2, '0')}:00Z`,
+    },
+    {
+      Type: CA_TABLE,
+      EventRecordId_g: id(n * 10 + 1),
+      IngestedAt: `2026-12-03T10:${String(n * 15 + 2).padStart(2, '0')}:00Z`,
+    },
+    {
+      Type: CERTIFICATE_TABLE,
+      EventRecordId_g: id(n * 10 + 2),
+      IngestedAt: `2026-12-03T10:${String(n * 15 + 3).padStart(2, '0')}:00Z`,
+    },
+  ]);
+  const dir = await mkdtemp(join(tmpdir(), 'verify-'));
+  const keys = join(dir, 'jwks.json');
+  await writeFile(keys, JSON.stringify({ keys: await signer.publicKeys() }));
+  const write = async (name: string, health: readonly object[], rows: readonly object[]): Promise<string> => {
+    const path = join(dir, name);
+    await writeFile(path, JSON.stringify([...health, ...rows]));
+    return path;
+  };
+  return { rows: sealed.rows, events, keys, dir, write };
+}
+
+/** The portal's CSV export: one header with every column, empty cells for what a row lacks. */
+function toCsv(records: ReadonlyArray<Record<string, unknown>>): string {
+  const columns = [...new Set(records.flatMap((record) => Object.keys(record)))];
+  const cell = (value: unknown): string =>
+    value === undefined
+      ? ''
+      : `"${typeof value === 'string' ? value.replace(/"/g, '""') : JSON.stringify(value)}"`;
+  return [
+    columns.join(','),
+    ...records.map((record) => columns.map((column) => cell(record[column])).join(',')),
+  ].join('\r\n');
+}
+
+describe('pki-siem-export verify --rows', () => {
+  it('exits 0 for a complete, intact export (JSON and CSV)', async () => {
+    const e = await exported();
+    const json = await run([
+      'verify',
+      '--rows',
+      await e.write('ok.json', e.rows, e.events),
+      '--keys',
+      e.keys,
+      ...RANGE,
+    ]);
+    expect(json.stderr).toBe('');
+    expect(json.stdout).toMatch(/verdict: complete and intact \(4 windows, 8 health rows\)/);
+    expect(json.code).toBe(0);
+
+    const csvPath = join(e.dir, 'export.csv');
+    await writeFile(csvPath, toCsv([...e.rows, ...e.events] as unknown as Array<Record<string, unknown>>));
+    const csv = await run(['verify', '--rows', csvPath, '--keys', e.keys, ...RANGE, '--json']);
+    expect(csv.code).toBe(0);
+    expect(JSON.parse(csv.stdout)).toMatchObject({ ok: true, unexpected: [] });
+  });
+
+  it('exits 3 naming a purged event row', async () => {
+    const e = await exported();
+    const purged = e.events.filter((row) => row.EventRecordId_g !== id(21));
+    const result = await run([
+      'verify',
+      '--rows',
+      await e.write('purged.json', e.rows, purged),
+      '--keys',
+      e.keys,
+      ...RANGE,
+    ]);
+    expect(result.code).toBe(3);
+    expect(result.stdout).toContain(`missing ${CA_TABLE} ${id(21)}`);
+    expect(result.stdout).toMatch(/2026-12-03T10:30:00.000Z \.\. 2026-12-03T10:45:00.000Z {2}rowsMissing/);
+  });
+
+  it('exits 3 on a deleted health row (broken chain) and on an altered one', async () => {
+    const e = await exported();
+    const deleted = await run([
+      'verify',
+      '--rows',
+      await e.write(
+        'deleted.json',
+        e.rows.filter((row) => row.Sequence_d !== 4),
+        e.events,
+      ),
+      '--keys',
+      e.keys,
+      ...RANGE,
+    ]);
+    expect(deleted.code).toBe(3);
+    expect(deleted.stdout).toMatch(/broken chain, health rows 4\.\.4 are missing/);
+
+    const altered: SignedHealthRow[] = e.rows.map((row) =>
+      row.Sequence_d === 3 ? { ...row, ParkedCount_d: 0, ReenqueuedCount_d: 7 } : row,
+    );
+    const tampered = await run([
+      'verify',
+      '--rows',
+      await e.write('altered.json', altered, e.events),
+      '--keys',
+      e.keys,
+      ...RANGE,
+    ]);
+    expect(tampered.code).toBe(3);
+    expect(tampered.stdout).toMatch(/health row 3: signature does not match the row \(altered\)/);
+  });
+
+  it('exits 3 on an event row no health row lists (written by someone else)', async () => {
+    const e = await exported();
+    const injected = [
+      ...e.events,
+      { Type: CA_TABLE, EventRecordId_g: id(999), IngestedAt: '2026-12-03T10:20:00Z' },
+    ];
+    const result = await run([
+      'verify',
+      '--rows',
+      await e.write('injected.json', e.rows, injected),
+      '--keys',
+      e.keys,
+      ...RANGE,
+    ]);
+    expect(result.code).toBe(3);
+    expect(result.stdout).toContain(`unexpected (listed by no health row) ${CA_TABLE} ${id(999)}`);
+  });
+
+  it('exits 3 when no health row covers the range', async () => {
+    const e = await exported();
+    const result = await run([
+      'verify',
+      '--rows',
+      await e.write('none.json', [], e.events),
+      '--keys',
+      e.keys,
+      ...RANGE,
+    ]);
+    expect(result.code).toBe(3);
+    expect(result.stdout).toMatch(/no health rows in the range: nothing is proven/);
+  });
+
+  it.each([
+    [['verify', ...RANGE, '--keys', 'k.json'], /either --workspace <workspaceResourceId> or --rows <file>/],
+    [['verify', '--rows', 'r.json', ...RANGE], /either --jwks-url .* or --keys/],
+    [
+      [
+        'verify',
+        '--rows',
+        'r.json',
+        '--keys',
+        'k.json',
+        '--from',
+        '2026-12-03',
+        '--to',
+        '2026-12-04T00:00:00Z',
+      ],
+      /--from must be an ISO 8601 time with a zone/,
+    ],
+    [
+      [
+        'verify',
+        '--rows',
+        'r.json',
+        '--keys',
+        'k.json',
+        '--from',
+        '2026-12-04T00:00:00Z',
+        '--to',
+        '2026-12-03T00:00:00Z',
+      ],
+      /--from must be before --to/,
+    ],
+    [['verify', '--workspace', 'not-a-resource-id', '--keys', 'k.json', ...RANGE], /--workspace/],
+    [
+      ['verify', '--rows', 'r.json', '--keys', 'k.json', ...RANGE, '--bogus'],
+      /verify: Unknown option '--bogus'/,
+    ],
+  ])('exits 2 for a wrong command line: %j', async (argv, message) => {
+    const result = await run(argv);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+});
