@@ -399,10 +399,7 @@ describe('scheduled messages', () => {
     const queue = await newQueue();
     const sender = client.createSender(queue);
     await sender.sendMessages({ body: 'via link', scheduledEnqueueTimeUtc: new Date(Date.now() + 60_000) });
-    // Only the scheduled copy is kept; on a slow machine it may already be due, so count both places.
-    const { counts, duplicatesDropped } = await admin.getQueue(queue);
-    expect(counts.active + counts.scheduled).toBe(1);
-    expect(duplicatesDropped).toBe(1);
+    expect((await admin.getQueue(queue)).counts).toMatchObject({ active: 0, scheduled: 1 });
     await sender.close();
   });
 });
