@@ -217,5 +217,6 @@ describe('forwardAuditEvents: property over tenants and faults (stand-ins)', () 
       }),
       { numRuns: 20 },
     );
-  });
+    // 20 scenarios of real HTTP, Azurite and token round trips: a limit for a loaded machine, not a speed claim.
+  }, 120_000);
 });
