@@ -297,7 +297,7 @@ export class Forwarder {
     const inBatch = new Set<string>();
     const duplicates = new Map<string, number>();
     for (const message of messages) {
-      const decoded = this.decode(message, now);
+      const decoded = this.decodeOrPark(message, now);
       if ('event' in decoded) {
         const key = deliveredKey(decoded.event);
         if (inBatch.has(key) || this.delivered.has(key)) {
@@ -342,6 +342,38 @@ export class Forwarder {
   /** Forgets cached connections (tests, and after the portal changes a connection in this process). */
   forgetConnection(tenantId: string): void {
     this.connectionCache.delete(tenantId);
+  }
+
+  /**
+   * One message's outcome, whatever its body: a body that makes decoding throw
+   * (a bug, or input past what a check was written for) is parked under nobody
+   * rather than failing the batch and, with it, every other tenant's events.
+   */
+  private decodeOrPark(
+    message: ReceivedAuditMessage,
+    now: Date,
+  ): { event: PendingEvent } | { parked: ParkedEvent } {
+    try {
+      return this.decode(message, now);
+    } catch (error) {
+      const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      return {
+        parked: this.parkedEvent(
+          {
+            tenantId: undefined,
+            messageId: message.messageId,
+            eventRecordId: undefined,
+            eventId: undefined,
+            ...parkedBody(message.body),
+            attempts: { attempt: 1, firstAttemptAt: now.toISOString(), history: [] },
+            parkKey: parkKeyOf(message),
+          },
+          'invalidMessage',
+          `The message could not be read (${detail.slice(0, 200)}); it is delivered to no tenant. Check the producer's body against the event contract.`,
+          now,
+        ),
+      };
+    }
   }
 
   private decode(

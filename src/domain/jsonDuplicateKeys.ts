@@ -57,17 +57,26 @@ function memberNamesIn(text: string): number {
   return count;
 }
 
-/** Keys of every object in a parsed JSON value. */
-function keysIn(value: unknown): number {
-  if (typeof value !== 'object' || value === null) return 0;
-  if (Array.isArray(value)) {
-    let count = 0;
-    for (const item of value) count += keysIn(item);
-    return count;
-  }
+/**
+ * Keys of every object in a parsed JSON value. Iterative: JSON.parse accepts
+ * nesting far deeper than the call stack allows recursion (a 12 KB body of
+ * nested arrays), and a throw here would fail the whole batch.
+ */
+function keysIn(root: unknown): number {
   let count = 0;
-  for (const key in value) {
-    if (Object.hasOwn(value, key)) count += 1 + keysIn((value as Record<string, unknown>)[key]);
+  const pending: unknown[] = [root];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value !== 'object' || value === null) continue;
+    if (Array.isArray(value)) {
+      for (const item of value) pending.push(item);
+      continue;
+    }
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue;
+      count += 1;
+      pending.push((value as Record<string, unknown>)[key]);
+    }
   }
   return count;
 }

@@ -126,4 +126,21 @@ describe('Forwarder: producer integrity', () => {
     expect(parkedOf('m-9').reason).toContain('disagrees');
     expect(parkedOf('m-9').reason).toContain('not a valid audit event either: eventId');
   });
+
+  it('parks a deeply nested body under nobody and still delivers the rest of the batch', async () => {
+    // 12 KB of nested arrays: JSON.parse takes it, a recursive walk of it overflows the stack.
+    const deep = `{"x":${'['.repeat(6000)}${']'.repeat(6000)}}`;
+    const good = auditEvent(TENANT_A);
+    const outcome = await forwarder.forwardBatch(
+      [
+        received(bytes(deep), { tenantId: TENANT_A }, 'm-deep'),
+        received(bytes(JSON.stringify(good)), { tenantId: TENANT_A }, 'm-good'),
+      ],
+      { invocationId: 'inv-1', logger },
+    );
+    expect(outcome).toMatchObject({ delivered: 1, parked: 1, invalid: 1 });
+    expect(parkedOf('m-deep')).toMatchObject({ category: 'invalidMessage' });
+    expect(parkedOf('m-deep').tenantId).not.toBe(TENANT_B);
+    expect(sink.delivered.map((upload) => upload.tenantId)).toEqual([TENANT_A]);
+  });
 });

@@ -5,6 +5,13 @@ import { repeatedJsonKey } from '../../src/domain/jsonDuplicateKeys';
 const check = (text: string): string | undefined => repeatedJsonKey(text, JSON.parse(text));
 
 describe('repeatedJsonKey', () => {
+  it('walks nesting deeper than the call stack without throwing', () => {
+    const depth = 50_000;
+    expect(check(`{"x":${'['.repeat(depth)}${']'.repeat(depth)}}`)).toBeUndefined();
+    expect(check(`${'[{"a":1,"b":'.repeat(5_000)}0${'}]'.repeat(5_000)}`)).toBeUndefined();
+    expect(check(`${'[{"a":1,"a":'.repeat(5_000)}0${'}]'.repeat(5_000)}`)).toBe('a');
+  });
+
   it('finds nothing in any JSON.stringify output, whatever its strings hold', () => {
     fc.assert(
       fc.property(fc.jsonValue(), fc.boolean(), (value, pretty) => {
