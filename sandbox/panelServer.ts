@@ -47,7 +47,7 @@ function respond(status: number, contentType: string, body: string | Buffer): Pa
 const json = (status: number, value: unknown) =>
   respond(status, 'application/json; charset=utf-8', JSON.stringify(value));
 
-/** Only pages the browser loaded from loopback get the token: a rebound DNS name cannot read it. */
+/** Only pages the browser loaded from loopback get the token or rows: a rebound DNS name cannot read them. */
 function fromLoopback(host: string | undefined): boolean {
   return /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/i.test(host ?? '');
 }
@@ -102,6 +102,9 @@ export function panelRoutes(options: PanelOptions) {
         return json(200, { apiBaseUrl: '/api', tenantId, bearerToken });
       }
       case '/panel/workspace-rows': {
+        if (!fromLoopback(request.host)) {
+          return json(403, { error: 'Open the panel at http://127.0.0.1:<port>/ to read the workspace.' });
+        }
         const workspaceResourceId = url.searchParams.get('workspaceResourceId');
         if (!workspaceResourceId) {
           return json(400, { error: 'Name the workspace: ?workspaceResourceId=/subscriptions/…' });

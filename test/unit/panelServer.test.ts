@@ -63,6 +63,8 @@ describe('sandbox settings panel routes', () => {
     });
     expect((await get('/panel/workspace-rows?workspaceResourceId=%2Fnope'))?.status).toBe(404);
     expect((await get('/panel/workspace-rows'))?.status).toBe(400);
+    const rebound = `/panel/workspace-rows?workspaceResourceId=${encodeURIComponent(WORKSPACE)}`;
+    expect((await get(rebound, 'attacker.example:7071'))?.status).toBe(403);
     expect((await routes({ method: 'POST', url: '/', host: '127.0.0.1' }))?.status).toBe(405);
     expect((await get('/panel/nothing.js'))?.status).toBe(404);
   });
