@@ -324,13 +324,46 @@ describe('workbook', () => {
     }
   });
 
-  it('leaves the connection-test rows out of every tile', () => {
+  it('leaves the connection-test rows out of every event tile', () => {
     for (const { content: workbook } of content.workbooks) {
-      for (const { item, query } of workbookQueries(workbook)) {
+      // Completeness tiles look rows up by id: connection tests are delivered and listed like any event.
+      for (const { item, query } of workbookQueries(workbook).filter(
+        (tile) => !tile.query.includes('EZCA_ExportHealth_CL'),
+      )) {
         const excludes = new RegExp(`EventID_d\\s*!=\\s*${CONNECTION_TEST_EVENT_ID}\\b`).test(query);
         const ids = selectedEventIds(query);
         expect(excludes || (ids.length > 0 && !ids.includes(CONNECTION_TEST_EVENT_ID)), item).toBe(true);
       }
+    }
+  });
+});
+
+describe('workbook completeness group', () => {
+  const queries = new Map(
+    workbookQueries(content.workbooks[0]?.content ?? { version: 'Notebook/1.0', items: [] }).map(
+      ({ item, query }) => [item, query],
+    ),
+  );
+
+  it('shows the heartbeat, completeness per day and the changes from the health rows', () => {
+    expect(queries.get('query - export health heartbeat')).toMatch(
+      /LastHealthRow < ago\(heartbeatThreshold\)/,
+    );
+    const perDay = normalized(queries.get('query - export health completeness per day') ?? '');
+    expect(perDay).toContain('| mv-expand RecordId = split(RecordIds_s, ",") to typeof(string)');
+    expect(perDay).toContain('| join kind=leftouter presentRows on Table_s, RecordId');
+    expect(perDay).toContain('Sequence_d - prev(Sequence_d) - 1');
+    expect(perDay).toContain(
+      '| project Day, CustomerTenantId_g, Windows, ListedIds, PresentRows, MissingRows, ChainBreaks, SkippedHealthRows',
+    );
+    expect(queries.get('query - export health changes')).toMatch(/RowKind_s == "change"/);
+  });
+
+  it('fold health rows uploaded twice before counting', () => {
+    for (const name of ['query - export health completeness per day', 'query - export health changes']) {
+      expect(normalized(queries.get(name) ?? ''), name).toContain(
+        'summarize arg_min(IngestedAt, *) by CustomerTenantId_g, Sequence_d',
+      );
     }
   });
 });
