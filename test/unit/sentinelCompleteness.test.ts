@@ -51,6 +51,10 @@ interface EventRecord {
   ingestedAt: number;
 }
 
+function event(table: TableName, recordId: string): EventRecord {
+  return { table, EventRecordId_g: recordId, ingestedAt: T0 };
+}
+
 function id(n: number): string {
   return `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
 }
@@ -136,12 +140,8 @@ describe('rows missing', () => {
   const events: EventRecord[] = [
     ...certificateIds
       .filter((recordId) => recordId !== missingId)
-      .map((recordId) => ({
-        table: CERTIFICATE_TABLE,
-        EventRecordId_g: recordId.toUpperCase(),
-        ingestedAt: T0,
-      })),
-    ...caIds.map((recordId) => ({ table: CA_TABLE, EventRecordId_g: recordId, ingestedAt: T0 })),
+      .map((recordId) => event(CERTIFICATE_TABLE, recordId.toUpperCase())),
+    ...caIds.map((recordId) => event(CA_TABLE, recordId)),
   ];
 
   it('finds an id a middle part lists that the table lacks, and none of the present ones', () => {
@@ -160,12 +160,12 @@ describe('rows missing', () => {
   });
 
   it('finds nothing when every listed row is present', () => {
-    const complete = [...events, { table: CERTIFICATE_TABLE, EventRecordId_g: missingId, ingestedAt: T0 }];
+    const complete = [...events, event(CERTIFICATE_TABLE, missingId)];
     expect(run(sealedAt + slack + 10 * MINUTE, health, complete)).toEqual([]);
   });
 
   it('looks an id up in the table the health row names: a row in the other table does not count', () => {
-    const misplaced = [...events, { table: CA_TABLE, EventRecordId_g: missingId, ingestedAt: T0 }];
+    const misplaced = [...events, event(CA_TABLE, missingId)];
     expect(run(sealedAt + slack + 10 * MINUTE, health, misplaced).flatMap((hit) => hit.missing)).toEqual([
       missingId,
     ]);
