@@ -114,7 +114,7 @@ describe('rows missing', () => {
       '| mv-expand RecordId = split(RecordIds_s, ",") to typeof(string)',
       '| where isnotempty(RecordId)',
       '| join kind=leftanti presentRows on Table_s, RecordId',
-      '| summarize MissingIds = make_set(RecordId, 200)',
+      '| summarize MissingIds = make_set(RecordId, 50)',
     ]) {
       expect(query, step).toContain(step);
     }
