@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { kqlSchema, TABLE_NAMES, type TableName } from '../src/domain/tableSchema';
+import { HEALTH_TABLE, healthKqlSchema, kqlSchema, TABLE_NAMES } from '../src/domain/tableSchema';
 import { armLiteral, connectorUiConfig, DATA_CONNECTORS_API_VERSION } from './sentinelArm';
 import {
   ARM_TEMPLATE_PATH,
@@ -644,11 +644,14 @@ function createUiDefinition(content: SentinelContent): Json {
 }
 
 /** One CustomTables file per table: {"Name", "Properties": [{"Name", "Type"}]}, with the KQL types Log Analytics exposes. */
-export function customTableFile(table: TableName): {
+export function customTableFile(
+  table: string,
+  schema: string,
+): {
   Name: string;
   Properties: Array<{ Name: string; Type: string }>;
 } {
-  const columns = kqlSchema(table)
+  const columns = schema
     .slice(1, -1)
     .split(', ')
     .map((column) => {
@@ -658,10 +661,16 @@ export function customTableFile(table: TableName): {
   return { Name: table, Properties: columns };
 }
 
+/** The event tables and the export health table, each with the KQL schema src/domain/tableSchema.ts gives it. */
+export const CUSTOM_TABLE_SCHEMAS: ReadonlyArray<{ table: string; schema: string }> = [
+  ...TABLE_NAMES.map((table) => ({ table, schema: kqlSchema(table) })),
+  { table: HEALTH_TABLE, schema: healthKqlSchema() },
+];
+
 export function customTableFiles(): Array<{ path: string; content: ReturnType<typeof customTableFile> }> {
-  return TABLE_NAMES.map((table) => ({
+  return CUSTOM_TABLE_SCHEMAS.map(({ table, schema }) => ({
     path: join(CUSTOM_TABLES_DIR, `${table}.json`),
-    content: customTableFile(table),
+    content: customTableFile(table, schema),
   }));
 }
 

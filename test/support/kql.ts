@@ -1,10 +1,10 @@
 import { createRequire } from 'node:module';
-import { kqlSchema, TABLE_NAMES } from '../../src/domain/tableSchema';
+import { HEALTH_TABLE, healthKqlSchema, kqlSchema, TABLE_NAMES } from '../../src/domain/tableSchema';
 
 /**
  * Parses and analyses KQL with Microsoft's own Kusto language service
- * (`@kusto/language-service-next`) against a database made of our two
- * custom tables, exactly as `kqlSchema()` declares them, plus whatever
+ * (`@kusto/language-service-next`) against a database made of our
+ * custom tables, exactly as `kqlSchema()` and `healthKqlSchema()` declare them, plus whatever
  * built-in tables a caller declares explicitly. A query that names an
  * unknown table or column, compares incompatible types or does not parse
  * gets error diagnostics here, long before a customer's rule fails in Sentinel.
@@ -97,6 +97,7 @@ export function createKqlChecker(options: KqlCheckerOptions = {}): KqlChecker {
   const kusto = loadKustoLanguage();
   const schemas: Array<[string, string]> = [
     ...TABLE_NAMES.map((table): [string, string] => [table, kqlSchema(table)]),
+    [HEALTH_TABLE, healthKqlSchema()],
     ...Object.entries(options.builtInTables ?? {}),
   ];
   const tables = schemas.map(([name, schema]) => new kusto.Symbols.TableSymbol.$ctor7(name, schema, null));

@@ -102,9 +102,12 @@ describe('every rule and hunting query', () => {
   const everything = [...content.analyticRules, ...content.huntingQueries].filter(({ content: item }) =>
     /EZCA_\w+_CL/.test(item.query),
   );
+  // The completeness rules read the export health rows (deduped per tenant and Sequence_d) and look
+  // event rows up by id, connection tests included: those are delivered and listed like any event.
+  const eventRules = everything.filter(({ content: item }) => !item.query.includes('EZCA_ExportHealth_CL'));
 
   it('leaves out the connection-test rows', () => {
-    for (const { file, content: item } of everything) {
+    for (const { file, content: item } of eventRules) {
       const declared = letValue(item.query, 'connectionTestEventId');
       if (declared !== undefined) {
         // The query handles connection tests on purpose; it must name the right event ID.
@@ -119,7 +122,8 @@ describe('every rule and hunting query', () => {
   });
 
   it('dedupes redelivered copies on EventRecordId_g, or only aggregates with max', () => {
-    for (const { file, content: item } of everything) {
+    expect(eventRules.length).toBeLessThan(everything.length);
+    for (const { file, content: item } of eventRules) {
       const dedupes = /summarize\s+arg_(max|min)\([^)]*\)\s+by\s+EventRecordId_g/.test(item.query);
       const countsDistinct = /dcountif\(EventRecordId_g/.test(item.query) && !/\bcount\(\)/.test(item.query);
       expect(dedupes || countsDistinct, file).toBe(true);
@@ -168,6 +172,74 @@ describe('every rule and hunting query', () => {
         file,
       ).toEqual([connector?.content.id]);
     }
+  });
+});
+
+describe('completeness rules over EZCA_ExportHealth_CL', () => {
+  const healthRules = content.analyticRules.filter(({ content: rule }) =>
+    rule.query.includes('EZCA_ExportHealth_CL'),
+  );
+
+  it('are the three of issue 17: heartbeat missing, rows missing, export disabled or reconfigured', () => {
+    expect(healthRules.map(({ content: rule }) => rule.name).sort()).toEqual([
+      'EZCA - Audit export disabled or reconfigured',
+      'EZCA - Export heartbeat missing for a tenant',
+      'EZCA - Exported audit rows missing from the workspace',
+    ]);
+  });
+
+  it('fold a health row uploaded twice into one, by tenant and Sequence_d', () => {
+    for (const { file, content: rule } of healthRules) {
+      const query = normalized(rule.query);
+      const foldsRows = /summarize arg_min\(IngestedAt, \*\) by CustomerTenantId_g, Sequence_d/.test(query);
+      const keepsLatest = /summarize arg_max\(Sequence_d,[^)]*\), LastHealthRowAt = max\(IngestedAt\)/.test(
+        query,
+      );
+      expect(foldsRows || keepsLatest, file).toBe(true);
+    }
+  });
+
+  it('name the tenant as a CloudApplication entity, like the feed-silent rule', () => {
+    for (const { file, content: rule } of healthRules) {
+      expect(rule.entityMappings, file).toEqual([
+        {
+          entityType: 'CloudApplication',
+          fieldMappings: [
+            { identifier: 'Name', columnName: 'Application' },
+            { identifier: 'InstanceName', columnName: 'TenantInstance' },
+          ],
+        },
+      ]);
+      expect(rule.customDetails?.CustomerTenantId, file).toBe('CustomerTenantId_g');
+    }
+  });
+
+  it('cite T1562.008 under Defense Evasion for the reconfiguration rule, and name actor and reason', () => {
+    const rule = healthRules.find(({ content: item }) => /reconfigured/.test(item.name))?.content;
+    expect(rule?.tactics).toEqual(['DefenseEvasion']);
+    expect(rule?.relevantTechniques).toEqual(['T1562.008']);
+    expect(rule?.customDetails).toMatchObject({ Actor: 'Actor', Reason: 'Reason', Change: 'Change_s' });
+    expect(rule?.alertDetailsOverride?.alertDescriptionFormat).toMatch(/\{\{Actor\}\}.*\{\{Reason\}\}/);
+  });
+
+  it('name the missing record ids in the rows-missing alert', () => {
+    const rule = healthRules.find(({ content: item }) => /rows missing/.test(item.name))?.content;
+    expect(rule?.customDetails?.MissingRecordIds).toBe('MissingRecordIds');
+    expect(rule?.alertDetailsOverride?.alertDescriptionFormat).toContain('{{MissingRecordIds}}');
+    expect(rule?.requiredDataConnectors[0]?.dataTypes).toEqual([
+      'EZCA_CAs_CL',
+      'EZCA_Certificates_CL',
+      'EZCA_ExportHealth_CL',
+    ]);
+  });
+
+  it('keep the heartbeat threshold at one hour and fire in every run while it is missing', () => {
+    const rule = healthRules.find(({ content: item }) => /heartbeat/.test(item.name))?.content;
+    expect(letValue(rule?.query ?? '', 'heartbeatThreshold')).toBe('1h');
+    expect(rule?.query).toMatch(/\| where LastHealthRowAt < ago\(heartbeatThreshold\)/);
+    expect(rule?.incidentConfiguration?.groupingConfiguration.groupByCustomDetails).toEqual([
+      'CustomerTenantId',
+    ]);
   });
 });
 
@@ -252,13 +324,46 @@ describe('workbook', () => {
     }
   });
 
-  it('leaves the connection-test rows out of every tile', () => {
+  it('leaves the connection-test rows out of every event tile', () => {
     for (const { content: workbook } of content.workbooks) {
-      for (const { item, query } of workbookQueries(workbook)) {
+      // Completeness tiles look rows up by id: connection tests are delivered and listed like any event.
+      for (const { item, query } of workbookQueries(workbook).filter(
+        (tile) => !tile.query.includes('EZCA_ExportHealth_CL'),
+      )) {
         const excludes = new RegExp(`EventID_d\\s*!=\\s*${CONNECTION_TEST_EVENT_ID}\\b`).test(query);
         const ids = selectedEventIds(query);
         expect(excludes || (ids.length > 0 && !ids.includes(CONNECTION_TEST_EVENT_ID)), item).toBe(true);
       }
+    }
+  });
+});
+
+describe('workbook completeness group', () => {
+  const queries = new Map(
+    workbookQueries(content.workbooks[0]?.content ?? { version: 'Notebook/1.0', items: [] }).map(
+      ({ item, query }) => [item, query],
+    ),
+  );
+
+  it('shows the heartbeat, completeness per day and the changes from the health rows', () => {
+    expect(queries.get('query - export health heartbeat')).toMatch(
+      /LastHealthRow < ago\(heartbeatThreshold\)/,
+    );
+    const perDay = normalized(queries.get('query - export health completeness per day') ?? '');
+    expect(perDay).toContain('| mv-expand RecordId = split(RecordIds_s, ",") to typeof(string)');
+    expect(perDay).toContain('| join kind=leftouter presentRows on Table_s, RecordId');
+    expect(perDay).toContain('Sequence_d - prev(Sequence_d) - 1');
+    expect(perDay).toContain(
+      '| project Day, CustomerTenantId_g, Windows, ListedIds, PresentRows, MissingRows, ChainBreaks, SkippedHealthRows',
+    );
+    expect(queries.get('query - export health changes')).toMatch(/RowKind_s == "change"/);
+  });
+
+  it('fold health rows uploaded twice before counting', () => {
+    for (const name of ['query - export health completeness per day', 'query - export health changes']) {
+      expect(normalized(queries.get(name) ?? ''), name).toContain(
+        'summarize arg_min(IngestedAt, *) by CustomerTenantId_g, Sequence_d',
+      );
     }
   });
 });

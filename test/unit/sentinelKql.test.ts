@@ -44,9 +44,9 @@ function shippedQueries(): Array<{ source: string; query: string }> {
 }
 
 describe('KQL of the shipped Sentinel content', () => {
-  it('finds every query: 6 rules, 4 hunting queries, the workbook tiles and the connector', () => {
+  it('finds every query: 9 rules, 4 hunting queries, the workbook tiles and the connector', () => {
     const sources = shippedQueries().map((entry) => entry.source);
-    expect(sources.filter((source) => source.startsWith('sentinel/EZCA/Analytic Rules/'))).toHaveLength(6);
+    expect(sources.filter((source) => source.startsWith('sentinel/EZCA/Analytic Rules/'))).toHaveLength(9);
     expect(sources.filter((source) => source.startsWith('sentinel/EZCA/Hunting Queries/'))).toHaveLength(4);
     expect(
       sources.filter((source) => source.startsWith('sentinel/EZCA/Workbooks/')).length,

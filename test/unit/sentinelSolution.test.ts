@@ -19,7 +19,7 @@ import {
   MAIN_TEMPLATE_PATH,
 } from '../../scripts/sentinelPackage';
 import { packageProblems } from '../../scripts/sentinelSolutionFiles';
-import { kqlSchema, TABLE_NAMES } from '../../src/domain/tableSchema';
+import { HEALTH_TABLE, healthKqlSchema, kqlSchema, TABLE_NAMES } from '../../src/domain/tableSchema';
 
 const content = loadSentinelContent();
 
@@ -68,23 +68,35 @@ describe('generated files', () => {
   });
 
   it('give the KQL tests of Azure-Sentinel each table with the types Log Analytics exposes', () => {
-    for (const table of TABLE_NAMES) {
+    const schemas = [
+      ...TABLE_NAMES.map((table) => ({ table, schema: kqlSchema(table) })),
+      { table: HEALTH_TABLE, schema: healthKqlSchema() },
+    ];
+    for (const { table, schema } of schemas) {
       const file = JSON.parse(readFileSync(join(SENTINEL_DIR, 'CustomTables', `${table}.json`), 'utf8')) as {
         Name: string;
         Properties: Array<{ Name: string; Type: string }>;
       };
-      expect(file).toEqual(customTableFile(table));
-      expect(`(${file.Properties.map((column) => `${column.Name}:${column.Type}`).join(', ')})`).toBe(
-        kqlSchema(table),
-      );
+      expect(file).toEqual(customTableFile(table, schema));
+      expect(`(${file.Properties.map((column) => `${column.Name}:${column.Type}`).join(', ')})`).toBe(schema);
       const types = Object.fromEntries(file.Properties.map((column) => [column.Name, column.Type]));
-      expect(types).toMatchObject({
-        TimeGenerated: 'datetime',
-        EventTime_t: 'datetime',
-        EventID_d: 'real',
-        EventRecordId_g: 'guid',
-        CustomerTenantId_g: 'guid',
-      });
+      expect(types).toMatchObject(
+        table === HEALTH_TABLE
+          ? {
+              TimeGenerated: 'datetime',
+              WindowStart_t: 'datetime',
+              Sequence_d: 'real',
+              CustomerTenantId_g: 'guid',
+              RecordIds_s: 'string',
+            }
+          : {
+              TimeGenerated: 'datetime',
+              EventTime_t: 'datetime',
+              EventID_d: 'real',
+              EventRecordId_g: 'guid',
+              CustomerTenantId_g: 'guid',
+            },
+      );
     }
   });
 });
