@@ -28,33 +28,29 @@ async function run(argv: string[]): Promise<{ code: number; stdout: string; stde
   return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
 }
 
-/** Four windows, 10:00-11:00, each delivering two CA ids and one certificate id. */
-async function exported() {
+/** `count` windows of 15 minutes from `start` (default: four, 10:00-11:00), each delivering two CA ids and one certificate id. */
+async function exported(count = 4, start = '2026-12-03T10:00:00Z') {
   const signer = await LocalHealthSigner.generate();
-  const contents = [0, 1, 2, 3].flatMap((n) => {
+  const base = Date.parse(start);
+  const windowsIndex = Array.from({ length: count }, (_, n) => n);
+  const contents = windowsIndex.flatMap((n) => {
     const deliveries = emptyDeliveries();
     deliveries.delivered[CA_TABLE] = new Set([id(n * 10), id(n * 10 + 1)]);
     deliveries.delivered[CERTIFICATE_TABLE] = new Set([id(n * 10 + 2)]);
-    const window = windowContaining(new Date(Date.parse('2026-12-03T10:00:00Z') + n * 15 * 60_000), 15);
+    const window = windowContaining(new Date(base + n * 15 * 60_000), 15);
     return windowRows(TENANT, window, deliveries, { state: 'active', reason: 'Saved' });
   });
-  const sealed = await sealRows(contents, EMPTY_CHAIN, signer, new Date('2026-12-03T11:05:00Z'));
-  const events = [0, 1, 2, 3].flatMap((n) => [
-    {
-      Type: CA_TABLE,
-      EventRecordId_g: id(n * 10),
-      IngestedAt: `2026-12-03T10:${String(n * 15 + 1).padStart(2, '0')}:00Z`,
-    },
-    {
-      Type: CA_TABLE,
-      EventRecordId_g: id(n * 10 + 1),
-      IngestedAt: `2026-12-03T10:${String(n * 15 + 2).padStart(2, '0')}:00Z`,
-    },
-    {
-      Type: CERTIFICATE_TABLE,
-      EventRecordId_g: id(n * 10 + 2),
-      IngestedAt: `2026-12-03T10:${String(n * 15 + 3).padStart(2, '0')}:00Z`,
-    },
+  const sealed = await sealRows(
+    contents,
+    EMPTY_CHAIN,
+    signer,
+    new Date(base + count * 15 * 60_000 + 5 * 60_000),
+  );
+  const at = (n: number, minute: number): string => new Date(base + (n * 15 + minute) * 60_000).toISOString();
+  const events = windowsIndex.flatMap((n) => [
+    { Type: CA_TABLE, EventRecordId_g: id(n * 10), IngestedAt: at(n, 1) },
+    { Type: CA_TABLE, EventRecordId_g: id(n * 10 + 1), IngestedAt: at(n, 2) },
+    { Type: CERTIFICATE_TABLE, EventRecordId_g: id(n * 10 + 2), IngestedAt: at(n, 3) },
   ]);
   const dir = await mkdtemp(join(tmpdir(), 'verify-'));
   const keys = join(dir, 'jwks.json');
@@ -148,6 +144,82 @@ describe('pki-siem-export verify --rows', () => {
     ]);
     expect(tampered.code).toBe(3);
     expect(tampered.stdout).toMatch(/health row 3: signature does not match the row \(altered\)/);
+  });
+
+  it('exits 3 when the first windows of the trail were purged, health rows and events alike', async () => {
+    // Eight windows 09:00-11:00; a purge of 09:00-10:15 leaves a chain that starts at health row 11 and
+    // still links. Before: verified as complete (ok, 4 windows, no problems); the chain's start was never checked.
+    const e = await exported(8, '2026-12-03T09:00:00Z');
+    const cut = Date.parse('2026-12-03T10:15:00Z');
+    const health = e.rows.filter((row) => Date.parse(row.WindowStart_t) >= cut);
+    const events = e.events.filter((row) => Date.parse(row.IngestedAt) >= cut);
+    const result = await run([
+      'verify',
+      '--rows',
+      await e.write('purged-start.json', health, events),
+      '--keys',
+      e.keys,
+      ...RANGE,
+      '--json',
+    ]);
+    expect(result.code).toBe(3);
+    const report = JSON.parse(result.stdout) as { ok: boolean; problems: string[] };
+    expect(report.ok).toBe(false);
+    expect(report.problems.join('\n')).toMatch(
+      /earliest health row read is 11 \(2026-12-03T10:30:00.000Z\), inside the range, and its predecessor 10 is not among the rows read/,
+    );
+    expect(report.problems.join('\n')).toMatch(
+      /no health window covers 2026-12-03T10:00:00.000Z \.\. 2026-12-03T10:15:00.000Z/,
+    );
+  });
+
+  it('exits 3 when the last windows before --to were purged, once they are past the grace', async () => {
+    // Before: the chain ended early but linked, so verify passed (ok, no problems).
+    const e = await exported(8, '2026-12-03T09:00:00Z');
+    const cut = Date.parse('2026-12-03T10:30:00Z');
+    const health = e.rows.filter((row) => Date.parse(row.WindowStart_t) < cut);
+    const events = e.events.filter((row) => Date.parse(row.IngestedAt) < cut);
+    const path = await e.write('purged-end.json', health, events);
+    const late = await run([
+      'verify',
+      '--rows',
+      path,
+      '--keys',
+      e.keys,
+      '--from',
+      '2026-12-03T10:00:00Z',
+      '--to',
+      '2026-12-03T11:30:00Z',
+    ]);
+    expect(late.code).toBe(3);
+    // Grace: one interval (15 min) + seal and ingestion slack (15 min) before --to.
+    expect(late.stdout).toMatch(
+      /no health window covers 2026-12-03T10:30:00.000Z \.\. 2026-12-03T11:00:00.000Z and no signed exportDisabled change explains it/,
+    );
+
+    // Right after the windows end they may simply not be sealed yet: reported, not failed.
+    const recent = await run(['verify', '--rows', path, '--keys', e.keys, ...RANGE]);
+    expect(recent.stdout).toMatch(
+      /not yet proven: tenant .*: 2026-12-03T10:30:00.000Z \.\. 2026-12-03T11:00:00.000Z has no health window yet/,
+    );
+    expect(recent.code).toBe(0);
+  });
+
+  it('accepts a range that starts before the export existed (the chain starts at 1)', async () => {
+    const e = await exported(4, '2026-12-03T10:30:00Z');
+    const result = await run([
+      'verify',
+      '--rows',
+      await e.write('genesis.json', e.rows, e.events),
+      '--keys',
+      e.keys,
+      '--from',
+      '2026-12-03T10:00:00Z',
+      '--to',
+      '2026-12-03T11:30:00Z',
+    ]);
+    expect(result.stdout).toMatch(/verdict: complete and intact/);
+    expect(result.code).toBe(0);
   });
 
   it('exits 3 on an event row no health row lists (written by someone else)', async () => {
