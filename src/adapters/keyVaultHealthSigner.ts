@@ -31,6 +31,15 @@ import { publicKeyFrom } from './localHealthSigner';
  */
 const API_VERSION = '7.4';
 const CURRENT_KEY_TTL_MS = 5 * 60_000;
+/**
+ * The public keys are served to anonymous callers: every vault round trip
+ * they could trigger counts against the vault's throttling limits, which
+ * sign shares. One fetch per 5 minutes at most (concurrent callers share it),
+ * and a failure is remembered for 30 seconds so a vault outage is not
+ * hammered either.
+ */
+const PUBLIC_KEYS_TTL_MS = 5 * 60_000;
+const PUBLIC_KEYS_FAILURE_TTL_MS = 30_000;
 /** Published versions: the current one and a few before it, so rows signed before a rotation still verify. */
 const MAX_PUBLISHED_VERSIONS = 5;
 
@@ -49,6 +58,7 @@ export class KeyVaultHealthSigner implements HealthSigner, SigningKeyDirectory {
   private readonly httpClient: HttpClient;
   private readonly keyUrl: string;
   private cached: { at: number; key: PublicSigningKey } | undefined;
+  private publicKeysCache: { at: number; ttl: number; keys: Promise<PublicSigningKey[]> } | undefined;
 
   constructor(private readonly options: KeyVaultHealthSignerOptions) {
     this.keyUrl = options.keyUrl.replace(/\/+$/, '');
@@ -88,7 +98,19 @@ export class KeyVaultHealthSigner implements HealthSigner, SigningKeyDirectory {
     return Buffer.from(value, 'base64url');
   }
 
-  async publicKeys(): Promise<PublicSigningKey[]> {
+  publicKeys(): Promise<PublicSigningKey[]> {
+    const now = (this.options.now ?? Date.now)();
+    const cache = this.publicKeysCache;
+    if (cache && now - cache.at < cache.ttl) return cache.keys;
+    const entry = { at: now, ttl: PUBLIC_KEYS_TTL_MS, keys: this.fetchPublicKeys() };
+    entry.keys.catch(() => {
+      entry.ttl = PUBLIC_KEYS_FAILURE_TTL_MS;
+    });
+    this.publicKeysCache = entry;
+    return entry.keys;
+  }
+
+  private async fetchPublicKeys(): Promise<PublicSigningKey[]> {
     const current = await this.readKey(this.keyUrl);
     const versions: Array<{ kid: string; created: number }> = [];
     let next: string | undefined = `${this.keyUrl}/versions`;
