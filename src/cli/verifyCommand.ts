@@ -7,6 +7,7 @@ import {
   type PresentEventRow,
   type VerificationReport,
 } from '../domain/exportHealth/verification';
+import { TABLE_NAMES } from '../domain/tableSchema';
 import { parseWorkspaceResourceId } from '../domain/workspaceResourceId';
 import { eventsQuery, healthQuery, queryTimespan, type VerifyRange } from './verifyQueries';
 import type { CliIo } from './cli';
@@ -57,9 +58,11 @@ export async function verifyCommand(args: string[], io: CliIo): Promise<number> 
     : await queryWorkspace(options.workspace!, range, io);
 
   const present: Array<PresentEventRow & { ingestedAt?: number }> = rows.events.flatMap((row) => {
-    const recordId = row.EventRecordId_g;
     const table = row.Table ?? row.Type;
-    if (typeof recordId !== 'string' || recordId === '' || typeof table !== 'string') return [];
+    if (typeof table !== 'string') return [];
+    // A row without a record id (the query's tostring() turns null into "") is listed by no health row:
+    // it must show as unexpected, never be skipped.
+    const recordId = typeof row.EventRecordId_g === 'string' ? row.EventRecordId_g : '';
     const ingested = typeof row.IngestedAt === 'string' ? Date.parse(row.IngestedAt) : Number.NaN;
     return [{ table, recordId, ...(Number.isNaN(ingested) ? {} : { ingestedAt: ingested }) }];
   });
@@ -182,8 +185,17 @@ export async function readRowsFile(path: string): Promise<WorkspaceRows> {
   }
   return {
     health: records.filter((row) => typeof row.RowKind_s === 'string' && row.RowKind_s !== ''),
-    events: records.filter((row) => typeof row.EventRecordId_g === 'string' && row.EventRecordId_g !== ''),
+    // Any event table row, with or without a record id: one without is unexpected, not ignored.
+    events: records.filter(
+      (row) =>
+        (typeof row.RowKind_s !== 'string' || row.RowKind_s === '') &&
+        ('EventRecordId_g' in row || isEventTable(row.Table ?? row.Type)),
+    ),
   };
+}
+
+function isEventTable(name: unknown): boolean {
+  return typeof name === 'string' && (TABLE_NAMES as readonly string[]).includes(name);
 }
 
 function fromJson(value: unknown): Array<Record<string, unknown>> {
@@ -308,7 +320,9 @@ function renderText(report: JudgedReport): string {
   for (const problem of report.problems) lines.push(`problem: ${problem}`);
   for (const note of report.pending) lines.push(`not yet proven: ${note}`);
   for (const row of report.unexpected)
-    lines.push(`unexpected (listed by no health row) ${row.table} ${row.recordId}`);
+    lines.push(
+      `unexpected (listed by no health row) ${row.table} ${row.recordId === '' ? '(no record id)' : row.recordId}`,
+    );
   const missing = report.windows.reduce((sum, window) => sum + window.missing.length, 0);
   lines.push(
     report.ok

@@ -240,6 +240,29 @@ describe('pki-siem-export verify --rows', () => {
     expect(result.stdout).toContain(`unexpected (listed by no health row) ${CA_TABLE} ${id(999)}`);
   });
 
+  it('exits 3 on an injected event row without a record id', async () => {
+    // Before: rows whose EventRecordId_g was empty (or absent) were dropped before the check: exit 0.
+    const e = await exported();
+    const injected = [
+      ...e.events,
+      { Type: CA_TABLE, EventRecordId_g: '', IngestedAt: '2026-12-03T10:20:00Z' },
+      { Type: CERTIFICATE_TABLE, IngestedAt: '2026-12-03T10:21:00Z' },
+    ];
+    const path = await e.write('no-id.json', e.rows, injected);
+    const result = await run(['verify', '--rows', path, '--keys', e.keys, ...RANGE]);
+    expect(result.code).toBe(3);
+    expect(result.stdout).toContain(`unexpected (listed by no health row) ${CA_TABLE} (no record id)`);
+    expect(result.stdout).toContain(
+      `unexpected (listed by no health row) ${CERTIFICATE_TABLE} (no record id)`,
+    );
+
+    const csvPath = join(e.dir, 'no-id.csv');
+    await writeFile(csvPath, toCsv([...e.rows, ...injected] as unknown as Array<Record<string, unknown>>));
+    const csv = await run(['verify', '--rows', csvPath, '--keys', e.keys, ...RANGE, '--json']);
+    expect(csv.code).toBe(3);
+    expect((JSON.parse(csv.stdout) as { unexpected: unknown[] }).unexpected).toHaveLength(2);
+  });
+
   it('exits 3 when no health row covers the range', async () => {
     const e = await exported();
     const result = await run([
