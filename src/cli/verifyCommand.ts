@@ -128,6 +128,7 @@ function parseOptions(args: string[]): Options {
       'verify: give either --jwks-url <https://<app>/api/siem/signing-keys> or --keys <jwks.json> (the published signing keys)',
     );
   }
+  if (values['jwks-url'] !== undefined) checkJwksUrl(values['jwks-url']);
   const from = isoTime('--from', values.from);
   const to = isoTime('--to', values.to);
   if (from.getTime() >= to.getTime()) throw new VerifyUsageError('verify: --from must be before --to');
@@ -140,6 +141,26 @@ function parseOptions(args: string[]): Options {
     to,
     json: values.json,
   };
+}
+
+/**
+ * The keys decide what verifies: fetched over plain http, anyone on the path
+ * could swap in their own and make forged rows pass. Loopback is allowed for
+ * the sandbox and tests, which serve the route without TLS on this machine.
+ */
+function checkJwksUrl(value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new VerifyUsageError(`verify: --jwks-url is not a URL: ${value}`);
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new VerifyUsageError(
+      'verify: --jwks-url must be https:// (http:// only for 127.0.0.1/localhost): keys fetched over plain http could be swapped',
+    );
+  }
 }
 
 function isoTime(name: string, value: string | undefined): Date {

@@ -122,6 +122,19 @@ describe('KeyVaultHealthSigner against the Key Vault stand-in', () => {
     expect(requests).toBe(6);
   });
 
+  it('refuses an RSA key shorter than 2048 bits, as the local signer does', async () => {
+    // Before: a 1024-bit key signed and was published. (Real Key Vault creates 2048/3072/4096-bit RSA
+    // keys only, but imports smaller ones; the stand-in creates any size to exercise this.)
+    const info = await admin.info();
+    const operator = await seedCustomer(admin, info);
+    const keyUrl = `${info.baseUrl}/keyvault/kv${randomUUID().slice(0, 8)}/keys/export-health`;
+    await vaultCall(operator.credential, 'POST', `${keyUrl}/create`, { kty: 'RSA', key_size: 1024 });
+    const signer = new KeyVaultHealthSigner({ keyUrl, credential: operator.credential, audience: VAULT });
+    const failure = await signer.currentKey().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(SigningKeyUnavailableError);
+    expect((failure as Error).message).toMatch(/RSA of 1024 bits; use an RSA key of at least 2048 bits/);
+  });
+
   it('a key that does not exist stops signing with a message naming the setting', async () => {
     const info = await admin.info();
     const operator = await seedCustomer(admin, info);

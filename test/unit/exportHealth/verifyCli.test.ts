@@ -308,6 +308,12 @@ describe('pki-siem-export verify --rows', () => {
       ],
       /--from must be before --to/,
     ],
+    // Before: accepted, and the keys were fetched over plain http.
+    [
+      ['verify', '--rows', 'r.json', '--jwks-url', 'http://example.com/api/siem/signing-keys', ...RANGE],
+      /--jwks-url must be https:\/\//,
+    ],
+    [['verify', '--rows', 'r.json', '--jwks-url', 'not a url', ...RANGE], /--jwks-url is not a URL/],
     [['verify', '--workspace', 'not-a-resource-id', '--keys', 'k.json', ...RANGE], /--workspace/],
     [
       ['verify', '--rows', 'r.json', '--keys', 'k.json', ...RANGE, '--bogus'],
