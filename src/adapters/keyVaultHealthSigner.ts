@@ -31,8 +31,22 @@ import { publicKeyFrom } from './localHealthSigner';
  */
 const API_VERSION = '7.4';
 const CURRENT_KEY_TTL_MS = 5 * 60_000;
-/** Published versions: the current one and a few before it, so rows signed before a rotation still verify. */
-const MAX_PUBLISHED_VERSIONS = 5;
+/**
+ * The public keys are served to anonymous callers: every vault round trip
+ * they could trigger counts against the vault's throttling limits, which
+ * sign shares. One fetch per 5 minutes at most (concurrent callers share it),
+ * and a failure is remembered for 30 seconds so a vault outage is not
+ * hammered either.
+ */
+const PUBLIC_KEYS_TTL_MS = 5 * 60_000;
+const PUBLIC_KEYS_FAILURE_TTL_MS = 30_000;
+/**
+ * Published versions: the current one and those before it, newest first, so
+ * rows signed before a rotation still verify. Reads are cached (above), so
+ * publishing many costs the vault little; rows signed by an older version
+ * verify only against a keys file kept from then (docs/completeness.md).
+ */
+const MAX_PUBLISHED_VERSIONS = 20;
 
 export interface KeyVaultHealthSignerOptions {
   /** https://<vault>.vault.azure.net/keys/<name>, without a version. */
@@ -49,6 +63,7 @@ export class KeyVaultHealthSigner implements HealthSigner, SigningKeyDirectory {
   private readonly httpClient: HttpClient;
   private readonly keyUrl: string;
   private cached: { at: number; key: PublicSigningKey } | undefined;
+  private publicKeysCache: { at: number; ttl: number; keys: Promise<PublicSigningKey[]> } | undefined;
 
   constructor(private readonly options: KeyVaultHealthSignerOptions) {
     this.keyUrl = options.keyUrl.replace(/\/+$/, '');
@@ -88,7 +103,19 @@ export class KeyVaultHealthSigner implements HealthSigner, SigningKeyDirectory {
     return Buffer.from(value, 'base64url');
   }
 
-  async publicKeys(): Promise<PublicSigningKey[]> {
+  publicKeys(): Promise<PublicSigningKey[]> {
+    const now = (this.options.now ?? Date.now)();
+    const cache = this.publicKeysCache;
+    if (cache && now - cache.at < cache.ttl) return cache.keys;
+    const entry = { at: now, ttl: PUBLIC_KEYS_TTL_MS, keys: this.fetchPublicKeys() };
+    entry.keys.catch(() => {
+      entry.ttl = PUBLIC_KEYS_FAILURE_TTL_MS;
+    });
+    this.publicKeysCache = entry;
+    return entry.keys;
+  }
+
+  private async fetchPublicKeys(): Promise<PublicSigningKey[]> {
     const current = await this.readKey(this.keyUrl);
     const versions: Array<{ kid: string; created: number }> = [];
     let next: string | undefined = `${this.keyUrl}/versions`;
@@ -165,7 +192,17 @@ export class KeyVaultHealthSigner implements HealthSigner, SigningKeyDirectory {
 function keyAlgorithm(key: JWK): SigningAlgorithm {
   // Key Vault names HSM-backed keys EC-HSM / RSA-HSM.
   if (key.kty?.startsWith('EC') && key.crv === 'P-256') return 'ES256';
-  if (key.kty?.startsWith('RSA')) return 'RS256';
+  // Key Vault itself creates RSA keys of 2048, 3072 or 4096 bits; an imported key could be smaller.
+  // Same floor as a local key (localHealthSigner.ts).
+  if (key.kty?.startsWith('RSA')) {
+    const bits = typeof key.n === 'string' ? Buffer.from(key.n, 'base64url').length * 8 : 0;
+    if (bits < 2048) {
+      throw new SigningKeyUnavailableError(
+        `The signing key is RSA of ${String(bits)} bits; use an RSA key of at least 2048 bits (RS256) or an EC P-256 key (ES256).`,
+      );
+    }
+    return 'RS256';
+  }
   throw new SigningKeyUnavailableError(
     `The signing key is ${String(key.kty)} ${String(key.crv ?? '')}; use an EC P-256 key (ES256) or an RSA key (RS256).`,
   );

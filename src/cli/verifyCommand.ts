@@ -7,6 +7,7 @@ import {
   type PresentEventRow,
   type VerificationReport,
 } from '../domain/exportHealth/verification';
+import { TABLE_NAMES } from '../domain/tableSchema';
 import { parseWorkspaceResourceId } from '../domain/workspaceResourceId';
 import { eventsQuery, healthQuery, queryTimespan, type VerifyRange } from './verifyQueries';
 import type { CliIo } from './cli';
@@ -24,6 +25,14 @@ export const VERIFY_USAGE = `  pki-siem-export verify --workspace <workspaceReso
   pki-siem-export verify --rows <file.json|file.csv> --from <ISO 8601> --to <ISO 8601> (--jwks-url <url> | --keys <file>) [--json]
                                           the same over query results exported from the portal, offline
   verify exits 0 when complete and intact, 3 when anything is missing, altered or unsigned.`;
+
+/**
+ * How long after a heartbeat tick a window's health row may still be on its
+ * way: the heartbeat seals a window 2 minutes after it ends, and Log
+ * Analytics typically makes a row queryable within minutes (Learn: "Log data
+ * ingestion time in Azure Monitor"); 15 minutes in all, stricter than not.
+ */
+export const SEAL_AND_INGESTION_SLACK_MS = 15 * 60_000;
 
 export class VerifyUsageError extends Error {}
 
@@ -49,9 +58,11 @@ export async function verifyCommand(args: string[], io: CliIo): Promise<number> 
     : await queryWorkspace(options.workspace!, range, io);
 
   const present: Array<PresentEventRow & { ingestedAt?: number }> = rows.events.flatMap((row) => {
-    const recordId = row.EventRecordId_g;
     const table = row.Table ?? row.Type;
-    if (typeof recordId !== 'string' || recordId === '' || typeof table !== 'string') return [];
+    if (typeof table !== 'string') return [];
+    // A row without a record id (the query's tostring() turns null into "") is listed by no health row:
+    // it must show as unexpected, never be skipped.
+    const recordId = typeof row.EventRecordId_g === 'string' ? row.EventRecordId_g : '';
     const ingested = typeof row.IngestedAt === 'string' ? Date.parse(row.IngestedAt) : Number.NaN;
     return [{ table, recordId, ...(Number.isNaN(ingested) ? {} : { ingestedAt: ingested }) }];
   });
@@ -60,6 +71,7 @@ export async function verifyCommand(args: string[], io: CliIo): Promise<number> 
   const report = await verifyHealth(rows.health, present, verifier, {
     // Only rows ingested inside the range must be listed; those at the edges may belong to windows outside it.
     expectUnlisted: (row) => !inRange((row as { ingestedAt?: number }).ingestedAt),
+    coverage: { from: range.from.getTime(), to: range.to.getTime(), slackMs: SEAL_AND_INGESTION_SLACK_MS },
   });
   const judged = judge(report, range);
   if (options.json) io.stdout(JSON.stringify(judged, null, 2));
@@ -116,6 +128,7 @@ function parseOptions(args: string[]): Options {
       'verify: give either --jwks-url <https://<app>/api/siem/signing-keys> or --keys <jwks.json> (the published signing keys)',
     );
   }
+  if (values['jwks-url'] !== undefined) checkJwksUrl(values['jwks-url']);
   const from = isoTime('--from', values.from);
   const to = isoTime('--to', values.to);
   if (from.getTime() >= to.getTime()) throw new VerifyUsageError('verify: --from must be before --to');
@@ -128,6 +141,26 @@ function parseOptions(args: string[]): Options {
     to,
     json: values.json,
   };
+}
+
+/**
+ * The keys decide what verifies: fetched over plain http, anyone on the path
+ * could swap in their own and make forged rows pass. Loopback is allowed for
+ * the sandbox and tests, which serve the route without TLS on this machine.
+ */
+function checkJwksUrl(value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new VerifyUsageError(`verify: --jwks-url is not a URL: ${value}`);
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new VerifyUsageError(
+      'verify: --jwks-url must be https:// (http:// only for 127.0.0.1/localhost): keys fetched over plain http could be swapped',
+    );
+  }
 }
 
 function isoTime(name: string, value: string | undefined): Date {
@@ -173,8 +206,17 @@ export async function readRowsFile(path: string): Promise<WorkspaceRows> {
   }
   return {
     health: records.filter((row) => typeof row.RowKind_s === 'string' && row.RowKind_s !== ''),
-    events: records.filter((row) => typeof row.EventRecordId_g === 'string' && row.EventRecordId_g !== ''),
+    // Any event table row, with or without a record id: one without is unexpected, not ignored.
+    events: records.filter(
+      (row) =>
+        (typeof row.RowKind_s !== 'string' || row.RowKind_s === '') &&
+        ('EventRecordId_g' in row || isEventTable(row.Table ?? row.Type)),
+    ),
   };
+}
+
+function isEventTable(name: unknown): boolean {
+  return typeof name === 'string' && (TABLE_NAMES as readonly string[]).includes(name);
 }
 
 function fromJson(value: unknown): Array<Record<string, unknown>> {
@@ -297,8 +339,11 @@ function renderText(report: JudgedReport): string {
     for (const problem of window.problems) lines.push(`  ${problem}`);
   }
   for (const problem of report.problems) lines.push(`problem: ${problem}`);
+  for (const note of report.pending) lines.push(`not yet proven: ${note}`);
   for (const row of report.unexpected)
-    lines.push(`unexpected (listed by no health row) ${row.table} ${row.recordId}`);
+    lines.push(
+      `unexpected (listed by no health row) ${row.table} ${row.recordId === '' ? '(no record id)' : row.recordId}`,
+    );
   const missing = report.windows.reduce((sum, window) => sum + window.missing.length, 0);
   lines.push(
     report.ok

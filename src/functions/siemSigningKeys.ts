@@ -26,8 +26,16 @@ export async function siemSigningKeys(
     };
   } catch (error) {
     if (error instanceof SigningKeyUnavailableError) {
+      // The reason names the vault, the key and the role: for the operator's log, not anonymous callers.
       logger.error('Signing keys unavailable', { code: error.code, reason: error.message });
-      return problemResponse(503, error.code, error.message);
+      return problemResponse(
+        503,
+        error.code,
+        'The signing keys are unavailable right now; try again later.',
+        {
+          headers: { 'retry-after': '60' },
+        },
+      );
     }
     logger.error('Signing keys request failed unexpectedly', {
       error: error instanceof Error ? error.name : typeof error,

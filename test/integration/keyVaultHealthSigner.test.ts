@@ -91,6 +91,50 @@ describe('KeyVaultHealthSigner against the Key Vault stand-in', () => {
     expect((await granted.currentKey()).keyId).toBe(second.rows[0]!.KeyId_s);
   });
 
+  it('serves the public keys from a 5-minute cache shared by concurrent callers, so anonymous requests cannot throttle the vault', async () => {
+    // Before: every publicKeys() call made 1 + 1 + (versions - 1) vault requests (20 calls here: 60).
+    const info = await admin.info();
+    const operator = await seedCustomer(admin, info);
+    const keyUrl = `${info.baseUrl}/keyvault/kv${randomUUID().slice(0, 8)}/keys/export-health`;
+    await vaultCall(operator.credential, 'POST', `${keyUrl}/create`, { kty: 'RSA' });
+    await vaultCall(operator.credential, 'POST', `${keyUrl}/create`, { kty: 'RSA' });
+    const inner = createDefaultHttpClient();
+    let requests = 0;
+    let now = Date.parse('2026-12-03T10:00:00Z');
+    const signer = new KeyVaultHealthSigner({
+      keyUrl,
+      credential: operator.credential,
+      audience: VAULT,
+      now: () => now,
+      httpClient: {
+        sendRequest: (request) => {
+          requests += 1;
+          return inner.sendRequest(request);
+        },
+      },
+    });
+    const answers = await Promise.all(Array.from({ length: 10 }, () => signer.publicKeys()));
+    for (let i = 0; i < 10; i += 1) answers.push(await signer.publicKeys());
+    expect(answers.every((keys) => keys.length === 2)).toBe(true);
+    expect(requests).toBe(3);
+    now += 5 * 60_000;
+    expect(await signer.publicKeys()).toHaveLength(2);
+    expect(requests).toBe(6);
+  });
+
+  it('refuses an RSA key shorter than 2048 bits, as the local signer does', async () => {
+    // Before: a 1024-bit key signed and was published. (Real Key Vault creates 2048/3072/4096-bit RSA
+    // keys only, but imports smaller ones; the stand-in creates any size to exercise this.)
+    const info = await admin.info();
+    const operator = await seedCustomer(admin, info);
+    const keyUrl = `${info.baseUrl}/keyvault/kv${randomUUID().slice(0, 8)}/keys/export-health`;
+    await vaultCall(operator.credential, 'POST', `${keyUrl}/create`, { kty: 'RSA', key_size: 1024 });
+    const signer = new KeyVaultHealthSigner({ keyUrl, credential: operator.credential, audience: VAULT });
+    const failure = await signer.currentKey().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(SigningKeyUnavailableError);
+    expect((failure as Error).message).toMatch(/RSA of 1024 bits; use an RSA key of at least 2048 bits/);
+  });
+
   it('a key that does not exist stops signing with a message naming the setting', async () => {
     const info = await admin.info();
     const operator = await seedCustomer(admin, info);

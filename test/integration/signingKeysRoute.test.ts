@@ -18,6 +18,7 @@ const BASE_ENV = {
   CUSTOMER_APP_CLIENT_SECRET: 'not-used',
   API_AUDIENCE: 'api://pki-siem-export',
   API_ISSUERS: 'https://login.microsoftonline.com/{tenantid}/v2.0',
+  API_OPERATOR_TENANT_ID: '0b9e3c1d-5a2f-4e6b-8c7d-9f0a1b2c3d4e',
 };
 
 const saved = { ...process.env };
@@ -36,12 +37,29 @@ afterEach(() => {
   resetExportHealthForTests();
 });
 
-async function get(): Promise<{ status: number; body: unknown; headers: Record<string, string> }> {
+async function get(): Promise<{
+  status: number;
+  body: unknown;
+  headers: Record<string, string>;
+  logs: string;
+}> {
   const request = new HttpRequest({ method: 'GET', url: 'http://127.0.0.1/api/siem/signing-keys' });
-  const response = await siemSigningKeys(request, new InvocationContext({ functionName: 'siemSigningKeys' }));
+  const logs: string[] = [];
+  const response = await siemSigningKeys(
+    request,
+    new InvocationContext({
+      functionName: 'siemSigningKeys',
+      logHandler: (_level, ...args) => logs.push(args.map((arg) => JSON.stringify(arg)).join(' ')),
+    }),
+  );
   const body: unknown =
     response.jsonBody ?? (typeof response.body === 'string' ? JSON.parse(response.body) : undefined);
-  return { status: response.status ?? 200, body, headers: response.headers as Record<string, string> };
+  return {
+    status: response.status ?? 200,
+    body,
+    headers: response.headers as Record<string, string>,
+    logs: logs.join('\n'),
+  };
 }
 
 describe('GET /api/siem/signing-keys', () => {
@@ -68,22 +86,28 @@ describe('GET /api/siem/signing-keys', () => {
     expect(JSON.stringify(response.body)).not.toMatch(/"d":/);
   });
 
-  it('answers 503 SigningKeyUnavailable naming the setting when no key is configured', async () => {
+  // Before: the anonymous caller got the reason itself (setting names; for Key Vault the vault host,
+  // key URL, role and network error) as `detail`.
+  it('answers a generic 503 SigningKeyUnavailable when no key is configured; the reason goes to the log', async () => {
     useEnv({});
     const response = await get();
     expect(response.status).toBe(503);
     expect(responseValidator('GET', '/siem/signing-keys', 503)(response.body)).toBe(true);
-    expect(response.body).toMatchObject({ code: 'SigningKeyUnavailable' });
-    expect((response.body as { detail: string }).detail).toMatch(/HEALTH_SIGNING_KEY_URL is missing/);
+    expect(response.body).toMatchObject({
+      code: 'SigningKeyUnavailable',
+      detail: 'The signing keys are unavailable right now; try again later.',
+    });
+    expect(response.headers['retry-after']).toBe('60');
+    expect(JSON.stringify(response.body)).not.toMatch(/HEALTH_SIGNING/);
+    expect(response.logs).toMatch(/HEALTH_SIGNING_KEY_URL is missing/);
   });
 
-  it('answers 503 for an unreadable private key', async () => {
+  it('answers a generic 503 for an unreadable private key', async () => {
     useEnv({ HEALTH_SIGNING_PRIVATE_KEY: 'not a pem' });
     const response = await get();
     expect(response.status).toBe(503);
-    expect((response.body as { detail: string }).detail).toMatch(
-      /HEALTH_SIGNING_PRIVATE_KEY is not a readable PEM/,
-    );
+    expect(JSON.stringify(response.body)).not.toMatch(/PEM|HEALTH_SIGNING/);
+    expect(response.logs).toMatch(/HEALTH_SIGNING_PRIVATE_KEY is not a readable PEM/);
   });
 
   it('a previous key stays published after a rotation', async () => {

@@ -1,5 +1,6 @@
 import type { TableName } from '../tableSchema';
 import { parseDetachedJws, rowHash, signedPayload, signingInput } from './canonicalRow';
+import { checkCoverage, type CoverageRange, type TenantTrail } from './coverage';
 import { GENESIS_HASH } from './healthRow';
 import { parseRecordIds } from './recordIdParts';
 import type { HealthSignatureVerifier } from './signing';
@@ -32,6 +33,8 @@ export interface VerificationReport {
   windows: WindowVerdict[];
   /** Chain and signature findings not tied to one window (gaps, broken links, unsigned rows). */
   problems: string[];
+  /** Stretches at the end of the range whose health rows may not be sealed and ingested yet (not failures). */
+  pending: string[];
   /** Event rows present in the range that no health row lists (not signed for). */
   unexpected: Array<{ table: string; recordId: string }>;
   rowsChecked: number;
@@ -48,8 +51,13 @@ export async function verifyHealth(
   healthRows: readonly RawRow[],
   present: readonly PresentEventRow[],
   verifier: HealthSignatureVerifier,
-  options: { expectUnlisted?: (row: PresentEventRow) => boolean } = {},
+  options: {
+    expectUnlisted?: (row: PresentEventRow) => boolean;
+    /** Also require the windows to cover this range (see coverage.ts). */
+    coverage?: CoverageRange;
+  } = {},
 ): Promise<VerificationReport> {
+  const pending: string[] = [];
   const problems: string[] = [];
   const byTenant = new Map<string, RawRow[]>();
   for (const row of healthRows) {
@@ -70,7 +78,24 @@ export async function verifyHealth(
   const windows = new Map<string, WindowVerdict>();
   for (const [tenant, rows] of byTenant) {
     const valid = await checkChain(tenant, rows, verifier, problems);
+    const firstPayload = valid[0] ? signedPayload(valid[0].row) : undefined;
+    const trail: TenantTrail = {
+      tenantId: tenant,
+      windows: [],
+      disabledAt: [],
+      first: firstPayload && {
+        sequence: Number(firstPayload.Sequence_d),
+        at: Date.parse(
+          String(
+            field(valid[0]!.row, 'RowKind_s') === 'window'
+              ? firstPayload.WindowEnd_t
+              : firstPayload.WindowStart_t,
+          ),
+        ),
+      },
+    };
     for (const { row, ok } of valid) {
+      if (ok) addToTrail(trail, row);
       if (field(row, 'RowKind_s') !== 'window') continue;
       const payload = signedPayload(row);
       const key = `${tenant}|${String(payload.WindowStart_t)}`;
@@ -103,6 +128,11 @@ export async function verifyHealth(
         }
       }
     }
+    if (options.coverage) {
+      const coverage = checkCoverage(trail, options.coverage);
+      problems.push(...coverage.problems);
+      pending.push(...coverage.pending);
+    }
   }
   checkPartCounts(healthRows, windows);
 
@@ -119,9 +149,20 @@ export async function verifyHealth(
       healthRows.length > 0,
     windows: sortedWindows,
     problems: healthRows.length === 0 ? ['no health rows in the range: nothing is proven'] : problems,
+    pending,
     unexpected: unexpected.map((row) => ({ table: row.table, recordId: row.recordId.toLowerCase() })),
     rowsChecked: healthRows.length,
   };
+}
+
+/** Verified rows only: a row that fails its signature or link proves no time. */
+function addToTrail(trail: TenantTrail, row: RawRow): void {
+  const payload = signedPayload(row);
+  const start = Date.parse(String(payload.WindowStart_t));
+  const end = Date.parse(String(payload.WindowEnd_t));
+  if (Number.isNaN(start) || Number.isNaN(end)) return;
+  if (field(row, 'RowKind_s') === 'window') trail.windows.push({ start, end });
+  else if (payload.Change_s === 'exportDisabled') trail.disabledAt.push(start);
 }
 
 /** Sorts one tenant's rows, checks every signature and every link; reports into `problems`. */

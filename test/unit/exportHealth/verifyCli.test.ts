@@ -28,33 +28,29 @@ async function run(argv: string[]): Promise<{ code: number; stdout: string; stde
   return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
 }
 
-/** Four windows, 10:00-11:00, each delivering two CA ids and one certificate id. */
-async function exported() {
+/** `count` windows of 15 minutes from `start` (default: four, 10:00-11:00), each delivering two CA ids and one certificate id. */
+async function exported(count = 4, start = '2026-12-03T10:00:00Z') {
   const signer = await LocalHealthSigner.generate();
-  const contents = [0, 1, 2, 3].flatMap((n) => {
+  const base = Date.parse(start);
+  const windowsIndex = Array.from({ length: count }, (_, n) => n);
+  const contents = windowsIndex.flatMap((n) => {
     const deliveries = emptyDeliveries();
     deliveries.delivered[CA_TABLE] = new Set([id(n * 10), id(n * 10 + 1)]);
     deliveries.delivered[CERTIFICATE_TABLE] = new Set([id(n * 10 + 2)]);
-    const window = windowContaining(new Date(Date.parse('2026-12-03T10:00:00Z') + n * 15 * 60_000), 15);
+    const window = windowContaining(new Date(base + n * 15 * 60_000), 15);
     return windowRows(TENANT, window, deliveries, { state: 'active', reason: 'Saved' });
   });
-  const sealed = await sealRows(contents, EMPTY_CHAIN, signer, new Date('2026-12-03T11:05:00Z'));
-  const events = [0, 1, 2, 3].flatMap((n) => [
-    {
-      Type: CA_TABLE,
-      EventRecordId_g: id(n * 10),
-      IngestedAt: `2026-12-03T10:${String(n * 15 + 1).padStart(2, '0')}:00Z`,
-    },
-    {
-      Type: CA_TABLE,
-      EventRecordId_g: id(n * 10 + 1),
-      IngestedAt: `2026-12-03T10:${String(n * 15 + 2).padStart(2, '0')}:00Z`,
-    },
-    {
-      Type: CERTIFICATE_TABLE,
-      EventRecordId_g: id(n * 10 + 2),
-      IngestedAt: `2026-12-03T10:${String(n * 15 + 3).padStart(2, '0')}:00Z`,
-    },
+  const sealed = await sealRows(
+    contents,
+    EMPTY_CHAIN,
+    signer,
+    new Date(base + count * 15 * 60_000 + 5 * 60_000),
+  );
+  const at = (n: number, minute: number): string => new Date(base + (n * 15 + minute) * 60_000).toISOString();
+  const events = windowsIndex.flatMap((n) => [
+    { Type: CA_TABLE, EventRecordId_g: id(n * 10), IngestedAt: at(n, 1) },
+    { Type: CA_TABLE, EventRecordId_g: id(n * 10 + 1), IngestedAt: at(n, 2) },
+    { Type: CERTIFICATE_TABLE, EventRecordId_g: id(n * 10 + 2), IngestedAt: at(n, 3) },
   ]);
   const dir = await mkdtemp(join(tmpdir(), 'verify-'));
   const keys = join(dir, 'jwks.json');
@@ -150,6 +146,82 @@ describe('pki-siem-export verify --rows', () => {
     expect(tampered.stdout).toMatch(/health row 3: signature does not match the row \(altered\)/);
   });
 
+  it('exits 3 when the first windows of the trail were purged, health rows and events alike', async () => {
+    // Eight windows 09:00-11:00; a purge of 09:00-10:15 leaves a chain that starts at health row 11 and
+    // still links. Before: verified as complete (ok, 4 windows, no problems); the chain's start was never checked.
+    const e = await exported(8, '2026-12-03T09:00:00Z');
+    const cut = Date.parse('2026-12-03T10:15:00Z');
+    const health = e.rows.filter((row) => Date.parse(row.WindowStart_t) >= cut);
+    const events = e.events.filter((row) => Date.parse(row.IngestedAt) >= cut);
+    const result = await run([
+      'verify',
+      '--rows',
+      await e.write('purged-start.json', health, events),
+      '--keys',
+      e.keys,
+      ...RANGE,
+      '--json',
+    ]);
+    expect(result.code).toBe(3);
+    const report = JSON.parse(result.stdout) as { ok: boolean; problems: string[] };
+    expect(report.ok).toBe(false);
+    expect(report.problems.join('\n')).toMatch(
+      /earliest health row read is 11 \(2026-12-03T10:30:00.000Z\), inside the range, and its predecessor 10 is not among the rows read/,
+    );
+    expect(report.problems.join('\n')).toMatch(
+      /no health window covers 2026-12-03T10:00:00.000Z \.\. 2026-12-03T10:15:00.000Z/,
+    );
+  });
+
+  it('exits 3 when the last windows before --to were purged, once they are past the grace', async () => {
+    // Before: the chain ended early but linked, so verify passed (ok, no problems).
+    const e = await exported(8, '2026-12-03T09:00:00Z');
+    const cut = Date.parse('2026-12-03T10:30:00Z');
+    const health = e.rows.filter((row) => Date.parse(row.WindowStart_t) < cut);
+    const events = e.events.filter((row) => Date.parse(row.IngestedAt) < cut);
+    const path = await e.write('purged-end.json', health, events);
+    const late = await run([
+      'verify',
+      '--rows',
+      path,
+      '--keys',
+      e.keys,
+      '--from',
+      '2026-12-03T10:00:00Z',
+      '--to',
+      '2026-12-03T11:30:00Z',
+    ]);
+    expect(late.code).toBe(3);
+    // Grace: one interval (15 min) + seal and ingestion slack (15 min) before --to.
+    expect(late.stdout).toMatch(
+      /no health window covers 2026-12-03T10:30:00.000Z \.\. 2026-12-03T11:00:00.000Z and no signed exportDisabled change explains it/,
+    );
+
+    // Right after the windows end they may simply not be sealed yet: reported, not failed.
+    const recent = await run(['verify', '--rows', path, '--keys', e.keys, ...RANGE]);
+    expect(recent.stdout).toMatch(
+      /not yet proven: tenant .*: 2026-12-03T10:30:00.000Z \.\. 2026-12-03T11:00:00.000Z has no health window yet/,
+    );
+    expect(recent.code).toBe(0);
+  });
+
+  it('accepts a range that starts before the export existed (the chain starts at 1)', async () => {
+    const e = await exported(4, '2026-12-03T10:30:00Z');
+    const result = await run([
+      'verify',
+      '--rows',
+      await e.write('genesis.json', e.rows, e.events),
+      '--keys',
+      e.keys,
+      '--from',
+      '2026-12-03T10:00:00Z',
+      '--to',
+      '2026-12-03T11:30:00Z',
+    ]);
+    expect(result.stdout).toMatch(/verdict: complete and intact/);
+    expect(result.code).toBe(0);
+  });
+
   it('exits 3 on an event row no health row lists (written by someone else)', async () => {
     const e = await exported();
     const injected = [
@@ -166,6 +238,29 @@ describe('pki-siem-export verify --rows', () => {
     ]);
     expect(result.code).toBe(3);
     expect(result.stdout).toContain(`unexpected (listed by no health row) ${CA_TABLE} ${id(999)}`);
+  });
+
+  it('exits 3 on an injected event row without a record id', async () => {
+    // Before: rows whose EventRecordId_g was empty (or absent) were dropped before the check: exit 0.
+    const e = await exported();
+    const injected = [
+      ...e.events,
+      { Type: CA_TABLE, EventRecordId_g: '', IngestedAt: '2026-12-03T10:20:00Z' },
+      { Type: CERTIFICATE_TABLE, IngestedAt: '2026-12-03T10:21:00Z' },
+    ];
+    const path = await e.write('no-id.json', e.rows, injected);
+    const result = await run(['verify', '--rows', path, '--keys', e.keys, ...RANGE]);
+    expect(result.code).toBe(3);
+    expect(result.stdout).toContain(`unexpected (listed by no health row) ${CA_TABLE} (no record id)`);
+    expect(result.stdout).toContain(
+      `unexpected (listed by no health row) ${CERTIFICATE_TABLE} (no record id)`,
+    );
+
+    const csvPath = join(e.dir, 'no-id.csv');
+    await writeFile(csvPath, toCsv([...e.rows, ...injected] as unknown as Array<Record<string, unknown>>));
+    const csv = await run(['verify', '--rows', csvPath, '--keys', e.keys, ...RANGE, '--json']);
+    expect(csv.code).toBe(3);
+    expect((JSON.parse(csv.stdout) as { unexpected: unknown[] }).unexpected).toHaveLength(2);
   });
 
   it('exits 3 when no health row covers the range', async () => {
@@ -213,6 +308,12 @@ describe('pki-siem-export verify --rows', () => {
       ],
       /--from must be before --to/,
     ],
+    // Before: accepted, and the keys were fetched over plain http.
+    [
+      ['verify', '--rows', 'r.json', '--jwks-url', 'http://example.com/api/siem/signing-keys', ...RANGE],
+      /--jwks-url must be https:\/\//,
+    ],
+    [['verify', '--rows', 'r.json', '--jwks-url', 'not a url', ...RANGE], /--jwks-url is not a URL/],
     [['verify', '--workspace', 'not-a-resource-id', '--keys', 'k.json', ...RANGE], /--workspace/],
     [
       ['verify', '--rows', 'r.json', '--keys', 'k.json', ...RANGE, '--bogus'],
