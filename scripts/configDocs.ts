@@ -1,18 +1,17 @@
 import { HOST_SETTINGS, SETTINGS, type SettingName } from '../src/config';
-import { format, README_FILE, replaceGeneratedBlock } from './contractDocs';
+import { format, replaceGeneratedBlock } from './contractDocs';
 
 /**
- * The README's configuration table, rendered from `SETTINGS` in src/config.ts
- * so the documentation names exactly the settings the app validates.
- * `npm run docs` writes it; test/unit/configDocs.test.ts checks the README.
+ * The operations guide's configuration list, rendered from `SETTINGS` in
+ * src/config.ts so the documentation names exactly the settings the app
+ * validates. `npm run docs` writes it; test/unit/configDocs.test.ts checks the
+ * committed copy. A list, not a table: descriptions run to several hundred
+ * characters, which no table column shows readably.
  */
 
+export const CONFIG_DOC = 'docs/operations.md';
 export const CONFIG_BEGIN = '<!-- BEGIN GENERATED: configuration (npm run docs) -->';
 export const CONFIG_END = '<!-- END GENERATED: configuration -->';
-
-function cell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-}
 
 function defaultOf(name: SettingName): string {
   const parsed = SETTINGS[name].schema.safeParse(undefined);
@@ -24,34 +23,44 @@ function defaultOf(name: SettingName): string {
     : '';
 }
 
+/** Inline code that survives backticks in the value (CommonMark: a longer fence). */
+function code(text: string): string {
+  const fence = text.includes('`') ? '``' : '`';
+  const pad = text.startsWith('`') || text.endsWith('`') ? ' ' : '';
+  return `${fence}${pad}${text}${pad}${fence}`;
+}
+
+function item(name: string, description: string, example: string, fallback: string): string[] {
+  return [
+    `- **${code(name)}**: ${description.replace(/\s*\n\s*/g, ' ')}`,
+    `  - example: ${code(example)}`,
+    ...(fallback ? [`  - default: ${code(fallback)}`] : []),
+  ];
+}
+
 export async function renderConfigSection(): Promise<string> {
   const lines = [
-    '| setting | meaning | example | default |',
-    '| --- | --- | --- | --- |',
-    ...(Object.keys(SETTINGS) as SettingName[]).map((name) => {
+    ...(Object.keys(SETTINGS) as SettingName[]).flatMap((name) => {
       const setting = SETTINGS[name];
       const devOnly =
         'devOnly' in setting && setting.devOnly && !setting.description.startsWith('Development only')
           ? ' (development only)'
           : '';
-      const fallback = defaultOf(name);
-      return `| \`${name}\` | ${cell(setting.description)}${devOnly} | \`${cell(setting.example)}\` | ${fallback ? `\`${cell(fallback)}\`` : ''} |`;
+      return item(name, `${setting.description}${devOnly}`, setting.example, defaultOf(name));
     }),
     '',
     'The Functions host reads these itself (the app never does); the deployment template sets them:',
     '',
-    '| setting | meaning | example |',
-    '| --- | --- | --- |',
-    ...Object.entries(HOST_SETTINGS).map(
-      ([name, setting]) => `| \`${name}\` | ${cell(setting.description)} | \`${cell(setting.example)}\` |`,
+    ...Object.entries(HOST_SETTINGS).flatMap(([name, setting]) =>
+      item(name, setting.description, setting.example, ''),
     ),
   ];
-  const formatted = await format(lines.join('\n'), README_FILE);
+  const formatted = await format(lines.join('\n'), CONFIG_DOC);
   return `${CONFIG_BEGIN}\n\n${formatted}\n${CONFIG_END}`;
 }
 
-export async function readmeWithConfigSection(readme: string): Promise<string> {
-  return replaceGeneratedBlock(readme, {
+export async function withConfigSection(doc: string): Promise<string> {
+  return replaceGeneratedBlock(doc, {
     begin: CONFIG_BEGIN,
     end: CONFIG_END,
     section: await renderConfigSection(),

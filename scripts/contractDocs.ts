@@ -19,15 +19,17 @@ import {
 
 /**
  * Renders the generated artifacts of the event contract: the JSON Schema file
- * and the README section (contract fields, catalog, table columns). `npm run
- * docs` writes them; test/unit/contractDocs.test.ts checks the committed copies
- * equal what this renders, so the documentation cannot drift from the code.
+ * and the producers' guide section (contract fields, catalog, table columns).
+ * `npm run docs` writes them; test/unit/contractDocs.test.ts checks the
+ * committed copies equal what this renders, so the documentation cannot drift
+ * from the code.
  */
 
 export const REPO_ROOT = path.resolve(__dirname, '..');
-export const README_FILE = 'README.md';
-export const README_BEGIN = '<!-- BEGIN GENERATED: event contract (npm run docs) -->';
-export const README_END = '<!-- END GENERATED: event contract -->';
+/** The producers' guide holds the contract section; its links are relative to docs/. */
+export const CONTRACT_DOC = 'docs/producers.md';
+export const CONTRACT_BEGIN = '<!-- BEGIN GENERATED: event contract (npm run docs) -->';
+export const CONTRACT_END = '<!-- END GENERATED: event contract -->';
 
 interface JsonSchemaNode {
   type?: string;
@@ -100,8 +102,9 @@ function fieldRows(
         ? 'yes'
         : `yes, within \`${prefix.slice(0, -1)}\``
       : (requiredOn.get(field) ?? 'no');
+    const limits = limitsOf(child);
     rows.push(
-      `| \`${field}\` | ${cell(typeOf(child))} | ${cell(requiredText)} | ${cell(limitsOf(child))} | ${cell(child.description ?? '')} |`,
+      `- \`${field}\`: ${typeOf(child)}; required: ${requiredText}${limits ? `; ${limits}` : ''}. ${child.description ?? ''}`,
     );
     if (child.properties) rows.push(...fieldRows(child, `${field}.`, false, requiredOn));
   }
@@ -117,12 +120,12 @@ function contractSection(): string {
   return [
     `### Audit event message, contract version ${SCHEMA_VERSION}`,
     '',
-    `One event per Service Bus message: the event as the JSON body, \`contentType: application/json\`, \`messageId\` = the event's \`id\` (the queue's duplicate detection drops a resend), application properties \`tenantId\`, \`eventId\` and \`schemaVersion\`. The \`tenantId\` property is required and must name the body's \`tenantId\` (compared case-insensitively), and the body must name each key once per object: a message without the property, disagreeing with its body, or repeating a key is parked as \`invalidMessage\` under no tenant (\`_unattributed\`) and never delivered, so a faulty producer cannot steer events into another customer's workspace. The JSON Schema is [\`${AUDIT_EVENT_SCHEMA_FILE}\`](${AUDIT_EVENT_SCHEMA_FILE}); the producer library (\`pki-siem-export/producer\`) builds, validates and sends events.`,
+    `One event per Service Bus message: the event as the JSON body, \`contentType: application/json\`, \`messageId\` = the event's \`id\` (the queue's duplicate detection drops a resend), application properties \`tenantId\`, \`eventId\` and \`schemaVersion\`. The \`tenantId\` property is required and must name the body's \`tenantId\` (compared case-insensitively), and the body must name each key once per object: a message without the property, disagreeing with its body, or repeating a key is parked as \`invalidMessage\` under no tenant (\`_unattributed\`) and never delivered, so a faulty producer cannot steer events into another customer's workspace. The JSON Schema is [\`${AUDIT_EVENT_SCHEMA_FILE}\`](../${AUDIT_EVENT_SCHEMA_FILE}); the producer library (\`pki-siem-export/producer\`) builds, validates and sends events.`,
     '',
     `Unknown fields are refused at every level except inside \`details\`, so a misspelt field is reported instead of silently dropped. Lengths count Unicode characters. The whole event must serialize to at most ${LIMITS.eventBytes} bytes of JSON, which keeps it inside a Service Bus Standard message (256 KB) and every column under the Logs Ingestion API's 64 KB field limit. GUIDs are stored in lower case and certificate serial numbers and thumbprints in upper-case hex, whatever case the producer used.`,
     '',
-    '| Field | Type | Required | Limits | Description |',
-    '| --- | --- | --- | --- | --- |',
+    'The fields, as `name`: type; whether required; limits. What it is:',
+    '',
     ...fieldRows(schema, '', true, requiredOn),
     '',
   ].join('\n');
@@ -152,11 +155,11 @@ function columnTable(table: TableName): string[] {
   const apiTypes = tablesApiColumns(table);
   const streamTypes = streamDeclarationColumns(table);
   return [
-    '| Column | Type | Tables API type | DCR stream type | Description |',
-    '| --- | --- | --- | --- | --- |',
+    'Each column as `name`: KQL type (Tables API type, DCR stream type). What it holds:',
+    '',
     ...TABLE_COLUMNS[table].map(
       (column, index) =>
-        `| \`${column.name}\` | ${column.type} | ${apiTypes[index]?.type ?? ''} | ${streamTypes[index]?.type ?? ''} | ${cell(column.description)} |`,
+        `- \`${column.name}\`: ${column.type} (${apiTypes[index]?.type ?? ''}, ${streamTypes[index]?.type ?? ''}). ${column.description}`,
     ),
   ];
 }
@@ -189,34 +192,34 @@ function columnsSection(): string {
   return lines.join('\n');
 }
 
-/** The generated README block, markers included, formatted as Prettier would. */
-export async function renderReadmeSection(): Promise<string> {
+/** The generated contract block, markers included, formatted as Prettier would. */
+export async function renderContractSection(): Promise<string> {
   const body = [contractSection(), catalogSection(), columnsSection()].join('\n');
-  const formatted = await format(body, README_FILE);
-  return `${README_BEGIN}\n\n${formatted}\n${README_END}`;
+  const formatted = await format(body, CONTRACT_DOC);
+  return `${CONTRACT_BEGIN}\n\n${formatted}\n${CONTRACT_END}`;
 }
 
-/** README text with the generated block replaced (or appended under its heading when absent). */
-export async function readmeWithGeneratedSection(readme: string): Promise<string> {
-  return replaceGeneratedBlock(readme, {
-    begin: README_BEGIN,
-    end: README_END,
-    section: await renderReadmeSection(),
+/** The producers' guide with the contract block replaced (or appended under its heading when absent). */
+export async function withContractSection(doc: string): Promise<string> {
+  return replaceGeneratedBlock(doc, {
+    begin: CONTRACT_BEGIN,
+    end: CONTRACT_END,
+    section: await renderContractSection(),
     heading: '## Event contract, catalog and table columns',
   });
 }
 
 /** Replaces the text between two markers (markers included), or appends it under `heading`. */
 export function replaceGeneratedBlock(
-  readme: string,
+  doc: string,
   block: { begin: string; end: string; section: string; heading: string },
 ): string {
-  const begin = readme.indexOf(block.begin);
-  const end = readme.indexOf(block.end);
+  const begin = doc.indexOf(block.begin);
+  const end = doc.indexOf(block.end);
   if (begin >= 0 && end > begin) {
-    return readme.slice(0, begin) + block.section + readme.slice(end + block.end.length);
+    return doc.slice(0, begin) + block.section + doc.slice(end + block.end.length);
   }
-  return `${readme.trimEnd()}\n\n${block.heading}\n\n${block.section}\n`;
+  return `${doc.trimEnd()}\n\n${block.heading}\n\n${block.section}\n`;
 }
 
 export async function readRepoFile(file: string): Promise<string> {

@@ -27,7 +27,7 @@ const tableName = (fallback: string) =>
     .default(fallback);
 
 /**
- * One entry per setting: its schema and the sentence the README and sample show.
+ * One entry per setting: its schema and the sentence docs/operations.md and the sample show.
  * `devOnly` settings exist for local runs and the sandbox; a production
  * deployment (identity everywhere) never sets them.
  */

@@ -29,9 +29,9 @@ API_OPERATOR_TENANT_ID=<this tenant> and, with --portal-client-id,
 API_OPERATOR_CLIENT_IDS=<ids> on stdout (progress goes to stderr). Deploy the
 template again with apiAudience, apiIssuers, apiOperatorTenantId and
 apiOperatorClientIds set to them, then assign the roles to callers (see
-README). SiemExport.AllTenants is honoured only in tokens from this tenant
-whose calling app is one of the portal client ids: a role another tenant's
-admins assign grants nothing outside that tenant.
+docs/operations.md, Register the apps). SiemExport.AllTenants is honoured
+only in tokens from this tenant whose calling app is one of the portal client
+ids: a role another tenant's admins assign grants nothing outside that tenant.
 USAGE
 }
 

@@ -128,5 +128,5 @@ else
   log "Federated credential $CREDENTIAL_NAME is up to date."
 fi
 
-log "Customers: az ad sp create --id $app_id in their tenant, then grant the three roles (see README)."
+log "Customers: az ad sp create --id $app_id in their tenant, then grant the three roles (see docs/operations.md, Onboard customers)."
 printf 'CUSTOMER_APP_CLIENT_ID=%s\n' "$app_id"

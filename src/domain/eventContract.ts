@@ -6,7 +6,7 @@ import { repeatedJsonKey } from './jsonDuplicateKeys';
  * The audit event message contract, version 1: what a PKI service puts on the
  * queue, one event per message. This zod schema is the single source of truth;
  * the published JSON Schema (schemas/audit-event.v1.schema.json) and the
- * README's field table are generated from it.
+ * field list of docs/producers.md are generated from it.
  *
  * Decisions a producer should know about:
  * - Unknown fields are refused, at every level except `details`: a typo such

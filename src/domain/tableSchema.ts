@@ -1,7 +1,7 @@
 /**
  * The one definition of the two custom tables we write in each customer's
  * workspace. Everything else derives from it: the table PUT body, the DCR
- * stream declaration, the row mapper, the README column table and the KQL
+ * stream declaration, the row mapper, the column list of docs/producers.md and the KQL
  * checks of the Sentinel content.
  *
  * Column names keep the legacy Data Collector API suffixes (_s string,

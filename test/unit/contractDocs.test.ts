@@ -3,34 +3,38 @@ import { EVENT_CATALOG } from '../../src/domain/catalog';
 import { AUDIT_EVENT_SCHEMA_FILE } from '../../src/domain/eventJsonSchema';
 import { TABLE_COLUMNS, TABLE_NAMES } from '../../src/domain/tableSchema';
 import {
-  README_BEGIN,
-  README_END,
-  README_FILE,
+  CONTRACT_BEGIN,
+  CONTRACT_DOC,
+  CONTRACT_END,
   readRepoFile,
+  renderContractSection,
   renderJsonSchemaFile,
-  renderReadmeSection,
 } from '../../scripts/contractDocs';
 
 describe('generated contract documentation (regenerate with `npm run docs`)', () => {
-  it('README documents the event contract, the catalog and the columns exactly as the code defines them', async () => {
-    const readme = await readRepoFile(README_FILE);
-    const begin = readme.indexOf(README_BEGIN);
-    const end = readme.indexOf(README_END);
-    expect(begin, 'README has the generated block').toBeGreaterThanOrEqual(0);
-    expect(readme.slice(begin, end + README_END.length)).toBe(await renderReadmeSection());
+  it('docs/producers.md documents the event contract, the catalog and the columns exactly as the code defines them', async () => {
+    const doc = await readRepoFile(CONTRACT_DOC);
+    const begin = doc.indexOf(CONTRACT_BEGIN);
+    const end = doc.indexOf(CONTRACT_END);
+    expect(begin, `${CONTRACT_DOC} has the generated block`).toBeGreaterThanOrEqual(0);
+    expect(doc.slice(begin, end + CONTRACT_END.length)).toBe(await renderContractSection());
   });
 
   it('the committed JSON Schema file is byte for byte what the code generates', async () => {
     expect(await readRepoFile(AUDIT_EVENT_SCHEMA_FILE)).toBe(await renderJsonSchemaFile());
   });
 
-  it('the README block has a row for every catalog event, every column and every contract field', async () => {
-    const section = await renderReadmeSection();
+  it('the generated block has a row for every catalog event and an entry for every column and every contract field', async () => {
+    const section = await renderContractSection();
     const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     const hasRow = (...cells: string[]) =>
       expect(section).toMatch(new RegExp(`^\\| ${cells.map(escape).join(' +\\| ')} +\\|`, 'm'));
+    const hasEntry = (name: string, description: string) =>
+      expect(section).toMatch(new RegExp(`^- \`${escape(name)}\`: .*${escape(description)}$`, 'm'));
     for (const entry of EVENT_CATALOG) hasRow(String(entry.eventId), entry.summary);
-    for (const table of TABLE_NAMES) for (const column of TABLE_COLUMNS[table]) hasRow(`\`${column.name}\``);
+    for (const table of TABLE_NAMES) {
+      for (const column of TABLE_COLUMNS[table]) hasEntry(column.name, column.description);
+    }
     for (const field of [
       'schemaVersion',
       'tenantId',
@@ -38,7 +42,7 @@ describe('generated contract documentation (regenerate with `npm run docs`)', ()
       'ca.id',
       'certificate.subjectAltNames',
     ]) {
-      hasRow(`\`${field}\``);
+      hasEntry(field, '');
     }
   });
 });

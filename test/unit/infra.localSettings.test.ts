@@ -16,8 +16,8 @@ function valuesOf(file: string): Record<string, string> {
 describe('local.settings samples', () => {
   it('cover both ways to run func start: local emulators and a real namespace with your own sign-in', () => {
     expect(samples).toEqual(['local.settings.identity.sample.json', 'local.settings.sample.json']);
-    const readme = readFileSync('README.md', 'utf8');
-    for (const sample of samples) expect(readme).toContain(`\`${sample}\``);
+    const guide = readFileSync('docs/development.md', 'utf8');
+    for (const sample of samples) expect(guide).toContain(`\`${sample}\``);
   });
 
   it.each(samples)(

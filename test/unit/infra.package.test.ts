@@ -7,7 +7,7 @@ import { CoreToolsFuncIgnore } from '../support/coreToolsFuncIgnore';
 
 /**
  * What `func azure functionapp publish` would upload from this checkout after
- * the README's publish steps, computed without Core Tools: the files Core
+ * the publish steps of docs/operations.md, computed without Core Tools: the files Core
  * Tools walks, filtered by .funcignore (with Core Tools' own matcher and with
  * gitignore semantics, which must agree), with node_modules reduced to what
  * `npm prune` keeps.
@@ -43,10 +43,10 @@ function localFiles(directory = ROOT): string[] {
   return files;
 }
 
-/** The README's publish recipe: the fenced block of its "Publish" step. */
+/** The operations guide's publish recipe: the fenced block of its "Publish" step. */
 function publishRecipe(): string[] {
-  const readme = readFileSync('README.md', 'utf8');
-  const section = /^### (?:\d+\. )?Publish\n([\s\S]*?)(?=^#{1,3} )/m.exec(readme)?.[1] ?? '';
+  const guide = readFileSync('docs/operations.md', 'utf8');
+  const section = /^### (?:\d+\. )?Publish\n([\s\S]*?)(?=^#{1,3} )/m.exec(guide)?.[1] ?? '';
   const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
   return block
     .split('\n')
@@ -68,7 +68,7 @@ beforeAll(() => {
   const build = run('npm', ['run', 'build']);
   expect(build.status, build.stdout + build.stderr).toBe(0);
 
-  // npm's own answer to "what stays after the README's prune".
+  // npm's own answer to "what stays after the guide's prune".
   const omit = (publishRecipe().find((line) => line.startsWith('npm prune')) ?? '')
     .split(/\s+/)
     .filter((arg) => arg.startsWith('--omit='));
@@ -154,7 +154,7 @@ describe('the published package', () => {
   });
 });
 
-describe('the README publish recipe', () => {
+describe('the publish recipe (docs/operations.md)', () => {
   it('builds, keeps production dependencies only, and publishes without a remote build', () => {
     const recipe = publishRecipe();
     const step = (pattern: RegExp): number => recipe.findIndex((line) => pattern.test(line));

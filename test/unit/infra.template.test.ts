@@ -519,9 +519,9 @@ describe('infra/azuredeploy.json secrets', () => {
   });
 });
 
-describe('README deploy button', () => {
+describe('deploy button (docs/operations.md)', () => {
   it('opens this template from its raw URL in the portal', () => {
-    const readme = readFileSync('README.md', 'utf8');
+    const readme = readFileSync('docs/operations.md', 'utf8');
     const link = /https:\/\/portal\.azure\.com\/#create\/Microsoft\.Template\/uri\/([^)\s]+)/.exec(
       readme,
     )?.[1];
