@@ -13,6 +13,7 @@ import { emptyDeliveries, windowRows } from '../../src/domain/exportHealth/windo
 import { windowContaining } from '../../src/domain/exportHealth/windows';
 import {
   CA_TABLE,
+  HEALTH_COLUMNS,
   HEALTH_STREAM,
   HEALTH_TABLE,
   healthStreamDeclarationColumns,
@@ -53,7 +54,10 @@ async function connected(customer: Customer): Promise<{ ingest: LogsIngestionCli
   body.properties.dataFlows.push({
     streams: [HEALTH_STREAM],
     destinations: ['customerWorkspace'],
-    transformKql: 'source',
+    // Guid columns arrive as strings (streams have no guid type) and must leave as guid.
+    transformKql: `source | extend ${HEALTH_COLUMNS.filter((column) => column.type === 'guid')
+      .map((column) => `${column.name} = toguid(${column.name})`)
+      .join(', ')}`,
     outputStream: HEALTH_STREAM,
   });
   const dcr = await arm(customer.credential, 'PUT', dcrUrl(info, customer, 'dcr-siem'), body);
