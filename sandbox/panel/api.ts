@@ -10,7 +10,7 @@ export interface Session {
   bearerToken: string;
 }
 
-export type StepOutcome = 'ok' | 'pending' | 'failed' | 'skipped';
+export type StepOutcome = 'ok' | 'warning' | 'pending' | 'failed' | 'skipped';
 
 export interface StepResult {
   outcome: StepOutcome;

@@ -47,7 +47,14 @@ export const API_VERSIONS = {
   workspace: '2022-10-01',
   tables: '2022-10-01',
   dataCollectionRules: '2023-03-11',
+  diagnosticSettings: '2021-05-01-preview',
 } as const;
+
+/**
+ * Name of the diagnostic setting on our DCR. The Sentinel hunting query EZCA_DcrLogErrors filters
+ * DCRLogErrors on the DCR's resource id (pki-siem-export-*), not on this name.
+ */
+export const DIAGNOSTIC_SETTING_NAME = 'pki-siem-export-errors';
 
 export interface ArmWorkspaceProvisionerOptions {
   /** ARM endpoint of the cloud, e.g. https://management.azure.com. */
@@ -309,6 +316,31 @@ export class ArmWorkspaceProvisioner implements WorkspaceProvisioner {
     };
   }
 
+  async ensureDiagnosticSetting(
+    tenantId: string,
+    workspace: WorkspaceRef,
+    dataCollectionRuleId: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const operation: ArmOperation = {
+      doing: 'create the diagnostic setting that sends the data collection rule errors to the workspace',
+      role: 'Monitoring Contributor',
+      why: 'Microsoft.Insights/diagnosticSettings/write, so that rows Azure refuses show up in the DCRLogErrors table',
+      workspace,
+      tenantId,
+    };
+    const url = `${this.arm}${dataCollectionRuleId}/providers/Microsoft.Insights/diagnosticSettings/${DIAGNOSTIC_SETTING_NAME}?api-version=${API_VERSIONS.diagnosticSettings}`;
+    const response = await this.send(tenantId, 'PUT', url, diagnosticSettingBody(workspace), signal);
+    if (response.status === 200 || response.status === 201) return;
+    if (response.status === 404) {
+      throw new NotFoundError(
+        'DataCollectionRuleNotFound',
+        `The data collection rule ${lastPathSegment(dataCollectionRuleId)} was not found when adding its diagnostic setting (it may have been deleted meanwhile). Click Create Connection again.`,
+      );
+    }
+    throw mapArmError(response, operation);
+  }
+
   /** Polls Azure-AsyncOperation until the operation ends; only ever follows the ARM endpoint's own host. */
   private async awaitOperation(
     tenantId: string,
@@ -408,6 +440,24 @@ function tableUrl(arm: string, workspace: WorkspaceRef, table: TableName, action
 }
 
 /** The Direct DCR body: one stream per table into `Custom-<table>`, guid columns converted by the transform. */
+/**
+ * Diagnostic setting on the DCR (diagnosticsSettings_API.json 2021-05-01-preview: properties.workspaceId
+ * and logs[].category/enabled). LogErrors is the DCR's only log category and lands in DCRLogErrors
+ * (Learn: Supported logs for Microsoft.Insights/datacollectionrules; Monitor DCR data collection).
+ */
+export function diagnosticSettingBody(workspace: WorkspaceRef): unknown {
+  return {
+    properties: {
+      workspaceId: workspace.resourceId,
+      logs: [{ category: 'LogErrors', enabled: true }],
+    },
+  };
+}
+
+function lastPathSegment(id: string): string {
+  return id.split('/').filter(Boolean).at(-1) ?? id;
+}
+
 export function dataCollectionRuleBody(workspace: WorkspaceRef, location: string): unknown {
   const destination = 'workspace';
   return {

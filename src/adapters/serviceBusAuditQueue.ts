@@ -1,4 +1,5 @@
 import type {
+  RetryOptions,
   ServiceBusClient,
   ServiceBusMessage,
   ServiceBusMessageBatch,
@@ -23,6 +24,21 @@ import type { AuditQueue, OutgoingAuditMessage } from '../domain/ports';
  * The SDK (about 20 MB resident) is loaded on the first send: a forwarder
  * whose tenants are healthy never re-enqueues and never needs it.
  */
+/**
+ * Bounded retries for every operation of the client (@azure/service-bus ServiceBusClientOptions
+ * .retryOptions, RetryOptions of @azure/core-amqp: by default 3 retries, 30 s apart, each attempt up
+ * to 60 s). With those defaults a send whose identity lost its Data Sender role (the broker refuses
+ * the link, and the SDK retries that) takes minutes, far past FORWARDER_TIME_BUDGET_SECONDS and the
+ * message lock. These end a refused or stuck send within about 3 x 15 s + 3 s, so the forwarder's
+ * settlement (abandon, then redelivery) happens while the lock is still held.
+ */
+export const SERVICE_BUS_RETRY_OPTIONS: RetryOptions = {
+  maxRetries: 2,
+  retryDelayInMs: 1_000,
+  maxRetryDelayInMs: 2_000,
+  timeoutInMs: 15_000,
+};
+
 export class ServiceBusAuditQueue implements AuditQueue {
   private client: ServiceBusClient | undefined;
   private sender: Promise<ServiceBusSender> | undefined;
@@ -51,8 +67,10 @@ export class ServiceBusAuditQueue implements AuditQueue {
     this.sender ??= import('@azure/service-bus').then(({ ServiceBusClient }) => {
       this.client ??=
         this.settings.kind === 'connectionString'
-          ? new ServiceBusClient(this.settings.connectionString)
-          : new ServiceBusClient(this.settings.fullyQualifiedNamespace, this.credential());
+          ? new ServiceBusClient(this.settings.connectionString, { retryOptions: SERVICE_BUS_RETRY_OPTIONS })
+          : new ServiceBusClient(this.settings.fullyQualifiedNamespace, this.credential(), {
+              retryOptions: SERVICE_BUS_RETRY_OPTIONS,
+            });
       return this.client.createSender(this.settings.queueName);
     });
     this.sender.catch(() => {

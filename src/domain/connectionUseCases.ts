@@ -144,7 +144,13 @@ export interface RetestSummary {
   conflicts: number;
 }
 
-const STEP_ORDER: readonly ConnectionStep[] = ['workspace', 'tables', 'dataCollectionRule', 'testMessage'];
+const STEP_ORDER: readonly ConnectionStep[] = [
+  'workspace',
+  'tables',
+  'dataCollectionRule',
+  'testMessage',
+  'diagnosticSetting',
+];
 const MMP = 'Monitoring Metrics Publisher' as const;
 
 export class ConnectionUseCases {
@@ -223,6 +229,19 @@ export class ConnectionUseCases {
             );
             if (sent) run.set('testMessage', sent);
             if (run.outcomeOf('testMessage') === 'pending') pendingUntil = until.toISOString();
+
+            // Last, and never fatal: without it events still arrive, only Azure's silent drops go unseen.
+            const diagnosed = await run.step('diagnosticSetting', deadline, (signal) =>
+              provisioner.ensureDiagnosticSetting(tenantId, workspace, rule.id, signal).then(() => true),
+            );
+            if (diagnosed) {
+              run.ok(
+                'diagnosticSetting',
+                `The data collection rule sends its errors (category LogErrors) to the workspace: rows Azure refuses appear in the DCRLogErrors table.`,
+              );
+            } else {
+              run.warnInstead('diagnosticSetting');
+            }
           }
         }
       }
@@ -247,7 +266,7 @@ export class ConnectionUseCases {
       tenantId,
       outcome: test.outcome,
       steps: Object.fromEntries(
-        STEP_ORDER.map((step) => [step, test.steps[step].code ?? test.steps[step].outcome]),
+        STEP_ORDER.map((step) => [step, test.steps[step]?.code ?? test.steps[step]?.outcome]),
       ),
     });
     return {
@@ -334,8 +353,10 @@ export class ConnectionUseCases {
     }
     const target = tested.target;
     if (tested.test.outcome === 'failed' || !target) {
-      const failedStep = STEP_ORDER.find((step) => tested.test.steps[step].outcome === 'failed');
-      const why = failedStep ? ` at the ${failedStep} step: ${tested.test.steps[failedStep].detail}` : '.';
+      const failed = STEP_ORDER.map((step) => [step, tested.test.steps[step]] as const).find(
+        ([, result]) => result?.outcome === 'failed',
+      );
+      const why = failed ? ` at the ${failed[0]} step: ${failed[1]?.detail}` : '.';
       throw new StateConflictError(
         'ConnectionTestFailed',
         `The last connection test failed${why} Fix this and click Create Connection again before saving.`,
@@ -669,6 +690,7 @@ class StepRunner {
     tables: notRun(),
     dataCollectionRule: notRun(),
     testMessage: notRun(),
+    diagnosticSetting: notRun(),
   };
   private timedOut = false;
 
@@ -724,6 +746,17 @@ class StepRunner {
     this.steps[step] = result;
   }
 
+  /** An optional step that failed or timed out: a warning that keeps its code and says events still flow. */
+  warnInstead(step: ConnectionStep): void {
+    const result = this.steps[step];
+    if (result.outcome !== 'failed' && result.outcome !== 'pending') return;
+    this.steps[step] = {
+      ...result,
+      outcome: 'warning',
+      detail: `${result.detail} Events are still delivered; only errors Azure logs about dropped rows (table DCRLogErrors) are not sent to your workspace until this is fixed.`,
+    };
+  }
+
   outcomeOf(step: ConnectionStep): StepResult['outcome'] {
     return this.steps[step].outcome;
   }
@@ -731,7 +764,7 @@ class StepRunner {
   /** ok only if every step is; pending only when provisioning is done and the test waits; failed otherwise. */
   overall(provisioned: boolean): ConnectionTestResult['outcome'] {
     const outcomes = STEP_ORDER.map((step) => this.steps[step].outcome);
-    if (outcomes.every((outcome) => outcome === 'ok')) return 'ok';
+    if (outcomes.every((outcome) => outcome === 'ok' || outcome === 'warning')) return 'ok';
     if (provisioned && this.steps.testMessage.outcome === 'pending') return 'pending';
     return 'failed';
   }
@@ -789,8 +822,12 @@ function testedReason(test: ConnectionTestResult): string {
     case 'pending':
       return `Connection provisioned; the test event waits for Azure to propagate permissions (until ${test.pendingUntil ?? 'the end of the propagation window'}). Save changes is already possible.`;
     case 'failed': {
-      const step = STEP_ORDER.find((name) => test.steps[name].outcome !== 'ok');
-      return `Connection test failed${step ? ` at the ${step} step (${test.steps[step].code ?? test.steps[step].outcome})` : ''}.`;
+      const step = STEP_ORDER.find((name) => {
+        const outcome = test.steps[name]?.outcome;
+        return outcome !== undefined && outcome !== 'ok' && outcome !== 'warning';
+      });
+      const result = step ? test.steps[step] : undefined;
+      return `Connection test failed${step && result ? ` at the ${step} step (${result.code ?? result.outcome})` : ''}.`;
     }
   }
 }

@@ -181,4 +181,14 @@ export interface WorkspaceProvisioner {
     location: string,
     signal: AbortSignal,
   ): Promise<DataCollectionRuleInfo>;
+  /**
+   * Creates or updates the DCR's diagnostic setting that sends its LogErrors category to the
+   * workspace (table DCRLogErrors), so rows Azure drops silently leave a trace the customer sees.
+   */
+  ensureDiagnosticSetting(
+    tenantId: string,
+    workspace: WorkspaceRef,
+    dataCollectionRuleId: string,
+    signal: AbortSignal,
+  ): Promise<void>;
 }

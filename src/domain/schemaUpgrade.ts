@@ -152,6 +152,7 @@ export class SchemaUpgrades {
       const rule = await step('dataCollectionRule', (signal) =>
         provisioner.ensureDataCollectionRule(tenantId, workspace, saved.location, signal),
       );
+      await this.ensureDiagnosticSetting(tenantId, workspace, rule.id, deadline);
       return {
         ...saved,
         dataCollectionRuleId: rule.id,
@@ -162,6 +163,27 @@ export class SchemaUpgrades {
       };
     } finally {
       deadline.dispose();
+    }
+  }
+
+  /**
+   * Connections made before Create Connection added the DCR's LogErrors diagnostic setting get it
+   * here. Best effort, as in Create Connection: events flow without it, so a failure is logged and
+   * never holds back the schema upgrade.
+   */
+  private async ensureDiagnosticSetting(
+    tenantId: string,
+    workspace: ReturnType<typeof parseWorkspaceResourceId>,
+    dataCollectionRuleId: string,
+    deadline: Deadline,
+  ): Promise<void> {
+    try {
+      await deadline.run((signal) =>
+        this.deps.provisioner.ensureDiagnosticSetting(tenantId, workspace, dataCollectionRuleId, signal),
+      );
+    } catch (error) {
+      const { code } = describe(error);
+      this.deps.logger.warn('DCR diagnostic setting not created during schema upgrade', { tenantId, code });
     }
   }
 

@@ -23,7 +23,11 @@ export type ConnectionState =
   /** Turned off by the portal: events are counted and completed, not delivered. */
   | 'disabled';
 
-export type StepOutcome = 'ok' | 'pending' | 'failed' | 'skipped';
+/**
+ * `warning`: the step failed but the connection works without it (events are delivered);
+ * the detail says what is missing and how to fix it.
+ */
+export type StepOutcome = 'ok' | 'warning' | 'pending' | 'failed' | 'skipped';
 
 export interface StepResult {
   outcome: StepOutcome;
@@ -36,13 +40,24 @@ export interface StepResult {
   scope?: string;
 }
 
-export type ConnectionStep = 'workspace' | 'tables' | 'dataCollectionRule' | 'testMessage';
+export type ConnectionStep =
+  | 'workspace'
+  | 'tables'
+  | 'dataCollectionRule'
+  | 'testMessage'
+  /** Sends the DCR's LogErrors to the workspace (DCRLogErrors); a failure is only a warning. */
+  | 'diagnosticSetting';
+
+/** Steps every recorded test has; connections tested before diagnosticSetting existed lack it. */
+export type ConnectionSteps = Record<Exclude<ConnectionStep, 'diagnosticSetting'>, StepResult> & {
+  diagnosticSetting?: StepResult;
+};
 
 export interface ConnectionTestResult {
-  /** ok when every step is ok; pending when the test message waits for propagation; failed otherwise. */
+  /** ok when every step is ok or a warning; pending when the test message waits for propagation; failed otherwise. */
   outcome: 'ok' | 'pending' | 'failed';
   testedAt: string;
-  steps: Record<ConnectionStep, StepResult>;
+  steps: ConnectionSteps;
   /** While pending: the time after which a 403/404 counts as failure, not propagation. */
   pendingUntil?: string;
 }

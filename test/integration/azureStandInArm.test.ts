@@ -1,6 +1,6 @@
 import { LogsIngestionClient } from '@azure/monitor-ingestion';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { dataCollectionRuleBody } from '../../src/adapters/armWorkspaceProvisioner';
+import { dataCollectionRuleBody, diagnosticSettingBody } from '../../src/adapters/armWorkspaceProvisioner';
 import { CA_TABLE, CERTIFICATE_TABLE, tablesApiColumns } from '../../src/domain/tableSchema';
 import { parseWorkspaceResourceId } from '../../src/domain/workspaceResourceId';
 import { AzureStandInAdmin, type StandInInfo } from '../support/azureStandIn';
@@ -599,5 +599,97 @@ describe('ARM stand-in: data collection rules', () => {
     expect((await arm(customer.credential, 'DELETE', url)).status).toBe(200);
     expect((await arm(customer.credential, 'GET', url)).status).toBe(404);
     expect((await arm(customer.credential, 'DELETE', url)).status).toBe(204);
+  });
+});
+
+describe('ARM stand-in: diagnostic settings on a data collection rule', () => {
+  const settingUrl = (dcr: string, name = 'errors', version = '2021-05-01-preview') =>
+    `${dcr.split('?')[0]}/providers/Microsoft.Insights/diagnosticSettings/${name}?api-version=${version}`;
+
+  async function customerWithDcr(): Promise<{
+    customer: Awaited<ReturnType<typeof seedCustomer>>;
+    dcr: string;
+  }> {
+    const customer = await seedCustomer(admin, info);
+    await createTable(info, customer);
+    const dcr = dcrUrl(info, customer, 'dcr-diag');
+    expect((await arm(customer.credential, 'PUT', dcr, dcrBody(customer))).status).toBe(201);
+    return { customer, dcr };
+  }
+
+  it("creates the app's LogErrors setting (200), answers it on GET and lists it on the DCR", async () => {
+    const { customer, dcr } = await customerWithDcr();
+    const workspace = parseWorkspaceResourceId(customer.workspaceId);
+    const put = await arm(customer.credential, 'PUT', settingUrl(dcr), diagnosticSettingBody(workspace));
+    expect(put.status).toBe(200);
+    expect(put.body).toMatchObject({
+      name: 'errors',
+      type: 'Microsoft.Insights/diagnosticSettings',
+      properties: { workspaceId: customer.workspaceId },
+    });
+    const get = await arm(customer.credential, 'GET', settingUrl(dcr));
+    expect(get.status).toBe(200);
+    expect(JSON.stringify(get.body)).toContain('"category":"LogErrors"');
+    const [rule] = await admin.listDcrs({ tenantId: customer.tenant.tenantId });
+    expect(rule?.diagnosticSettings).toEqual([
+      { name: 'errors', workspaceId: customer.workspaceId, categories: ['LogErrors'] },
+    ]);
+  });
+
+  it('refuses an unknown category, a setting without destination or with nothing enabled, and an unknown api-version', async () => {
+    const { customer, dcr } = await customerWithDcr();
+    const unknown = await arm(customer.credential, 'PUT', settingUrl(dcr), {
+      properties: { workspaceId: customer.workspaceId, logs: [{ category: 'Audit', enabled: true }] },
+    });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error).toMatchObject({ code: 'BadRequest' });
+    expect(unknown.body.error.message).toContain("'Audit' is not supported");
+    expect(unknown.body.error.message).toContain('LogErrors');
+
+    const noDestination = await arm(customer.credential, 'PUT', settingUrl(dcr), {
+      properties: { logs: [{ category: 'LogErrors', enabled: true }] },
+    });
+    expect(noDestination.status).toBe(400);
+    expect(noDestination.body.error.message).toContain('workspaceId');
+
+    const nothingEnabled = await arm(customer.credential, 'PUT', settingUrl(dcr), {
+      properties: { workspaceId: customer.workspaceId, logs: [{ category: 'LogErrors', enabled: false }] },
+    });
+    expect(nothingEnabled.status).toBe(400);
+
+    const version = await arm(customer.credential, 'PUT', settingUrl(dcr, 'errors', '2023-03-11'), {
+      properties: { workspaceId: customer.workspaceId, logs: [{ category: 'LogErrors', enabled: true }] },
+    });
+    expect(version.status).toBe(400);
+    expect(version.body.error.code).toBe('NoRegisteredProviderFound');
+    expect((await admin.listDcrs({ tenantId: customer.tenant.tenantId }))[0]?.diagnosticSettings).toEqual([]);
+  });
+
+  it('needs diagnosticSettings/write (Monitoring Contributor) and an existing DCR', async () => {
+    const { customer, dcr } = await customerWithDcr();
+    for (const role of ['Monitoring Contributor', 'Log Analytics Contributor'] as const) {
+      await admin.revokeRole({ tenantId: customer.tenant.tenantId, clientId: customer.clientId, role });
+    }
+    const body = diagnosticSettingBody(parseWorkspaceResourceId(customer.workspaceId));
+    const refused = await arm(customer.credential, 'PUT', settingUrl(dcr), body);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe('AuthorizationFailed');
+    expect(refused.body.error.message).toContain("action 'Microsoft.Insights/diagnosticSettings/write'");
+
+    await admin.grantRole({
+      tenantId: customer.tenant.tenantId,
+      clientId: customer.clientId,
+      role: 'Monitoring Contributor',
+      scope: customer.tenant.resourceGroup.id,
+    });
+    const missing = await arm(
+      customer.credential,
+      'PUT',
+      settingUrl(dcrUrl(info, customer, 'dcr-none')),
+      body,
+    );
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe('ResourceNotFound');
+    expect((await arm(customer.credential, 'PUT', settingUrl(dcr), body)).status).toBe(200);
   });
 });

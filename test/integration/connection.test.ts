@@ -214,11 +214,25 @@ describe('Create Connection, Save changes, status', () => {
     expect(created.status).toBe(200);
     const body = created.json<ConnectionBody>();
     expect(body.test.outcome).toBe('ok');
-    expect(Object.values(body.test.steps).map((step) => step.outcome)).toEqual(['ok', 'ok', 'ok', 'ok']);
+    expect(Object.values(body.test.steps).map((step) => step.outcome)).toEqual([
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+    ]);
     expect(created.headers.get('etag')).toBeTruthy();
 
     const [rule] = await admin.listDcrs({ tenantId: c.tenantId });
     expect(rule).toMatchObject({ location: 'eastus', immutableId: body.dataCollectionRule?.immutableId });
+    // Ingestion errors of our DCR go to the customer's workspace (DCRLogErrors); the Sentinel hunting
+    // query EZCA_DcrLogErrors matches this DCR by its resource id.
+    expect(rule?.diagnosticSettings).toEqual([
+      { name: 'pki-siem-export-errors', workspaceId: c.workspaceId, categories: ['LogErrors'] },
+    ]);
+    expect(rule?.id.toLowerCase()).toContain(
+      '/providers/microsoft.insights/datacollectionrules/pki-siem-export-',
+    );
     expect(rule?.id).toContain(`${c.resourceGroupId}/providers/Microsoft.Insights/dataCollectionRules/`);
     for (const table of [CA_TABLE, CERTIFICATE_TABLE]) {
       const rows = await admin.rows({ workspaceId: c.workspaceId, table });
@@ -268,6 +282,34 @@ describe('Create Connection, Save changes, status', () => {
     });
     expect(body.test.steps[step].detail).toContain(missing);
     expect(body.test.steps[step].detail).toContain(c.resourceGroupId);
+  });
+
+  it('reports a refused diagnostic setting as a warning naming Monitoring Contributor; the connection still tests ok', async () => {
+    const c = await customer();
+    await admin.injectFault({
+      face: 'arm',
+      operation: 'diagnosticSettingPut',
+      tenantId: c.tenantId,
+      status: 403,
+      errorCode: 'AuthorizationFailed',
+      message:
+        "The client 'x' with object id 'y' does not have authorization to perform action 'Microsoft.Insights/diagnosticSettings/write' over scope 'z' or the scope is invalid.",
+    });
+    try {
+      const body = (await connect(c)).json<ConnectionBody>();
+      expect(body.test.outcome).toBe('ok');
+      expect(body.test.steps.testMessage.outcome).toBe('ok');
+      expect(body.test.steps.diagnosticSetting).toMatchObject({
+        outcome: 'warning',
+        code: 'AuthorizationFailed',
+        missingRole: 'Monitoring Contributor',
+        scope: c.resourceGroupId,
+      });
+      expect(body.test.steps.diagnosticSetting?.detail).toContain('DCRLogErrors');
+      expect((await admin.listDcrs({ tenantId: c.tenantId }))[0]?.diagnosticSettings).toEqual([]);
+    } finally {
+      await admin.clearFaults({ tenantId: c.tenantId });
+    }
   });
 
   it('names Log Analytics Contributor when the workspace cannot even be read', async () => {

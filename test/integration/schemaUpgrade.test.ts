@@ -144,6 +144,10 @@ async function makeVersionOne(c: Customer): Promise<void> {
   }
   const put = await arm(credentialOf(c), 'PUT', await dcrUrlOf(c), body);
   expect(put.status).toBe(200);
+  // Nor had it the diagnostic setting that sends the DCR's LogErrors to the workspace.
+  const setting = `${(await dcrUrlOf(c)).split('?')[0]}/providers/Microsoft.Insights/diagnosticSettings/pki-siem-export-errors?api-version=2021-05-01-preview`;
+  expect((await arm(credentialOf(c), 'DELETE', setting)).status).toBe(200);
+  expect((await admin.listDcrs({ tenantId: c.tenantId }))[0]?.diagnosticSettings).toEqual([]);
 
   const current = (await connections.get(c.tenantId))!;
   const old: TenantConnection = structuredClone(current.value);
@@ -216,6 +220,9 @@ describe('schema upgrade of saved connections', () => {
     expect(upgraded.state).toBe('active');
     const puts = await admin.requests({ tenantId: c.tenantId, operation: 'dcrPut' });
     expect(puts.at(-1)?.status).toBe(200);
+    expect((await admin.listDcrs({ tenantId: c.tenantId }))[0]?.diagnosticSettings).toEqual([
+      { name: 'pki-siem-export-errors', workspaceId: c.workspaceId, categories: ['LogErrors'] },
+    ]);
 
     forgetCachedConnections();
     const time = new Date(Date.now() - 30_000).toISOString();

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ClientSecretCredential, type TokenCredential } from '@azure/identity';
 import { ServiceBusClient } from '@azure/service-bus';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ServiceBusAuditQueue } from '../../src/adapters/serviceBusAuditQueue';
+import { SERVICE_BUS_RETRY_OPTIONS, ServiceBusAuditQueue } from '../../src/adapters/serviceBusAuditQueue';
 import { runCli } from '../../src/cli/cli';
 import type { OutgoingAuditMessage } from '../../src/domain/ports';
 import { AzureStandInAdmin, type RoleName } from '../support/azureStandIn';
@@ -69,6 +69,30 @@ describe('Service Bus over Entra ID tokens (CBS jwt)', () => {
     await queue.send([later, replayed]);
     expect((await bus.activeMessages(queueName)).map((m) => m.messageId)).toEqual([replayed.messageId]);
     expect((await bus.scheduledMessages(queueName)).map((m) => m.messageId)).toEqual([later.messageId]);
+  });
+
+  it('fails a send whose identity lost its data role after the bounded retries, instead of retrying for minutes', async () => {
+    const queueName = await bus.createUniqueQueue({ requiresDuplicateDetection: true }, 'entra');
+    const inner = await identityWith(['Azure Service Bus Data Receiver']);
+    // The SDK asks for a token for every attempt to open the refused sender link: counting them counts
+    // the attempts (with the SDK's default retry options there would be 4, 30 s apart).
+    let attempts = 0;
+    const counting: TokenCredential = {
+      getToken: (scopes, options) => {
+        attempts += 1;
+        return inner.getToken(scopes, options);
+      },
+    };
+    const queue = identityQueue(queueName, counting);
+    const error = await queue.send([copy()]).then(
+      () => undefined,
+      (caught: unknown) => caught as Error,
+    );
+    // core-amqp's retry gives up with an AggregateError of the attempts' refusals.
+    const causes = error instanceof AggregateError ? (error.errors as Error[]) : [error];
+    expect(causes.map((cause) => cause?.message).join('\n')).toMatch(/'Send' claim\(s\) are required/);
+    expect(attempts).toBe(SERVICE_BUS_RETRY_OPTIONS.maxRetries! + 1);
+    expect(await bus.activeMessages(queueName)).toEqual([]);
   });
 
   // The stand-in's own refusals, through a client that does not retry (the SDK retries a refused

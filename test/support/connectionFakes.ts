@@ -21,11 +21,14 @@ type Behaviour = { kind: 'ok' } | { kind: 'fail'; error: Error } | { kind: 'hang
 export class FakeWorkspaceProvisioner implements WorkspaceProvisioner {
   location = 'eastus';
   readonly calls: string[] = [];
-  behaviour: Record<'workspace' | 'tables' | 'dataCollectionRule', Behaviour> = {
+  behaviour: Record<'workspace' | 'tables' | 'dataCollectionRule' | 'diagnosticSetting', Behaviour> = {
     workspace: { kind: 'ok' },
     tables: { kind: 'ok' },
     dataCollectionRule: { kind: 'ok' },
+    diagnosticSetting: { kind: 'ok' },
   };
+  /** DCR ids that have the LogErrors diagnostic setting. */
+  readonly diagnosticSettings = new Set<string>();
   /** What ensureTable reports per table (created on first call, unchanged afterwards, like ARM). */
   private readonly existingTables = new Set<string>();
   private readonly rules = new Map<string, DataCollectionRuleInfo>();
@@ -78,6 +81,17 @@ export class FakeWorkspaceProvisioner implements WorkspaceProvisioner {
       this.rules.set(key, rule);
     }
     return rule;
+  }
+
+  async ensureDiagnosticSetting(
+    tenantId: string,
+    _workspace: WorkspaceRef,
+    dataCollectionRuleId: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    this.calls.push(`diagnosticSetting ${tenantId}`);
+    await this.behave('diagnosticSetting', signal);
+    this.diagnosticSettings.add(dataCollectionRuleId);
   }
 
   private behave(step: keyof FakeWorkspaceProvisioner['behaviour'], signal: AbortSignal): Promise<void> {

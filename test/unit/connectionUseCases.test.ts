@@ -82,7 +82,10 @@ describe('createConnection', () => {
       'ok',
       'ok',
       'ok',
+      'ok',
     ]);
+    expect(result.value.test.steps.diagnosticSetting?.detail).toContain('DCRLogErrors');
+    expect([...provisioner.diagnosticSettings]).toEqual([result.value.dataCollectionRule?.id]);
     expect(result.value.location).toBe('eastus');
     expect(result.value.dataCollectionRule?.immutableId).toMatch(/^dcr-/);
     expect(sink.uploads.map((upload) => upload.stream).sort()).toEqual(
@@ -157,6 +160,46 @@ describe('createConnection', () => {
     });
     expect(result.value.test.steps.testMessage.outcome).toBe('skipped');
     expect(result.value.dataCollectionRule).toBeUndefined();
+  });
+
+  it('reports a refused diagnostic setting as a warning naming the role; the test stays ok and can be saved', async () => {
+    provisioner.behaviour.diagnosticSetting = {
+      kind: 'fail',
+      error: new AuthorizationError(
+        'grant Monitoring Contributor',
+        'Monitoring Contributor',
+        RG,
+        'Microsoft.Insights/diagnosticSettings/write',
+      ),
+    };
+    const cases = useCases();
+    const result = await cases.createConnection(TENANT, {
+      workspaceResourceId: WORKSPACE,
+      location: 'eastus',
+    });
+    expect(result.value.test.outcome).toBe('ok');
+    expect(result.value.test.steps.testMessage.outcome).toBe('ok');
+    expect(result.value.test.steps.diagnosticSetting).toMatchObject({
+      outcome: 'warning',
+      code: 'AuthorizationFailed',
+      missingRole: 'Monitoring Contributor',
+      scope: RG,
+    });
+    expect(result.value.test.steps.diagnosticSetting?.detail).toContain('Events are still delivered');
+    expect(provisioner.diagnosticSettings.size).toBe(0);
+    const saved = await cases.saveSettings(TENANT, { workspaceResourceId: WORKSPACE }, result.etag);
+    expect(saved.value.state).toBe('active');
+  });
+
+  it('turns a diagnostic setting that runs out of time into a warning, after the test event was sent', async () => {
+    provisioner.behaviour.diagnosticSetting = { kind: 'hang' };
+    const result = await useCases(200).createConnection(TENANT, {
+      workspaceResourceId: WORKSPACE,
+      location: 'eastus',
+    });
+    expect(sink.uploads).toHaveLength(2);
+    expect(result.value.test.steps.diagnosticSetting).toMatchObject({ outcome: 'warning', code: 'Timeout' });
+    expect(result.value.test.outcome).toBe('ok');
   });
 
   it('answers within its time limit, reporting the running step pending and the rest skipped', async () => {

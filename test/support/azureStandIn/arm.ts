@@ -15,6 +15,7 @@ import {
   normalizeLocation,
   workspaceResourceId,
   type DcrRecord,
+  type DiagnosticSettingRecord,
   type ResourceGroupRecord,
   type SubscriptionRecord,
   type TableOperation,
@@ -23,6 +24,7 @@ import {
 } from './model';
 import { describeFailure } from './tokens';
 import type { Operation } from './types';
+import { validateDiagnosticSettingPut } from './diagnosticSettings';
 import { compileTransform, TransformError, transformOutputProblems } from './transform';
 import { outputTableName, validateDcrPut, validateTablePut, type Problem } from './validation';
 
@@ -38,6 +40,7 @@ const API_VERSIONS = {
   workspaces: ['2020-08-01', '2021-06-01', '2022-10-01', '2023-09-01', '2025-02-01', '2025-07-01'],
   tables: ['2022-10-01', '2023-09-01', '2025-02-01', '2025-07-01'],
   dataCollectionRules: ['2023-03-11', '2024-03-11'],
+  diagnosticSettings: ['2021-05-01-preview'],
 };
 
 export const TABLES_API_VERSION = '2022-10-01';
@@ -50,6 +53,11 @@ const ACTIONS = {
   dcrRead: 'Microsoft.Insights/dataCollectionRules/read',
   dcrWrite: 'Microsoft.Insights/dataCollectionRules/write',
   dcrDelete: 'Microsoft.Insights/dataCollectionRules/delete',
+  // Granted by Monitoring Contributor ("Microsoft.Insights/DiagnosticSettings/*", Learn: Azure built-in
+  // roles for Monitor) and Log Analytics Contributor, not by Monitoring Metrics Publisher.
+  diagnosticSettingRead: 'Microsoft.Insights/diagnosticSettings/read',
+  diagnosticSettingWrite: 'Microsoft.Insights/diagnosticSettings/write',
+  diagnosticSettingDelete: 'Microsoft.Insights/diagnosticSettings/delete',
 };
 
 const MAX_ARM_BODY = 4 * 1024 * 1024;
@@ -73,6 +81,7 @@ const WORKSPACE =
 const TABLE = `${WORKSPACE}/tables/:table`;
 const LOCATION = '/subscriptions/:sub/providers/Microsoft.OperationalInsights/locations/:location';
 const DCR = '/subscriptions/:sub/resourceGroups/:rg/providers/Microsoft.Insights/dataCollectionRules/:name';
+const DCR_DIAGNOSTIC_SETTING = `${DCR}/providers/Microsoft.Insights/diagnosticSettings/:setting`;
 
 type Handler = (arm: ArmFace, request: RequestContext, captures: Record<string, string>) => Promise<Reply>;
 
@@ -96,6 +105,14 @@ const ROUTES: Array<[method: string, pattern: string, operation: Operation, hand
   ['GET', DCR, 'dcrGet', (arm, r, m) => arm.getDcr(r, m)],
   ['PUT', DCR, 'dcrPut', (arm, r, m) => arm.putDcr(r, m)],
   ['DELETE', DCR, 'dcrDelete', (arm, r, m) => arm.deleteDcr(r, m)],
+  ['GET', DCR_DIAGNOSTIC_SETTING, 'diagnosticSettingGet', (arm, r, m) => arm.getDiagnosticSetting(r, m)],
+  ['PUT', DCR_DIAGNOSTIC_SETTING, 'diagnosticSettingPut', (arm, r, m) => arm.putDiagnosticSetting(r, m)],
+  [
+    'DELETE',
+    DCR_DIAGNOSTIC_SETTING,
+    'diagnosticSettingDelete',
+    (arm, r, m) => arm.deleteDiagnosticSetting(r, m),
+  ],
 ];
 
 export function armRoute(context: StandInContext, method: string, url: URL): Route | undefined {
@@ -490,6 +507,60 @@ class ArmFace {
     return json(200, undefined);
   }
 
+  /** The DCR a diagnostic setting hangs off; a missing one is ARM's ResourceNotFound for the parent. */
+  private async diagnosticSettingParent(
+    request: RequestContext,
+    m: Record<string, string>,
+    action: string,
+  ): Promise<{ dcr: DcrRecord; subscription: SubscriptionRecord }> {
+    const { subscription } = await this.gate(
+      request,
+      m.sub!,
+      API_VERSIONS.diagnosticSettings,
+      'diagnosticSettings',
+      action,
+    );
+    const group = this.resourceGroup(subscription, m.rg!);
+    const dcr = this.state.dcrsById.get(dcrId(subscription.id, group.name, m.name!).toLowerCase());
+    if (!dcr) throw resourceNotFound('Microsoft.Insights/dataCollectionRules', m.name!, group.name);
+    return { dcr, subscription };
+  }
+
+  async getDiagnosticSetting(request: RequestContext, m: Record<string, string>): Promise<Reply> {
+    const { dcr } = await this.diagnosticSettingParent(request, m, ACTIONS.diagnosticSettingRead);
+    const setting = dcr.diagnosticSettings?.get(m.setting!.toLowerCase());
+    if (!setting) {
+      throw resourceNotFound('Microsoft.Insights/diagnosticSettings', m.setting!, dcr.resourceGroup);
+    }
+    return json(200, diagnosticSettingBody(dcr, setting));
+  }
+
+  /** The spec's DiagnosticSettings_Delete answers 200 when it deleted one and 204 when there was none. */
+  async deleteDiagnosticSetting(request: RequestContext, m: Record<string, string>): Promise<Reply> {
+    const { dcr } = await this.diagnosticSettingParent(request, m, ACTIONS.diagnosticSettingDelete);
+    const deleted = dcr.diagnosticSettings?.delete(m.setting!.toLowerCase()) ?? false;
+    return json(deleted ? 200 : 204, undefined);
+  }
+
+  async putDiagnosticSetting(request: RequestContext, m: Record<string, string>): Promise<Reply> {
+    const { dcr, subscription } = await this.diagnosticSettingParent(
+      request,
+      m,
+      ACTIONS.diagnosticSettingWrite,
+    );
+    const parsed = validateDiagnosticSettingPut(await readJson(request), (resourceId) => {
+      const workspace = this.state.workspaceByResourceId(resourceId);
+      return (
+        workspace !== undefined && workspace.tenantId.toLowerCase() === subscription.tenantId.toLowerCase()
+      );
+    });
+    const setting: DiagnosticSettingRecord = { name: m.setting!, ...parsed };
+    dcr.diagnosticSettings ??= new Map();
+    dcr.diagnosticSettings.set(setting.name.toLowerCase(), setting);
+    // The spec lists 200 (created or updated) as the only success answer of this PUT.
+    return json(200, diagnosticSettingBody(dcr, setting));
+  }
+
   async putDcr(request: RequestContext, m: Record<string, string>): Promise<Reply> {
     const { subscription } = await this.gate(
       request,
@@ -720,6 +791,24 @@ export function tableBody(workspace: WorkspaceRecord, table: TableRecord): Recor
     id: `${workspaceResourceId(workspace.subscriptionId, workspace.resourceGroup, workspace.name)}/tables/${table.name}`,
     name: table.name,
     type: 'Microsoft.OperationalInsights/workspaces/tables',
+  };
+}
+
+/** Shape of createOrUpdateDiagnosticSetting.json's response (2021-05-01-preview). */
+function diagnosticSettingBody(dcr: DcrRecord, setting: DiagnosticSettingRecord): Record<string, unknown> {
+  return {
+    id: `${dcr.id}/providers/microsoft.insights/diagnosticSettings/${setting.name}`,
+    type: 'Microsoft.Insights/diagnosticSettings',
+    name: setting.name,
+    properties: {
+      workspaceId: setting.workspaceId,
+      logs: setting.categories.map((category) => ({
+        category,
+        enabled: true,
+        retentionPolicy: { enabled: false, days: 0 },
+      })),
+      metrics: [],
+    },
   };
 }
 

@@ -216,6 +216,9 @@ export const INPUT_SCHEMAS = {
         'dcrGet',
         'dcrPut',
         'dcrDelete',
+        'diagnosticSettingGet',
+        'diagnosticSettingPut',
+        'diagnosticSettingDelete',
         'upload',
       ])
       .optional(),
@@ -681,6 +684,11 @@ export class StandInControl implements AzureStandInControl {
           logsIngestionEndpoint: dcr.logsIngestionEndpoint,
           streams: Object.keys(dcr.streamDeclarations),
           createdAt: new Date(dcr.createdAt).toISOString(),
+          diagnosticSettings: [...(dcr.diagnosticSettings?.values() ?? [])].map((setting) => ({
+            name: setting.name,
+            workspaceId: setting.workspaceId,
+            categories: [...setting.categories],
+          })),
         })),
     );
   }

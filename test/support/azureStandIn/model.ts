@@ -200,6 +200,15 @@ export interface DcrRecord {
   streamDeclarations: Record<string, { columns: DcrColumn[] }>;
   logAnalytics: Array<{ name: string; workspaceResourceId: string; workspace: WorkspaceRecord }>;
   dataFlows: DcrDataFlow[];
+  /** Diagnostic settings by lower-cased name (ARM child resources of the DCR). */
+  diagnosticSettings?: Map<string, DiagnosticSettingRecord>;
+}
+
+export interface DiagnosticSettingRecord {
+  name: string;
+  workspaceId: string;
+  /** Enabled log categories, as sent. */
+  categories: string[];
 }
 
 export interface FaultRecord extends FaultInfo {

@@ -38,6 +38,9 @@ export type Operation =
   | 'dcrGet'
   | 'dcrPut'
   | 'dcrDelete'
+  | 'diagnosticSettingGet'
+  | 'diagnosticSettingPut'
+  | 'diagnosticSettingDelete'
   | 'upload'
   | 'keyVaultCreateKey'
   | 'keyVaultGetKey'
@@ -249,6 +252,8 @@ export interface DcrInfo {
   logsIngestionEndpoint: string;
   streams: string[];
   createdAt: string;
+  /** Diagnostic settings on the DCR: where its enabled log categories go. */
+  diagnosticSettings: Array<{ name: string; workspaceId: string; categories: string[] }>;
 }
 
 export interface FaultInput {
