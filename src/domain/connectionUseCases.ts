@@ -11,6 +11,7 @@ import {
   type ConnectionActor,
   type ConnectionChange,
 } from './connectionHistory';
+import { answerFrom, CreateConnectionTurns, LEASE_GRACE_MS, ruleView } from './createConnectionTurns';
 import { Deadline, DeadlineExceeded } from './deadline';
 import {
   AuthorizationError,
@@ -22,6 +23,8 @@ import {
 } from './errors';
 import type {
   Clock,
+  CreateConnectionLeases,
+  CreateConnectionRun,
   IngestionSink,
   Logger,
   ParkedEventStore,
@@ -54,6 +57,8 @@ import { parseWorkspaceResourceId, sameResourceId, type WorkspaceRef } from './w
 
 export interface ConnectionUseCaseDeps {
   connections: TenantConnectionStore;
+  /** One Create Connection at a time per tenant across instances; without it calls are not serialized. */
+  leases?: CreateConnectionLeases;
   parked: Pick<ParkedEventStore, 'count'>;
   provisioner: WorkspaceProvisioner;
   ingestion: IngestionSink;
@@ -68,6 +73,8 @@ export interface ConnectionUseCaseDeps {
     propagationWindowMs: number;
     /** Bound for one re-test of a pending connection by the timer. */
     retestTimeoutMs?: number;
+    /** How often a Create Connection waiting for another run of the tenant looks again (default 500 ms). */
+    leasePollMs?: number;
   };
 }
 
@@ -149,9 +156,11 @@ const MMP = 'Monitoring Metrics Publisher' as const;
 
 export class ConnectionUseCases {
   private readonly retestTimeoutMs: number;
+  private readonly turns: CreateConnectionTurns;
 
   constructor(private readonly deps: ConnectionUseCaseDeps) {
     this.retestTimeoutMs = deps.settings.retestTimeoutMs ?? 20_000;
+    this.turns = new CreateConnectionTurns(deps);
   }
 
   /**
@@ -167,13 +176,49 @@ export class ConnectionUseCases {
   ): Promise<Versioned<CreateConnectionResult>> {
     const workspace = parseWorkspaceResourceId(input.workspaceResourceId);
     const location = normalizeLocation(input.location);
+    const startedAt = this.deps.clock.now();
+    const deadline = new Deadline(this.deps.settings.timeoutMs);
+    const run: CreateConnectionRun = {
+      runId: randomUUID(),
+      startedAt: startedAt.toISOString(),
+      // Outlives the time limit and the recording after it; a crashed run frees the tenant after this.
+      expiresAt: new Date(startedAt.getTime() + this.deps.settings.timeoutMs + LEASE_GRACE_MS).toISOString(),
+      workspaceResourceId: workspace.resourceId,
+      location,
+    };
+    let holding = false;
+    try {
+      const turn = await this.turns.take(tenantId, run, deadline);
+      if (turn !== 'run') return turn;
+      holding = true;
+      return await this.provisionAndTest(tenantId, workspace, location, run.startedAt, deadline);
+    } finally {
+      deadline.dispose();
+      if (holding) {
+        await this.deps.leases?.release(tenantId, run.runId).catch((error: unknown) => {
+          // Not fatal: the lease expires on its own at run.expiresAt.
+          this.deps.logger.warn('Releasing the Create Connection lease failed', {
+            tenantId,
+            error: describeError(error),
+          });
+        });
+      }
+    }
+  }
+
+  private async provisionAndTest(
+    tenantId: string,
+    workspace: WorkspaceRef,
+    location: string,
+    runStartedAt: string,
+    deadline: Deadline,
+  ): Promise<Versioned<CreateConnectionResult>> {
     const { provisioner, clock, logger } = this.deps;
     const run = new StepRunner(logger, tenantId);
-    const deadline = new Deadline(this.deps.settings.timeoutMs);
     let target: ConnectionTarget | undefined;
     let pendingUntil: string | undefined;
 
-    try {
+    {
       const found = await run.step('workspace', deadline, (signal) =>
         provisioner.readWorkspace(tenantId, workspace, signal),
       );
@@ -226,8 +271,6 @@ export class ConnectionUseCases {
           }
         }
       }
-    } finally {
-      deadline.dispose();
     }
 
     const test: ConnectionTestResult = {
@@ -241,8 +284,16 @@ export class ConnectionUseCases {
       location,
       test,
       ...(target ? { target } : {}),
+      runStartedAt,
     };
     const recorded = await this.recordTested(tenantId, tested);
+    if (recorded.value.tested !== undefined && recorded.value.tested.runStartedAt !== runStartedAt) {
+      // A newer run recorded meanwhile: its result is the connection's real state, ours is history.
+      logger.info('Create Connection finished after a newer run; answering with the newer result', {
+        tenantId,
+      });
+      return answerFrom(recorded, recorded.value.tested);
+    }
     logger.info('Create Connection finished', {
       tenantId,
       outcome: test.outcome,
@@ -586,6 +637,9 @@ export class ConnectionUseCases {
             ),
           );
         }
+        const stored = current.value.tested?.runStartedAt;
+        if (stored !== undefined && tested.runStartedAt !== undefined && stored > tested.runStartedAt)
+          return current;
         let next: TenantConnection = { ...current.value, tested, updatedAt: at };
         // A saved export keeps running on its saved target: testing never redirects it.
         if (next.state === 'tested') next = withState(next, 'tested', reason, now);
@@ -793,14 +847,6 @@ function testedReason(test: ConnectionTestResult): string {
       return `Connection test failed${step ? ` at the ${step} step (${test.steps[step].code ?? test.steps[step].outcome})` : ''}.`;
     }
   }
-}
-
-function ruleView(target: ConnectionTarget): DataCollectionRuleView {
-  return {
-    id: target.dataCollectionRuleId,
-    immutableId: target.dataCollectionRuleImmutableId,
-    logsIngestionEndpoint: target.logsIngestionEndpoint,
-  };
 }
 
 function lastSegment(id: string): string {

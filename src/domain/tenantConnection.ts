@@ -84,6 +84,8 @@ export interface TestedConnection {
   workspaceResourceId: string;
   location: string;
   test: ConnectionTestResult;
+  /** When the Create Connection that produced this result started: an older run never overwrites it. */
+  runStartedAt?: string;
 }
 
 export interface TenantConnection {

@@ -395,3 +395,39 @@ describe('saveSettings, getSettings, disableExport', () => {
     expect(await rejection(useCases().disableExport(TENANT))).toBeInstanceOf(NotFoundError);
   });
 });
+
+describe('createConnection under concurrency', () => {
+  it('never lets an older run overwrite a newer result; the older call answers with the newer one', async () => {
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    let entered!: () => void;
+    const olderStarted = new Promise<void>((resolve) => (entered = resolve));
+    const readWorkspace = provisioner.readWorkspace.bind(provisioner);
+    let held = false;
+    provisioner.readWorkspace = async (...args) => {
+      if (!held) {
+        held = true;
+        entered();
+        await gate;
+      }
+      return readWorkspace(...args);
+    };
+
+    const older = useCases().createConnection(TENANT, { workspaceResourceId: WORKSPACE, location: 'eastus' });
+    await olderStarted;
+    clock.advance(1_000);
+    const newer = await useCases().createConnection(TENANT, {
+      workspaceResourceId: OTHER_WORKSPACE,
+      location: 'eastus',
+    });
+    clock.advance(1_000);
+    openGate();
+    const olderAnswer = await older;
+
+    const stored = (await store.get(TENANT))!;
+    expect(stored.value.tested?.workspaceResourceId).toBe(OTHER_WORKSPACE);
+    expect(olderAnswer.value).toEqual(newer.value);
+    expect(olderAnswer.etag).toBe(stored.etag);
+    expect(stored.value.history?.filter((change) => change.action === 'createConnection')).toHaveLength(1);
+  });
+});
