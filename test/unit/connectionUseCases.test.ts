@@ -9,6 +9,7 @@ import {
   StateConflictError,
   ValidationError,
 } from '../../src/domain/errors';
+import type { CreateConnectionLeases, CreateConnectionRun } from '../../src/domain/ports';
 import { CA_TABLE, CERTIFICATE_TABLE, streamName } from '../../src/domain/tableSchema';
 import { FakeIngestionSink, FakeWorkspaceProvisioner } from '../support/connectionFakes';
 import {
@@ -429,5 +430,44 @@ describe('createConnection under concurrency', () => {
     expect(olderAnswer.value).toEqual(newer.value);
     expect(olderAnswer.etag).toBe(stored.etag);
     expect(stored.value.history?.filter((change) => change.action === 'createConnection')).toHaveLength(1);
+  });
+
+  it('answers pending CreateConnectionInProgress at its time limit while another run holds the tenant, touching nothing', async () => {
+    const held: CreateConnectionRun = {
+      runId: 'other-run',
+      startedAt: clock.now().toISOString(),
+      expiresAt: new Date(clock.now().getTime() + 60 * 60_000).toISOString(),
+      workspaceResourceId: WORKSPACE,
+      location: 'eastus',
+    };
+    const leases: CreateConnectionLeases = {
+      acquire: () => Promise.resolve(held),
+      holder: () => Promise.resolve(held),
+      release: () => Promise.reject(new Error('a run that never held the lease must not release it')),
+    };
+    const cases = new ConnectionUseCases({
+      connections: store,
+      leases,
+      parked,
+      provisioner,
+      ingestion: sink,
+      clock,
+      logger,
+      actor: PORTAL_USER,
+      settings: { timeoutMs: 50, propagationWindowMs: WINDOW_MS, leasePollMs: 5 },
+    });
+
+    const answer = await cases.createConnection(TENANT, {
+      workspaceResourceId: WORKSPACE,
+      location: 'eastus',
+    });
+
+    expect(answer.value.test.outcome).toBe('pending');
+    expect(answer.value.test.steps.workspace).toMatchObject({
+      outcome: 'pending',
+      code: 'CreateConnectionInProgress',
+    });
+    expect(provisioner.calls).toEqual([]);
+    expect(await store.get(TENANT)).toBeUndefined();
   });
 });
