@@ -134,6 +134,8 @@ export interface SettingsView {
   health: {
     lastDeliveryAt?: string;
     lastError?: { at: string; message: string };
+    /** The last error after deliveries succeeded again (`at` it happened, `resolvedAt` the recovery). */
+    lastResolvedError?: { at: string; message: string; resolvedAt: string };
     parkedCount: number;
   };
   createdAt: string;
@@ -706,6 +708,7 @@ export class ConnectionUseCases {
       health: {
         ...(value.lastDeliveryAt ? { lastDeliveryAt: value.lastDeliveryAt } : {}),
         ...(value.lastError ? { lastError: value.lastError } : {}),
+        ...(value.lastResolvedError ? { lastResolvedError: value.lastResolvedError } : {}),
         parkedCount,
       },
       createdAt: value.createdAt,

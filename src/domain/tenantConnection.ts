@@ -98,6 +98,8 @@ export interface TenantConnection {
   saved?: ConnectionTarget;
   lastDeliveryAt?: string;
   lastError?: { at: string; message: string };
+  /** The last error once deliveries succeeded again after it: kept for the record, no longer current. */
+  lastResolvedError?: { at: string; message: string; resolvedAt: string };
   /** Present while the saved target could not be brought to the current schema version. */
   schemaUpgrade?: SchemaUpgradeFailure;
   createdAt: string;
