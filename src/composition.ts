@@ -6,6 +6,7 @@ import type { Forwarder } from './domain/forwarder';
 import type { ParkedEvents } from './domain/parkedEvents';
 import type { SchemaUpgrades } from './domain/schemaUpgrade';
 import type {
+  CreateConnectionLeases,
   Clock,
   IngestionSink,
   Logger,
@@ -101,18 +102,36 @@ function workspaceProvisioner(infra: Infrastructure): Promise<WorkspaceProvision
   return provisionerPromise;
 }
 
+let leasesPromise: Promise<CreateConnectionLeases> | undefined;
+
+/** Create Connection leases, in the tenants table next to each connection entity. */
+function createConnectionLeases(infra: Infrastructure): Promise<CreateConnectionLeases> {
+  leasesPromise ??= Promise.all([
+    import('./adapters/createConnectionLeases'),
+    import('./adapters/tableStorage'),
+  ]).then(
+    ([{ TableCreateConnectionLeases }, tables]) =>
+      new TableCreateConnectionLeases(
+        tables.openTable(infra.config.tableStorage, infra.config.tables.tenants, infra.appCredential),
+      ),
+  );
+  return leasesPromise;
+}
+
 /** The connection use cases, logging to the invocation's logger and recording `actor` on every change. */
 export async function connectionUseCases(
   logger: Logger,
   actor: ConnectionActor,
 ): Promise<ConnectionUseCases> {
   const infra = await infrastructure();
-  const [{ ConnectionUseCases }, provisioner] = await Promise.all([
+  const [{ ConnectionUseCases }, provisioner, leases] = await Promise.all([
     import('./domain/connectionUseCases'),
     workspaceProvisioner(infra),
+    createConnectionLeases(infra),
   ]);
   return new ConnectionUseCases({
     connections: infra.connections,
+    leases,
     parked: infra.parked,
     provisioner,
     ingestion: infra.ingestion,
@@ -211,6 +230,7 @@ async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
 export function resetCompositionForTests(): void {
   infrastructurePromise = undefined;
   provisionerPromise = undefined;
+  leasesPromise = undefined;
   authenticatorPromise = undefined;
   const forwarder = forwarderPromise;
   forwarderPromise = undefined;

@@ -237,7 +237,18 @@ export class ArmWorkspaceProvisioner implements WorkspaceProvisioner {
       action = 'migrated';
     }
 
-    const put = await this.send(tenantId, 'PUT', url, plan.body, signal);
+    let put = await this.send(tenantId, 'PUT', url, plan.body, signal);
+    // 409 Conflict: another operation on the table is still running (the schema upgrade timer, or a
+    // Create Connection of another instance whose lease expired). Our PUT is idempotent: wait, then
+    // send it again, within the caller's deadline, rather than report a failure for a healthy table.
+    for (
+      let wait = this.pollIntervalMs;
+      isTableBusy(put);
+      wait = Math.min(wait * 2, this.maxPollIntervalMs)
+    ) {
+      await sleep(retryAfterMs(put) ?? wait, undefined, { signal });
+      put = await this.send(tenantId, 'PUT', url, plan.body, signal);
+    }
     if (put.status === 202) await this.awaitOperation(tenantId, put, operation, signal);
     else if (put.status !== 200 && put.status !== 201) throw mapArmError(put, operation);
     return { table, action, keptColumns: plan.keptColumns };
@@ -610,6 +621,11 @@ export function safeText(text: string): string {
     .replace(/eyJ[\w-]+\.[\w-]+\.[\w-]*/g, '[token]')
     .slice(0, 400)
     .trim();
+}
+
+/** ARM refusing a table PUT because an operation on that table is in progress. */
+function isTableBusy(response: ArmResponse): boolean {
+  return response.status === 409 && armError(response.body).code === 'Conflict';
 }
 
 /** Turns an ARM error response into the domain error a portal user can act on. */

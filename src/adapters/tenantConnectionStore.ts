@@ -19,6 +19,7 @@ export interface ConnectionEntity {
   savedJson: string;
   lastDeliveryAt: string;
   lastErrorJson: string;
+  lastResolvedErrorJson?: string;
   schemaUpgradeJson?: string;
   createdAt: string;
   updatedAt: string;
@@ -38,6 +39,7 @@ function toEntity(connection: TenantConnection): ConnectionEntity {
     savedJson: connection.saved ? JSON.stringify(connection.saved) : '',
     lastDeliveryAt: connection.lastDeliveryAt ?? '',
     lastErrorJson: connection.lastError ? JSON.stringify(connection.lastError) : '',
+    lastResolvedErrorJson: connection.lastResolvedError ? JSON.stringify(connection.lastResolvedError) : '',
     schemaUpgradeJson: connection.schemaUpgrade ? JSON.stringify(connection.schemaUpgrade) : '',
     createdAt: connection.createdAt,
     updatedAt: connection.updatedAt,
@@ -56,6 +58,13 @@ export function fromEntity(entity: ConnectionEntity): TenantConnection {
     ...(entity.lastDeliveryAt ? { lastDeliveryAt: entity.lastDeliveryAt } : {}),
     ...(entity.lastErrorJson
       ? { lastError: JSON.parse(entity.lastErrorJson) as TenantConnection['lastError'] }
+      : {}),
+    ...(entity.lastResolvedErrorJson
+      ? {
+          lastResolvedError: JSON.parse(
+            entity.lastResolvedErrorJson,
+          ) as TenantConnection['lastResolvedError'],
+        }
       : {}),
     ...(entity.schemaUpgradeJson
       ? { schemaUpgrade: JSON.parse(entity.schemaUpgradeJson) as TenantConnection['schemaUpgrade'] }

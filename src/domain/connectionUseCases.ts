@@ -11,6 +11,7 @@ import {
   type ConnectionActor,
   type ConnectionChange,
 } from './connectionHistory';
+import { answerFrom, CreateConnectionTurns, LEASE_GRACE_MS, ruleView } from './createConnectionTurns';
 import { Deadline, DeadlineExceeded } from './deadline';
 import {
   AuthorizationError,
@@ -22,6 +23,8 @@ import {
 } from './errors';
 import type {
   Clock,
+  CreateConnectionLeases,
+  CreateConnectionRun,
   IngestionSink,
   Logger,
   ParkedEventStore,
@@ -54,6 +57,8 @@ import { parseWorkspaceResourceId, sameResourceId, type WorkspaceRef } from './w
 
 export interface ConnectionUseCaseDeps {
   connections: TenantConnectionStore;
+  /** One Create Connection at a time per tenant across instances; without it calls are not serialized. */
+  leases?: CreateConnectionLeases;
   parked: Pick<ParkedEventStore, 'count'>;
   provisioner: WorkspaceProvisioner;
   ingestion: IngestionSink;
@@ -68,6 +73,8 @@ export interface ConnectionUseCaseDeps {
     propagationWindowMs: number;
     /** Bound for one re-test of a pending connection by the timer. */
     retestTimeoutMs?: number;
+    /** How often a Create Connection waiting for another run of the tenant looks again (default 500 ms). */
+    leasePollMs?: number;
   };
 }
 
@@ -127,6 +134,8 @@ export interface SettingsView {
   health: {
     lastDeliveryAt?: string;
     lastError?: { at: string; message: string };
+    /** The last error after deliveries succeeded again (`at` it happened, `resolvedAt` the recovery). */
+    lastResolvedError?: { at: string; message: string; resolvedAt: string };
     parkedCount: number;
   };
   createdAt: string;
@@ -155,9 +164,11 @@ const MMP = 'Monitoring Metrics Publisher' as const;
 
 export class ConnectionUseCases {
   private readonly retestTimeoutMs: number;
+  private readonly turns: CreateConnectionTurns;
 
   constructor(private readonly deps: ConnectionUseCaseDeps) {
     this.retestTimeoutMs = deps.settings.retestTimeoutMs ?? 20_000;
+    this.turns = new CreateConnectionTurns(deps);
   }
 
   /**
@@ -173,13 +184,49 @@ export class ConnectionUseCases {
   ): Promise<Versioned<CreateConnectionResult>> {
     const workspace = parseWorkspaceResourceId(input.workspaceResourceId);
     const location = normalizeLocation(input.location);
+    const startedAt = this.deps.clock.now();
+    const deadline = new Deadline(this.deps.settings.timeoutMs);
+    const run: CreateConnectionRun = {
+      runId: randomUUID(),
+      startedAt: startedAt.toISOString(),
+      // Outlives the time limit and the recording after it; a crashed run frees the tenant after this.
+      expiresAt: new Date(startedAt.getTime() + this.deps.settings.timeoutMs + LEASE_GRACE_MS).toISOString(),
+      workspaceResourceId: workspace.resourceId,
+      location,
+    };
+    let holding = false;
+    try {
+      const turn = await this.turns.take(tenantId, run, deadline);
+      if (turn !== 'run') return turn;
+      holding = true;
+      return await this.provisionAndTest(tenantId, workspace, location, run.startedAt, deadline);
+    } finally {
+      deadline.dispose();
+      if (holding) {
+        await this.deps.leases?.release(tenantId, run.runId).catch((error: unknown) => {
+          // Not fatal: the lease expires on its own at run.expiresAt.
+          this.deps.logger.warn('Releasing the Create Connection lease failed', {
+            tenantId,
+            error: describeError(error),
+          });
+        });
+      }
+    }
+  }
+
+  private async provisionAndTest(
+    tenantId: string,
+    workspace: WorkspaceRef,
+    location: string,
+    runStartedAt: string,
+    deadline: Deadline,
+  ): Promise<Versioned<CreateConnectionResult>> {
     const { provisioner, clock, logger } = this.deps;
     const run = new StepRunner(logger, tenantId);
-    const deadline = new Deadline(this.deps.settings.timeoutMs);
     let target: ConnectionTarget | undefined;
     let pendingUntil: string | undefined;
 
-    try {
+    {
       const found = await run.step('workspace', deadline, (signal) =>
         provisioner.readWorkspace(tenantId, workspace, signal),
       );
@@ -245,8 +292,6 @@ export class ConnectionUseCases {
           }
         }
       }
-    } finally {
-      deadline.dispose();
     }
 
     const test: ConnectionTestResult = {
@@ -260,8 +305,16 @@ export class ConnectionUseCases {
       location,
       test,
       ...(target ? { target } : {}),
+      runStartedAt,
     };
     const recorded = await this.recordTested(tenantId, tested);
+    if (recorded.value.tested !== undefined && recorded.value.tested.runStartedAt !== runStartedAt) {
+      // A newer run recorded meanwhile: its result is the connection's real state, ours is history.
+      logger.info('Create Connection finished after a newer run; answering with the newer result', {
+        tenantId,
+      });
+      return answerFrom(recorded, recorded.value.tested);
+    }
     logger.info('Create Connection finished', {
       tenantId,
       outcome: test.outcome,
@@ -607,6 +660,9 @@ export class ConnectionUseCases {
             ),
           );
         }
+        const stored = current.value.tested?.runStartedAt;
+        if (stored !== undefined && tested.runStartedAt !== undefined && stored > tested.runStartedAt)
+          return current;
         let next: TenantConnection = { ...current.value, tested, updatedAt: at };
         // A saved export keeps running on its saved target: testing never redirects it.
         if (next.state === 'tested') next = withState(next, 'tested', reason, now);
@@ -673,6 +729,7 @@ export class ConnectionUseCases {
       health: {
         ...(value.lastDeliveryAt ? { lastDeliveryAt: value.lastDeliveryAt } : {}),
         ...(value.lastError ? { lastError: value.lastError } : {}),
+        ...(value.lastResolvedError ? { lastResolvedError: value.lastResolvedError } : {}),
         parkedCount,
       },
       createdAt: value.createdAt,
@@ -830,14 +887,6 @@ function testedReason(test: ConnectionTestResult): string {
       return `Connection test failed${step && result ? ` at the ${step} step (${result.code ?? result.outcome})` : ''}.`;
     }
   }
-}
-
-function ruleView(target: ConnectionTarget): DataCollectionRuleView {
-  return {
-    id: target.dataCollectionRuleId,
-    immutableId: target.dataCollectionRuleImmutableId,
-    logsIngestionEndpoint: target.logsIngestionEndpoint,
-  };
 }
 
 function lastSegment(id: string): string {

@@ -988,6 +988,16 @@ export class Forwarder {
         next = { ...next, lastDeliveryAt: at, updatedAt: at };
       }
     }
+    if (intent.delivered && !intent.lastFailure && next.lastError) {
+      // Recovered: a health view still showing the old 429 as current would send someone chasing it.
+      const { lastError, ...rest } = next;
+      next = {
+        ...rest,
+        lastResolvedError: { ...lastError, resolvedAt: at },
+        lastDeliveryAt: at,
+        updatedAt: at,
+      };
+    }
     if (intent.lastFailure) {
       const previous = next.lastError;
       const stale =

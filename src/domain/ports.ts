@@ -31,6 +31,33 @@ export interface TenantConnectionStore {
   listSaved(): Promise<Array<Versioned<TenantConnection>>>;
 }
 
+/** One running Create Connection of a tenant, as recorded in its lease. */
+export interface CreateConnectionRun {
+  runId: string;
+  startedAt: string;
+  /** After this the lease counts as abandoned (a crashed or frozen instance) and may be taken over. */
+  expiresAt: string;
+  workspaceResourceId: string;
+  location: string;
+}
+
+/**
+ * One Create Connection at a time per tenant, across instances: a second call
+ * waits for the running one instead of racing it at ARM (which answers 409
+ * while a table operation is in progress).
+ */
+export interface CreateConnectionLeases {
+  /** Takes the tenant's lease unless an unexpired run holds it; returns that run then. */
+  acquire(
+    run: CreateConnectionRun & { tenantId: string },
+    now: Date,
+  ): Promise<CreateConnectionRun | undefined>;
+  /** The run holding the lease now, if any and unexpired. */
+  holder(tenantId: string, now: Date): Promise<CreateConnectionRun | undefined>;
+  /** Gives the lease back if `runId` still holds it. */
+  release(tenantId: string, runId: string): Promise<void>;
+}
+
 /** Why an event was parked instead of delivered. */
 export type ParkCategory =
   /** Not JSON, contract violation, unknown event ID: never retried. */

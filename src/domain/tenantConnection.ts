@@ -99,6 +99,8 @@ export interface TestedConnection {
   workspaceResourceId: string;
   location: string;
   test: ConnectionTestResult;
+  /** When the Create Connection that produced this result started: an older run never overwrites it. */
+  runStartedAt?: string;
 }
 
 export interface TenantConnection {
@@ -111,6 +113,8 @@ export interface TenantConnection {
   saved?: ConnectionTarget;
   lastDeliveryAt?: string;
   lastError?: { at: string; message: string };
+  /** The last error once deliveries succeeded again after it: kept for the record, no longer current. */
+  lastResolvedError?: { at: string; message: string; resolvedAt: string };
   /** Present while the saved target could not be brought to the current schema version. */
   schemaUpgrade?: SchemaUpgradeFailure;
   createdAt: string;

@@ -561,6 +561,37 @@ describe('Create Connection, Save changes, status', () => {
       await admin.clearFaults({ tenantId: c.tenantId });
     }
   });
+
+  it('serializes a double click: both calls answer the real (ok) state, the newest result is stored once', async () => {
+    const c = await customer();
+    // The table LRO stays in progress for a few status polls, so the second call lands inside it.
+    await admin.configure({ tenantId: c.tenantId, tableOperationPolls: 3, tableOperationMaxMs: 60_000 });
+    const [first, second] = await Promise.all([connect(c), connect(c)]);
+    for (const answer of [first, second]) {
+      expect(answer.status).toBe(200);
+      const body = answer.json<ConnectionBody>();
+      expect(body.test.outcome).toBe('ok');
+      expect(Object.values(body.test.steps).map((step) => step.outcome)).toEqual(['ok', 'ok', 'ok', 'ok']);
+    }
+    const bodies = [first.json<ConnectionBody>(), second.json<ConnectionBody>()];
+    expect(bodies[1]?.dataCollectionRule).toEqual(bodies[0]?.dataCollectionRule);
+    expect(await admin.listDcrs({ tenantId: c.tenantId })).toHaveLength(1);
+    // One run provisioned, the other joined it: ARM saw one PUT per table and never had to refuse one.
+    const tablePuts = await admin.requests({ tenantId: c.tenantId, operation: 'tablePut' });
+    expect(tablePuts).toHaveLength(2);
+
+    const stored = (await settings('GET', c.tenantId)).json<{ tested: { test: ConnectionTestResult } }>();
+    const newest = bodies.map((body) => body.test).sort((a, b) => b.testedAt.localeCompare(a.testedAt))[0];
+    expect(stored.tested.test).toEqual(newest);
+    const client = TableClient.fromConnectionString(inject('azuriteConnectionString'), TENANTS_TABLE, {
+      allowInsecureConnection: true,
+    });
+    const entity = await client.getEntity<{ historyJson: string }>(c.tenantId, 'connection');
+    const history = JSON.parse(entity.historyJson) as Array<{ action: string; state: string }>;
+    expect(history.filter((change) => change.action === 'createConnection')).toEqual([
+      expect.objectContaining({ action: 'createConnection', state: 'tested' }),
+    ]);
+  });
 });
 
 describe('Save changes', () => {

@@ -80,6 +80,23 @@ for (const [name, makeStore] of Object.entries(connectionStores)) {
       expect(await store.get(randomUUID())).toBeUndefined();
     });
 
+    it('round-trips a resolved last error and the start time of the run that tested', async () => {
+      const store = makeStore();
+      const tenantId = randomUUID();
+      const base = connection(tenantId);
+      const value: TenantConnection = {
+        ...base,
+        tested: { ...base.tested!, runStartedAt: '2026-11-24T11:59:58.000Z' },
+        lastResolvedError: {
+          at: '2026-11-24T11:00:00.000Z',
+          message: 'The Logs Ingestion API answered 429',
+          resolvedAt: '2026-11-24T11:02:00.000Z',
+        },
+      };
+      await store.create(value);
+      expect((await store.get(tenantId))?.value).toEqual(value);
+    });
+
     it('round-trips who changed a connection, newest first, and a connection without any history', async () => {
       const store = makeStore();
       const tenantId = randomUUID();

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { createHttpHeaders, type HttpClient, type PipelineRequest } from '@azure/core-rest-pipeline';
+import type { TokenCredential } from '@azure/identity';
 import {
+  ArmWorkspaceProvisioner,
   dataCollectionRuleBody,
   dataCollectionRuleName,
   mapArmError,
@@ -255,5 +258,56 @@ describe('mapArmError', () => {
     expect(error.message).toBe(
       "Azure refused to create or update the table EZCA_CAs_CL: Data collection rule is invalid — InvalidTransformOutput: Types of transform output columns do not match the ones defined by the output stream: ActorAppId_g [produced:'String', output:'Guid']",
     );
+  });
+});
+
+describe('ensureTable while another operation holds the table', () => {
+  it('waits out 409 Conflict and sends its idempotent PUT again instead of failing the step', async () => {
+    const seen: string[] = [];
+    let busy = 2;
+    const reply = (request: PipelineRequest, status: number, body: unknown) =>
+      Promise.resolve({
+        request,
+        status,
+        headers: createHttpHeaders({ 'content-type': 'application/json' }),
+        bodyAsText: JSON.stringify(body),
+      });
+    const httpClient: HttpClient = {
+      sendRequest: (request) => {
+        seen.push(request.method);
+        if (request.method === 'GET')
+          return reply(request, 404, {
+            error: { code: 'ResourceNotFound', message: `The specified table: '${CA_TABLE}' was not found` },
+          });
+        if (busy > 0) {
+          busy -= 1;
+          return reply(request, 409, {
+            error: { code: 'Conflict', message: 'An operation on the table is still in progress.' },
+          });
+        }
+        return reply(request, 200, { properties: { provisioningState: 'Succeeded' } });
+      },
+    };
+    const provisioner = new ArmWorkspaceProvisioner({
+      armEndpoint: 'https://management.azure.com',
+      credentials: {
+        forTenant: (): TokenCredential => ({
+          getToken: () => Promise.resolve({ token: 'token', expiresOnTimestamp: Date.now() + 3_600_000 }),
+        }),
+      },
+      httpClient,
+      pollIntervalMs: 1,
+      maxPollIntervalMs: 2,
+    });
+
+    const result = await provisioner.ensureTable(
+      '0b6c4a2e-6f4e-4a55-9d61-7d1f0e6b2a10',
+      workspace,
+      CA_TABLE,
+      new AbortController().signal,
+    );
+
+    expect(result).toMatchObject({ table: CA_TABLE, action: 'created' });
+    expect(seen).toEqual(['GET', 'PUT', 'PUT', 'PUT']);
   });
 });

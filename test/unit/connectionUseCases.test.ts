@@ -9,6 +9,7 @@ import {
   StateConflictError,
   ValidationError,
 } from '../../src/domain/errors';
+import type { CreateConnectionLeases, CreateConnectionRun } from '../../src/domain/ports';
 import { CA_TABLE, CERTIFICATE_TABLE, streamName } from '../../src/domain/tableSchema';
 import { FakeIngestionSink, FakeWorkspaceProvisioner } from '../support/connectionFakes';
 import {
@@ -436,5 +437,80 @@ describe('saveSettings, getSettings, disableExport', () => {
   it('reports a tenant never configured as not found', async () => {
     expect(await rejection(useCases().getSettings(TENANT))).toBeInstanceOf(NotFoundError);
     expect(await rejection(useCases().disableExport(TENANT))).toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe('createConnection under concurrency', () => {
+  it('never lets an older run overwrite a newer result; the older call answers with the newer one', async () => {
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    let entered!: () => void;
+    const olderStarted = new Promise<void>((resolve) => (entered = resolve));
+    const readWorkspace = provisioner.readWorkspace.bind(provisioner);
+    let held = false;
+    provisioner.readWorkspace = async (...args) => {
+      if (!held) {
+        held = true;
+        entered();
+        await gate;
+      }
+      return readWorkspace(...args);
+    };
+
+    const older = useCases().createConnection(TENANT, { workspaceResourceId: WORKSPACE, location: 'eastus' });
+    await olderStarted;
+    clock.advance(1_000);
+    const newer = await useCases().createConnection(TENANT, {
+      workspaceResourceId: OTHER_WORKSPACE,
+      location: 'eastus',
+    });
+    clock.advance(1_000);
+    openGate();
+    const olderAnswer = await older;
+
+    const stored = (await store.get(TENANT))!;
+    expect(stored.value.tested?.workspaceResourceId).toBe(OTHER_WORKSPACE);
+    expect(olderAnswer.value).toEqual(newer.value);
+    expect(olderAnswer.etag).toBe(stored.etag);
+    expect(stored.value.history?.filter((change) => change.action === 'createConnection')).toHaveLength(1);
+  });
+
+  it('answers pending CreateConnectionInProgress at its time limit while another run holds the tenant, touching nothing', async () => {
+    const held: CreateConnectionRun = {
+      runId: 'other-run',
+      startedAt: clock.now().toISOString(),
+      expiresAt: new Date(clock.now().getTime() + 60 * 60_000).toISOString(),
+      workspaceResourceId: WORKSPACE,
+      location: 'eastus',
+    };
+    const leases: CreateConnectionLeases = {
+      acquire: () => Promise.resolve(held),
+      holder: () => Promise.resolve(held),
+      release: () => Promise.reject(new Error('a run that never held the lease must not release it')),
+    };
+    const cases = new ConnectionUseCases({
+      connections: store,
+      leases,
+      parked,
+      provisioner,
+      ingestion: sink,
+      clock,
+      logger,
+      actor: PORTAL_USER,
+      settings: { timeoutMs: 50, propagationWindowMs: WINDOW_MS, leasePollMs: 5 },
+    });
+
+    const answer = await cases.createConnection(TENANT, {
+      workspaceResourceId: WORKSPACE,
+      location: 'eastus',
+    });
+
+    expect(answer.value.test.outcome).toBe('pending');
+    expect(answer.value.test.steps.workspace).toMatchObject({
+      outcome: 'pending',
+      code: 'CreateConnectionInProgress',
+    });
+    expect(provisioner.calls).toEqual([]);
+    expect(await store.get(TENANT)).toBeUndefined();
   });
 });

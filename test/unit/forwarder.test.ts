@@ -479,6 +479,30 @@ describe('Forwarder: a workspace in trouble pauses its tenant', () => {
     expect(calls.count).toBe(2);
   });
 
+  it('clears the last error once deliveries succeed again, keeping it as the last resolved error', async () => {
+    sink.faults.set(TENANT_A, once({ kind: 'throttled', retryAfterMs: 60_000 }));
+    const f = forwarder();
+    await run(f, [received(auditEvent(TENANT_A))]);
+    const throttled = (await connections.get(TENANT_A))!.value;
+    expect(throttled.lastError?.message).toMatch(/429/);
+    expect(throttled.lastResolvedError).toBeUndefined();
+
+    clock.advance(60_000);
+    expect(await run(f, [received(auditEvent(TENANT_A))])).toMatchObject({ delivered: 1 });
+    const recovered = (await connections.get(TENANT_A))!;
+    expect(recovered.value.lastError).toBeUndefined();
+    expect(recovered.value.lastResolvedError).toEqual({
+      ...throttled.lastError,
+      resolvedAt: clock.now().toISOString(),
+    });
+    expect(recovered.value.lastDeliveryAt).toBe(clock.now().toISOString());
+
+    // Nothing left to clear: a further clean batch does not rewrite the connection for it.
+    clock.advance(1_000);
+    await run(f, [received(auditEvent(TENANT_A))]);
+    expect((await connections.get(TENANT_A))?.etag).toBe(recovered.etag);
+  });
+
   it("still parks and suspends when a paused tenant's events run out of retry budget", async () => {
     sink.faults.set(TENANT_A, once({ kind: 'unavailable' }));
     const f = forwarder();

@@ -358,6 +358,10 @@ class ArmFace {
     const tableName = m.table!;
     const existing = workspace.tables.get(tableName.toLowerCase());
     if (existing?.pending) {
+      // A second PUT while the table's operation runs is refused, not queued. No public recording or
+      // issue quoting Azure's exact answer was found (searched azure-cli / terraform-provider-azurerm
+      // issues); this is the stricter choice, and it is what a double-clicked Create Connection used
+      // to run into before calls for one tenant were serialized (test/integration/connection.test.ts).
       throw armError(
         409,
         'Conflict',
