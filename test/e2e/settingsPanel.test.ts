@@ -187,6 +187,8 @@ describe.skipIf(skipReason !== undefined)('settings panel in a browser', { timeo
       face: 'ingestion',
       operation: 'upload',
       tenantId: info.tenantId,
+      // Only the event's table: the heartbeat's health-row uploads (timers fire every second here) pass.
+      stream: 'Custom-EZCA_Certificates_CL',
       status: 400,
       errorCode: 'InvalidRequest',
       message: 'The record does not match the stream declaration.',

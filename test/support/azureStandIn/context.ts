@@ -35,6 +35,8 @@ export interface Route {
   /** The tenant the request concerns (for faults, settings and the log). */
   tenantId?: string;
   dcrImmutableId?: string;
+  /** Ingestion: the stream the upload is for. */
+  stream?: string;
   handle(request: RequestContext): Promise<Reply>;
 }
 

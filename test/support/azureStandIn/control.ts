@@ -224,6 +224,7 @@ export const INPUT_SCHEMAS = {
       .optional(),
     tenantId: id.optional(),
     dcrImmutableId: id.optional(),
+    stream: z.string().min(1).optional(),
     status: z.number().int().optional(),
     retryAfter: z.union([z.number().min(0), z.string().min(1)]).optional(),
     retryAfterMs: ms.optional(),

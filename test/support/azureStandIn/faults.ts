@@ -33,7 +33,8 @@ export function takeFault(state: StandInState, route: Route): FaultRecord | unde
       (candidate.operation === undefined || candidate.operation === route.operation) &&
       (candidate.tenantId === undefined ||
         candidate.tenantId.toLowerCase() === route.tenantId?.toLowerCase()) &&
-      (candidate.dcrImmutableId === undefined || candidate.dcrImmutableId === route.dcrImmutableId),
+      (candidate.dcrImmutableId === undefined || candidate.dcrImmutableId === route.dcrImmutableId) &&
+      (candidate.stream === undefined || candidate.stream === route.stream),
   );
   if (!fault) return undefined;
   fault.hits += 1;

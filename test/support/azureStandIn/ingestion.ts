@@ -64,6 +64,7 @@ export function ingestionRoute(context: StandInContext, method: string, url: URL
     face: 'ingestion',
     operation: 'upload',
     dcrImmutableId: immutableId,
+    stream,
     ...(dcr ? { tenantId: dcr.tenantId } : {}),
     handle: (request) => {
       if (method !== 'POST') {

@@ -262,6 +262,8 @@ export interface FaultInput {
   /** Entra: the tenant in the path; ARM: the subscription's tenant; ingestion: the DCR's tenant. */
   tenantId?: string;
   dcrImmutableId?: string;
+  /** Ingestion: only uploads to this stream (e.g. Custom-EZCA_Certificates_CL), not the health rows'. */
+  stream?: string;
   /** Answer this status instead of serving the request. */
   status?: number;
   /** Retry-After header: seconds, or an HTTP date. */
