@@ -176,12 +176,14 @@ export function forwarderUseCases(): Promise<ForwarderUseCases> {
 
 async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
   const infra = await infrastructure();
-  const [{ Forwarder }, { ParkedEvents }, { ServiceBusAuditQueue }, { UploadCoalescer }] = await Promise.all([
-    import('./domain/forwarder'),
-    import('./domain/parkedEvents'),
-    import('./adapters/serviceBusAuditQueue'),
-    import('./domain/uploadCoalescer'),
-  ]);
+  const [{ Forwarder }, { ParkedEvents }, { ServiceBusAuditQueue }, { UploadCoalescer }, exportHealth] =
+    await Promise.all([
+      import('./domain/forwarder'),
+      import('./domain/parkedEvents'),
+      import('./adapters/serviceBusAuditQueue'),
+      import('./domain/uploadCoalescer'),
+      import('./exportHealthComposition'),
+    ]);
   const queue = new ServiceBusAuditQueue(infra.config.serviceBus, infra.appCredential);
   const forwarder = new Forwarder(
     {
@@ -191,6 +193,7 @@ async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
       ingestion: new UploadCoalescer(infra.ingestion),
       queue,
       clock: infra.clock,
+      deliveries: await exportHealth.deliveryRecords(),
     },
     {
       ...infra.config.forwarder,

@@ -29,6 +29,7 @@ import type {
   ParkedEventStore,
   TenantConnectionStore,
 } from './ports';
+import type { DeliveryRecord, DeliveryRecorder } from './exportHealth/deliveryRecorder';
 import { eventToRow, type LogRow, rowForSchemaVersion } from './rowMapper';
 import type { TableName } from './tableSchema';
 import { DEFAULT_TENANT_CACHE_LIMITS, TenantCache, type TenantCacheLimits } from './tenantCache';
@@ -96,6 +97,8 @@ export interface ForwarderDependencies {
   clock: Clock;
   /** Jitter source; tests pin it. */
   random?: () => number;
+  /** Export health (issue 17): what each batch delivered, parked and re-enqueued, by delivery time. */
+  deliveries?: DeliveryRecorder;
 }
 
 export interface ForwardOptions {
@@ -209,6 +212,8 @@ class TenantRun {
   target: ConnectionTarget | undefined;
   readonly retriedIds: string[] = [];
   readonly parkedIds: string[] = [];
+  /** Record ids the workspace accepted, per table: what the export health rows list. */
+  readonly deliveredRecordIds: Partial<Record<TableName, string[]>> = {};
   constructor(
     readonly tenantId: string,
     readonly limit: pLimit.Limit,
@@ -314,13 +319,21 @@ export class Forwarder {
       }
     }
 
+    const runs: TenantRun[] = [];
     const tenants = await Promise.all(
-      [...byTenant].map(([tenantId, events]) => this.forwardTenant(tenantId, events, batch)),
+      [...byTenant].map(([tenantId, events]) => this.forwardTenant(tenantId, events, batch, runs)),
     );
 
     for (const tenant of tenants) tenant.duplicates = duplicates.get(tenant.tenantId) ?? 0;
 
-    await this.settle(batch.settlement, options);
+    try {
+      await this.settle(batch.settlement, options);
+    } catch (error) {
+      // The batch comes back, but the rows the workspace accepted are there: list them.
+      await this.recordDeliveries(runs, batch.settlement, now, options, false);
+      throw error;
+    }
+    await this.recordDeliveries(runs, batch.settlement, now, options, true);
     await this.applyStateChanges(batch.settlement.intents, tenants, options.logger);
 
     const outcome: BatchOutcome = {
@@ -413,6 +426,7 @@ export class Forwarder {
     tenantId: string,
     events: PendingEvent[],
     batch: BatchContext,
+    runs: TenantRun[],
   ): Promise<TenantOutcome> {
     const started = performance.now();
     // A tenant may hold at most half the slots, so a slow workspace cannot starve the rest of the batch.
@@ -420,6 +434,7 @@ export class Forwarder {
       tenantId,
       pLimit(Math.max(1, Math.floor(this.settings.maxConcurrentUploads / 2))),
     );
+    runs.push(run);
     const attempt = Math.max(...events.map((event) => event.attempts.attempt));
     const finish = (state: TenantOutcome['state']): TenantOutcome => ({
       tenantId,
@@ -595,7 +610,10 @@ export class Forwarder {
         upload.signal,
       );
       run.delivered += events.length;
-      for (const event of events) this.delivered.set(deliveredKey(event), true);
+      for (const event of events) {
+        this.delivered.set(deliveredKey(event), true);
+        (run.deliveredRecordIds[event.table] ??= []).push(event.eventRecordId);
+      }
       return undefined;
     } catch (error) {
       const timedOut = upload.timedOut() && !batch.signal.aborted;
@@ -833,6 +851,60 @@ export class Forwarder {
       throw new SettlementError(`Could not park ${settlement.parks.length} event(s): ${errorLine(error)}`, {
         cause: error,
       });
+    }
+  }
+
+  /**
+   * One delivery record per tenant, after settlement: ids the workspace
+   * accepted and, when settlement succeeded, how many events were parked and
+   * re-enqueued. Export health must never fail delivery: a failure is logged,
+   * and the rows stay in the workspace unlisted (verify reports them unexpected).
+   */
+  private async recordDeliveries(
+    runs: readonly TenantRun[],
+    settlement: Settlement,
+    at: Date,
+    options: ForwardOptions,
+    settled: boolean,
+  ): Promise<void> {
+    const recorder = this.deps.deliveries;
+    if (!recorder) return;
+    const byTenant = new Map<string, DeliveryRecord>();
+    for (const run of runs) {
+      byTenant.set(run.tenantId, {
+        tenantId: run.tenantId,
+        at,
+        delivered: run.deliveredRecordIds,
+        ...(settled ? { parked: 0, reenqueued: run.retried } : {}),
+      });
+    }
+    if (settled) {
+      // Every park of the batch, including unreadable messages that still name a tenant.
+      for (const park of settlement.parks) {
+        if (park.tenantId === undefined) continue;
+        const record = byTenant.get(park.tenantId) ?? { tenantId: park.tenantId, at, parked: 0 };
+        record.parked = (record.parked ?? 0) + 1;
+        byTenant.set(park.tenantId, record);
+      }
+    }
+    const records = [...byTenant.values()].filter(
+      (record) =>
+        (record.parked ?? 0) > 0 ||
+        (record.reenqueued ?? 0) > 0 ||
+        Object.values(record.delivered ?? {}).some((ids) => ids.length > 0),
+    );
+    if (records.length === 0) return;
+    try {
+      await recorder.record(records);
+    } catch (error) {
+      options.logger.error(
+        'forwarder: could not record deliveries for export health; delivery is not affected',
+        {
+          invocationId: options.invocationId,
+          tenants: records.map((record) => record.tenantId),
+          error: errorLine(error),
+        },
+      );
     }
   }
 
