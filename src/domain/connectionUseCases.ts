@@ -29,7 +29,7 @@ import type {
   WorkspaceProvisioner,
 } from './ports';
 import { connectionTestRow } from './rowMapper';
-import { TABLE_NAMES, TABLE_SCHEMA_VERSION } from './tableSchema';
+import { PROVISIONED_TABLES, TABLE_NAMES, TABLE_SCHEMA_VERSION } from './tableSchema';
 import {
   type ConnectionState,
   type ConnectionStep,
@@ -191,7 +191,7 @@ export class ConnectionUseCases {
 
         const tables = await run.step('tables', deadline, (signal) =>
           Promise.all(
-            TABLE_NAMES.map((table) => provisioner.ensureTable(tenantId, workspace, table, signal)),
+            PROVISIONED_TABLES.map((table) => provisioner.ensureTable(tenantId, workspace, table, signal)),
           ),
         );
         if (tables) {
