@@ -119,6 +119,12 @@ export async function connectionUseCases(
     clock: infra.clock,
     logger,
     actor,
+    healthChanges: {
+      recordChange: async (...args) => {
+        const { heartbeat } = await import('./exportHealthComposition');
+        await (await heartbeat(logger)).recordChange(...args);
+      },
+    },
     settings: {
       timeoutMs: infra.config.connection.timeoutMs,
       propagationWindowMs: infra.config.connection.propagationWindowMs,

@@ -17,6 +17,16 @@ import {
 } from './windowRows';
 import { windowsToSeal } from './windows';
 
+/** Where configuration changes are written as signed health rows into the customer's own workspace. */
+export interface HealthChangeRecorder {
+  recordChange(
+    connection: TenantConnection,
+    change: HealthChange,
+    actor: string,
+    reason: string | undefined,
+  ): Promise<void>;
+}
+
 /** Tenants whose export is on: they get a heartbeat every window. */
 export interface ExportingTenants {
   list(): Promise<TenantConnection[]>;
@@ -58,7 +68,7 @@ export interface HeartbeatDeps {
  * are deleted, and stay pending until Log Analytics accepted them, so a
  * crash or failed upload at any point loses no window.
  */
-export class Heartbeat {
+export class Heartbeat implements HealthChangeRecorder {
   constructor(
     private readonly deps: HeartbeatDeps,
     private readonly settings: HeartbeatSettings,
