@@ -207,11 +207,23 @@ async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
       tenantCache: infra.config.tenantCache,
     },
   );
+  // Built once per process, outside any invocation: its health-row failures go to the host's console log.
+  const processLogger: Logger = {
+    info: () => undefined,
+    warn: (message, fields) => console.warn(message, fields ?? {}),
+    error: (message, fields) => console.error(message, fields ?? {}),
+  };
   const parkedEvents = new ParkedEvents({
     parked: infra.parked,
     connections: infra.connections,
     queue,
     clock: infra.clock,
+    healthChanges: {
+      recorder: {
+        recordChange: async (...args) => (await exportHealth.heartbeat(processLogger)).recordChange(...args),
+      },
+      logger: processLogger,
+    },
   });
   return { forwarder, queue, parkedEvents };
 }
