@@ -191,6 +191,12 @@ async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
       import('./exportHealthComposition'),
     ]);
   const queue = new ServiceBusAuditQueue(infra.config.serviceBus, infra.appCredential);
+  // Built once per process, outside any invocation: its health-row failures go to the host's console log.
+  const processLogger: Logger = {
+    info: () => undefined,
+    warn: (message, fields) => console.warn(message, fields ?? {}),
+    error: (message, fields) => console.error(message, fields ?? {}),
+  };
   const forwarder = new Forwarder(
     {
       connections: infra.connections,
@@ -200,6 +206,9 @@ async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
       queue,
       clock: infra.clock,
       deliveries: await exportHealth.deliveryRecords(),
+      healthChanges: {
+        recordChange: async (...args) => (await exportHealth.heartbeat(processLogger)).recordChange(...args),
+      },
     },
     {
       ...infra.config.forwarder,
@@ -207,12 +216,6 @@ async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
       tenantCache: infra.config.tenantCache,
     },
   );
-  // Built once per process, outside any invocation: its health-row failures go to the host's console log.
-  const processLogger: Logger = {
-    info: () => undefined,
-    warn: (message, fields) => console.warn(message, fields ?? {}),
-    error: (message, fields) => console.error(message, fields ?? {}),
-  };
   const parkedEvents = new ParkedEvents({
     parked: infra.parked,
     connections: infra.connections,

@@ -13,7 +13,7 @@ import {
   withFailure,
 } from './deliveryAttempts';
 import { ConcurrencyConflictError, IngestionFailure, type IngestionFailureKind } from './errors';
-import { attributedReason, SYSTEM_FORWARDER, withChange } from './connectionHistory';
+import { attributedReason, describeActor, SYSTEM_FORWARDER, withChange } from './connectionHistory';
 import { formatProblems, parseEventMessage } from './eventContract';
 import { claimedIdentity, eventIdentity, invalidMessageTenant, tenantMismatch } from './producerIntegrity';
 import { messageIdParkedId, messageParkedId, newParkedId } from './parkedIds';
@@ -30,6 +30,7 @@ import type {
   TenantConnectionStore,
 } from './ports';
 import type { DeliveryRecord, DeliveryRecorder } from './exportHealth/deliveryRecorder';
+import type { HealthChangeRecorder } from './exportHealth/heartbeat';
 import { eventToRow, type LogRow, rowForSchemaVersion } from './rowMapper';
 import type { TableName } from './tableSchema';
 import { DEFAULT_TENANT_CACHE_LIMITS, TenantCache, type TenantCacheLimits } from './tenantCache';
@@ -99,6 +100,8 @@ export interface ForwarderDependencies {
   random?: () => number;
   /** Export health (issue 17): what each batch delivered, parked and re-enqueued, by delivery time. */
   deliveries?: DeliveryRecorder;
+  /** Export health: a suspension also becomes a signed change row in the customer's workspace. */
+  healthChanges?: HealthChangeRecorder;
 }
 
 export interface ForwardOptions {
@@ -944,7 +947,10 @@ export class Forwarder {
         try {
           const change = await this.applyStateChange(intent);
           const outcome = tenants.find((tenant) => tenant.tenantId === intent.tenantId);
-          if (change && outcome) outcome.stateChange = change;
+          if (change && outcome)
+            outcome.stateChange = { from: change.from, to: change.to, reason: change.reason };
+          if (change?.to === 'suspended')
+            await this.recordSuspension(change.connection, change.reason, logger);
         } catch (error) {
           logger.warn('forwarder: could not record the connection state', {
             tenantId: intent.tenantId,
@@ -955,9 +961,34 @@ export class Forwarder {
     );
   }
 
+  /** Failing to write the row is logged; it never touches delivery. */
+  private async recordSuspension(
+    connection: TenantConnection,
+    reason: string,
+    logger: Logger,
+  ): Promise<void> {
+    if (!this.deps.healthChanges) return;
+    try {
+      await this.deps.healthChanges.recordChange(
+        connection,
+        'suspended',
+        describeActor(SYSTEM_FORWARDER),
+        reason,
+      );
+    } catch (error) {
+      logger.error('Export health change row not written; the change itself went through', {
+        tenantId: connection.tenantId,
+        change: 'suspended',
+        error: errorLine(error),
+      });
+    }
+  }
+
   private async applyStateChange(
     intent: StateIntent,
-  ): Promise<{ from: ConnectionState; to: ConnectionState; reason: string } | undefined> {
+  ): Promise<
+    { from: ConnectionState; to: ConnectionState; reason: string; connection: TenantConnection } | undefined
+  > {
     let current: Versioned<TenantConnection> | undefined = intent.connection;
     for (let round = 0; round < 5 && current; round += 1) {
       const next = this.nextConnection(current.value, intent);
@@ -970,7 +1001,12 @@ export class Forwarder {
         });
         return next.state === current.value.state
           ? undefined
-          : { from: current.value.state, to: next.state, reason: next.stateReason };
+          : {
+              from: current.value.state,
+              to: next.state,
+              reason: next.stateReason,
+              connection: written.value,
+            };
       } catch (error) {
         if (!(error instanceof ConcurrencyConflictError)) throw error;
         current = await this.deps.connections.get(intent.tenantId);
