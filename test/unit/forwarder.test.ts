@@ -352,14 +352,10 @@ describe('Forwarder: retry budget', () => {
       received(auditEvent(TENANT_A), { [ATTEMPT_PROPERTY]: 40, [FIRST_ATTEMPT_PROPERTY]: old }),
     ]);
     expect(outcome).toMatchObject({ parked: 1 });
-    expect(rows).toEqual([
-      {
-        change: 'suspended',
-        actor: 'system:forwarder',
-        reason: expect.stringMatching(/168 hours/),
-        state: 'suspended',
-      },
+    expect(rows.map(({ reason: _reason, ...row }) => row)).toEqual([
+      { change: 'suspended', actor: 'system:forwarder', state: 'suspended' },
     ]);
+    expect(rows[0]?.reason).toMatch(/168 hours/);
     expect(logger.text()).toMatch(/Export health change row not written.*Key Vault unreachable/);
     expect((await stateOf(TENANT_A)).state).toBe('suspended');
   });
