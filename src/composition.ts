@@ -138,6 +138,12 @@ export async function connectionUseCases(
     clock: infra.clock,
     logger,
     actor,
+    healthChanges: {
+      recordChange: async (...args) => {
+        const { heartbeat } = await import('./exportHealthComposition');
+        await (await heartbeat(logger)).recordChange(...args);
+      },
+    },
     settings: {
       timeoutMs: infra.config.connection.timeoutMs,
       propagationWindowMs: infra.config.connection.propagationWindowMs,
@@ -195,13 +201,21 @@ export function forwarderUseCases(): Promise<ForwarderUseCases> {
 
 async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
   const infra = await infrastructure();
-  const [{ Forwarder }, { ParkedEvents }, { ServiceBusAuditQueue }, { UploadCoalescer }] = await Promise.all([
-    import('./domain/forwarder'),
-    import('./domain/parkedEvents'),
-    import('./adapters/serviceBusAuditQueue'),
-    import('./domain/uploadCoalescer'),
-  ]);
+  const [{ Forwarder }, { ParkedEvents }, { ServiceBusAuditQueue }, { UploadCoalescer }, exportHealth] =
+    await Promise.all([
+      import('./domain/forwarder'),
+      import('./domain/parkedEvents'),
+      import('./adapters/serviceBusAuditQueue'),
+      import('./domain/uploadCoalescer'),
+      import('./exportHealthComposition'),
+    ]);
   const queue = new ServiceBusAuditQueue(infra.config.serviceBus, infra.appCredential);
+  // Built once per process, outside any invocation: its health-row failures go to the host's console log.
+  const processLogger: Logger = {
+    info: () => undefined,
+    warn: (message, fields) => console.warn(message, fields ?? {}),
+    error: (message, fields) => console.error(message, fields ?? {}),
+  };
   const forwarder = new Forwarder(
     {
       connections: infra.connections,
@@ -210,6 +224,10 @@ async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
       ingestion: new UploadCoalescer(infra.ingestion),
       queue,
       clock: infra.clock,
+      deliveries: await exportHealth.deliveryRecords(),
+      healthChanges: {
+        recordChange: async (...args) => (await exportHealth.heartbeat(processLogger)).recordChange(...args),
+      },
     },
     {
       ...infra.config.forwarder,
@@ -222,6 +240,12 @@ async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
     connections: infra.connections,
     queue,
     clock: infra.clock,
+    healthChanges: {
+      recorder: {
+        recordChange: async (...args) => (await exportHealth.heartbeat(processLogger)).recordChange(...args),
+      },
+      logger: processLogger,
+    },
   });
   return { forwarder, queue, parkedEvents };
 }

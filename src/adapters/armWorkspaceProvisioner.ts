@@ -32,6 +32,8 @@ import type {
 import {
   dataFlowTransform,
   outputStreamName,
+  PROVISIONED_TABLES,
+  type ProvisionedTable,
   streamDeclarationColumns,
   streamName,
   TABLE_NAMES,
@@ -201,13 +203,13 @@ export class ArmWorkspaceProvisioner implements WorkspaceProvisioner {
   async ensureTable(
     tenantId: string,
     workspace: WorkspaceRef,
-    table: TableName,
+    table: ProvisionedTable,
     signal: AbortSignal,
   ): Promise<TableProvisioning> {
     const operation: ArmOperation = {
       doing: `create or update the table ${table}`,
       role: 'Log Analytics Contributor',
-      why: `to create and update the tables ${TABLE_NAMES.join(' and ')} in the workspace`,
+      why: `to create and update the tables ${PROVISIONED_TABLES.join(', ')} in the workspace`,
       workspace,
       tenantId,
     };
@@ -446,7 +448,7 @@ function workspacePath(workspace: WorkspaceRef): string {
   return `/subscriptions/${workspace.subscriptionId}/resourceGroups/${encodeURIComponent(workspace.resourceGroup)}/providers/Microsoft.OperationalInsights/workspaces/${encodeURIComponent(workspace.workspaceName)}`;
 }
 
-function tableUrl(arm: string, workspace: WorkspaceRef, table: TableName, action = ''): string {
+function tableUrl(arm: string, workspace: WorkspaceRef, table: ProvisionedTable, action = ''): string {
   return `${arm}${workspacePath(workspace)}/tables/${table}${action}?api-version=${API_VERSIONS.tables}`;
 }
 
@@ -477,12 +479,12 @@ export function dataCollectionRuleBody(workspace: WorkspaceRef, location: string
     properties: {
       description: 'Created by the Keytos application: exports EZCA audit events to this workspace.',
       streamDeclarations: Object.fromEntries(
-        TABLE_NAMES.map((table) => [streamName(table), { columns: streamDeclarationColumns(table) }]),
+        PROVISIONED_TABLES.map((table) => [streamName(table), { columns: streamDeclarationColumns(table) }]),
       ),
       destinations: {
         logAnalytics: [{ workspaceResourceId: workspace.resourceId, name: destination }],
       },
-      dataFlows: TABLE_NAMES.map((table) => ({
+      dataFlows: PROVISIONED_TABLES.map((table) => ({
         streams: [streamName(table)],
         destinations: [destination],
         transformKql: dataFlowTransform(table),
@@ -503,7 +505,7 @@ export interface TablePlan {
  * the customer added are carried over; a column we define that exists with
  * another type is refused (Log Analytics never changes a column's type).
  */
-export function planTable(table: TableName, existing: TableResource | undefined): TablePlan {
+export function planTable(table: ProvisionedTable, existing: TableResource | undefined): TablePlan {
   const ours = tablesApiColumns(table);
   const ourNames = new Set(ours.map((column) => column.name));
   const schema = existing?.properties?.schema;

@@ -32,7 +32,9 @@ import type {
   WorkspaceProvisioner,
 } from './ports';
 import { connectionTestRow } from './rowMapper';
-import { TABLE_NAMES, TABLE_SCHEMA_VERSION } from './tableSchema';
+import type { HealthChange } from './exportHealth/healthRow';
+import type { HealthChangeRecorder } from './exportHealth/heartbeat';
+import { PROVISIONED_TABLES, TABLE_NAMES, TABLE_SCHEMA_VERSION } from './tableSchema';
 import {
   type ConnectionState,
   type ConnectionStep,
@@ -66,6 +68,8 @@ export interface ConnectionUseCaseDeps {
   logger: Logger;
   /** Who is making the changes: the API caller, or the timer. Recorded on every change. */
   actor: ConnectionActor;
+  /** Export health (issue 17): each change also becomes a signed row in the customer's workspace. */
+  healthChanges?: HealthChangeRecorder;
   settings: {
     /** Longest Create Connection may take before it answers with what it has. */
     timeoutMs: number;
@@ -244,7 +248,7 @@ export class ConnectionUseCases {
 
         const tables = await run.step('tables', deadline, (signal) =>
           Promise.all(
-            TABLE_NAMES.map((table) => provisioner.ensureTable(tenantId, workspace, table, signal)),
+            PROVISIONED_TABLES.map((table) => provisioner.ensureTable(tenantId, workspace, table, signal)),
           ),
         );
         if (tables) {
@@ -315,6 +319,11 @@ export class ConnectionUseCases {
       });
       return answerFrom(recorded, recorded.value.tested);
     }
+    await this.recordHealthChange(
+      recorded.value,
+      'connectionCreated',
+      `Create Connection tested workspace ${workspace.resourceId}: ${test.outcome}.`,
+    );
     logger.info('Create Connection finished', {
       tenantId,
       outcome: test.outcome,
@@ -440,6 +449,7 @@ export class ConnectionUseCases {
       now,
     );
     const written = await this.deps.connections.replace(next, current.etag);
+    await this.recordHealthChange(written.value, 'settingsSaved', reason);
     this.deps.logger.info('Export turned on', { tenantId, testOutcome: tested.test.outcome });
     return this.view(written);
   }
@@ -457,6 +467,8 @@ export class ConnectionUseCases {
     if (!current) throw notConfigured();
     checkIfMatch(current.etag, ifMatch);
     if (current.value.state === 'disabled') return this.view(current);
+    // Written while the export is still on, so the row reaches the workspace it is about.
+    await this.recordHealthChange(current.value, 'exportDisabled', 'Export turned off.');
     const now = this.deps.clock.now();
     const next = this.changed(
       withState(current.value, 'disabled', attributedReason('Export turned off.', this.deps.actor), now),
@@ -670,6 +682,25 @@ export class ConnectionUseCases {
       } catch (error) {
         if (!(error instanceof ConcurrencyConflictError) || attempt >= 3) throw error;
       }
+    }
+  }
+
+  /** Failing to write the health row never fails the user's action: it is logged. */
+  private async recordHealthChange(
+    connection: TenantConnection,
+    change: HealthChange,
+    reason: string,
+  ): Promise<void> {
+    const recorder = this.deps.healthChanges;
+    if (!recorder) return;
+    try {
+      await recorder.recordChange(connection, change, describeActor(this.deps.actor), reason);
+    } catch (error) {
+      this.deps.logger.error('Export health change row not written; the change itself went through', {
+        tenantId: connection.tenantId,
+        change,
+        error: error instanceof Error ? `${error.name}: ${error.message.split('\n')[0]}` : typeof error,
+      });
     }
   }
 

@@ -13,7 +13,7 @@ import {
   withFailure,
 } from './deliveryAttempts';
 import { ConcurrencyConflictError, IngestionFailure, type IngestionFailureKind } from './errors';
-import { attributedReason, SYSTEM_FORWARDER, withChange } from './connectionHistory';
+import { attributedReason, describeActor, SYSTEM_FORWARDER, withChange } from './connectionHistory';
 import { formatProblems, parseEventMessage } from './eventContract';
 import { claimedIdentity, eventIdentity, invalidMessageTenant, tenantMismatch } from './producerIntegrity';
 import { messageIdParkedId, messageParkedId, newParkedId } from './parkedIds';
@@ -29,6 +29,8 @@ import type {
   ParkedEventStore,
   TenantConnectionStore,
 } from './ports';
+import type { DeliveryRecord, DeliveryRecorder } from './exportHealth/deliveryRecorder';
+import type { HealthChangeRecorder } from './exportHealth/heartbeat';
 import { eventToRow, type LogRow, rowForSchemaVersion } from './rowMapper';
 import type { TableName } from './tableSchema';
 import { DEFAULT_TENANT_CACHE_LIMITS, TenantCache, type TenantCacheLimits } from './tenantCache';
@@ -96,6 +98,10 @@ export interface ForwarderDependencies {
   clock: Clock;
   /** Jitter source; tests pin it. */
   random?: () => number;
+  /** Export health (issue 17): what each batch delivered, parked and re-enqueued, by delivery time. */
+  deliveries?: DeliveryRecorder;
+  /** Export health: a suspension also becomes a signed change row in the customer's workspace. */
+  healthChanges?: HealthChangeRecorder;
 }
 
 export interface ForwardOptions {
@@ -209,6 +215,8 @@ class TenantRun {
   target: ConnectionTarget | undefined;
   readonly retriedIds: string[] = [];
   readonly parkedIds: string[] = [];
+  /** Record ids the workspace accepted, per table: what the export health rows list. */
+  readonly deliveredRecordIds: Partial<Record<TableName, string[]>> = {};
   constructor(
     readonly tenantId: string,
     readonly limit: pLimit.Limit,
@@ -314,13 +322,21 @@ export class Forwarder {
       }
     }
 
+    const runs: TenantRun[] = [];
     const tenants = await Promise.all(
-      [...byTenant].map(([tenantId, events]) => this.forwardTenant(tenantId, events, batch)),
+      [...byTenant].map(([tenantId, events]) => this.forwardTenant(tenantId, events, batch, runs)),
     );
 
     for (const tenant of tenants) tenant.duplicates = duplicates.get(tenant.tenantId) ?? 0;
 
-    await this.settle(batch.settlement, options);
+    try {
+      await this.settle(batch.settlement, options);
+    } catch (error) {
+      // The batch comes back, but the rows the workspace accepted are there: list them.
+      await this.recordDeliveries(runs, batch.settlement, now, options, false);
+      throw error;
+    }
+    await this.recordDeliveries(runs, batch.settlement, now, options, true);
     await this.applyStateChanges(batch.settlement.intents, tenants, options.logger);
 
     const outcome: BatchOutcome = {
@@ -445,6 +461,7 @@ export class Forwarder {
     tenantId: string,
     events: PendingEvent[],
     batch: BatchContext,
+    runs: TenantRun[],
   ): Promise<TenantOutcome> {
     const started = performance.now();
     // A tenant may hold at most half the slots, so a slow workspace cannot starve the rest of the batch.
@@ -452,6 +469,7 @@ export class Forwarder {
       tenantId,
       pLimit(Math.max(1, Math.floor(this.settings.maxConcurrentUploads / 2))),
     );
+    runs.push(run);
     const attempt = Math.max(...events.map((event) => event.attempts.attempt));
     const finish = (state: TenantOutcome['state']): TenantOutcome => ({
       tenantId,
@@ -627,7 +645,10 @@ export class Forwarder {
         upload.signal,
       );
       run.delivered += events.length;
-      for (const event of events) this.delivered.set(deliveredKey(event), true);
+      for (const event of events) {
+        this.delivered.set(deliveredKey(event), true);
+        (run.deliveredRecordIds[event.table] ??= []).push(event.eventRecordId);
+      }
       return undefined;
     } catch (error) {
       const timedOut = upload.timedOut() && !batch.signal.aborted;
@@ -868,6 +889,60 @@ export class Forwarder {
     }
   }
 
+  /**
+   * One delivery record per tenant, after settlement: ids the workspace
+   * accepted and, when settlement succeeded, how many events were parked and
+   * re-enqueued. Export health must never fail delivery: a failure is logged,
+   * and the rows stay in the workspace unlisted (verify reports them unexpected).
+   */
+  private async recordDeliveries(
+    runs: readonly TenantRun[],
+    settlement: Settlement,
+    at: Date,
+    options: ForwardOptions,
+    settled: boolean,
+  ): Promise<void> {
+    const recorder = this.deps.deliveries;
+    if (!recorder) return;
+    const byTenant = new Map<string, DeliveryRecord>();
+    for (const run of runs) {
+      byTenant.set(run.tenantId, {
+        tenantId: run.tenantId,
+        at,
+        delivered: run.deliveredRecordIds,
+        ...(settled ? { parked: 0, reenqueued: run.retried } : {}),
+      });
+    }
+    if (settled) {
+      // Every park of the batch, including unreadable messages that still name a tenant.
+      for (const park of settlement.parks) {
+        if (park.tenantId === undefined) continue;
+        const record = byTenant.get(park.tenantId) ?? { tenantId: park.tenantId, at, parked: 0 };
+        record.parked = (record.parked ?? 0) + 1;
+        byTenant.set(park.tenantId, record);
+      }
+    }
+    const records = [...byTenant.values()].filter(
+      (record) =>
+        (record.parked ?? 0) > 0 ||
+        (record.reenqueued ?? 0) > 0 ||
+        Object.values(record.delivered ?? {}).some((ids) => ids.length > 0),
+    );
+    if (records.length === 0) return;
+    try {
+      await recorder.record(records);
+    } catch (error) {
+      options.logger.error(
+        'forwarder: could not record deliveries for export health; delivery is not affected',
+        {
+          invocationId: options.invocationId,
+          tenants: records.map((record) => record.tenantId),
+          error: errorLine(error),
+        },
+      );
+    }
+  }
+
   private async lookup(tenantId: string): Promise<Versioned<TenantConnection> | undefined> {
     const nowMs = this.deps.clock.now().getTime();
     const cached = this.connectionCache.get(tenantId);
@@ -904,7 +979,10 @@ export class Forwarder {
         try {
           const change = await this.applyStateChange(intent);
           const outcome = tenants.find((tenant) => tenant.tenantId === intent.tenantId);
-          if (change && outcome) outcome.stateChange = change;
+          if (change && outcome)
+            outcome.stateChange = { from: change.from, to: change.to, reason: change.reason };
+          if (change?.to === 'suspended')
+            await this.recordSuspension(change.connection, change.reason, logger);
         } catch (error) {
           logger.warn('forwarder: could not record the connection state', {
             tenantId: intent.tenantId,
@@ -915,9 +993,34 @@ export class Forwarder {
     );
   }
 
+  /** Failing to write the row is logged; it never touches delivery. */
+  private async recordSuspension(
+    connection: TenantConnection,
+    reason: string,
+    logger: Logger,
+  ): Promise<void> {
+    if (!this.deps.healthChanges) return;
+    try {
+      await this.deps.healthChanges.recordChange(
+        connection,
+        'suspended',
+        describeActor(SYSTEM_FORWARDER),
+        reason,
+      );
+    } catch (error) {
+      logger.error('Export health change row not written; the change itself went through', {
+        tenantId: connection.tenantId,
+        change: 'suspended',
+        error: errorLine(error),
+      });
+    }
+  }
+
   private async applyStateChange(
     intent: StateIntent,
-  ): Promise<{ from: ConnectionState; to: ConnectionState; reason: string } | undefined> {
+  ): Promise<
+    { from: ConnectionState; to: ConnectionState; reason: string; connection: TenantConnection } | undefined
+  > {
     let current: Versioned<TenantConnection> | undefined = intent.connection;
     for (let round = 0; round < 5 && current; round += 1) {
       const next = this.nextConnection(current.value, intent);
@@ -930,7 +1033,12 @@ export class Forwarder {
         });
         return next.state === current.value.state
           ? undefined
-          : { from: current.value.state, to: next.state, reason: next.stateReason };
+          : {
+              from: current.value.state,
+              to: next.state,
+              reason: next.stateReason,
+              connection: written.value,
+            };
       } catch (error) {
         if (!(error instanceof ConcurrencyConflictError)) throw error;
         current = await this.deps.connections.get(intent.tenantId);

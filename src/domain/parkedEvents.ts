@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { withChange, type ConnectionActor } from './connectionHistory';
+import { describeActor, withChange, type ConnectionActor } from './connectionHistory';
+import type { HealthChangeRecorder } from './exportHealth/heartbeat';
 import {
   ConcurrencyConflictError,
   StateConflictError,
@@ -9,6 +10,7 @@ import {
 import type {
   AuditQueue,
   Clock,
+  Logger,
   OutgoingAuditMessage,
   ParkCategory,
   ParkedEvent,
@@ -16,7 +18,7 @@ import type {
   ParkedEventStore,
   TenantConnectionStore,
 } from './ports';
-import { isDelivering } from './tenantConnection';
+import { isDelivering, type TenantConnection } from './tenantConnection';
 
 /**
  * Inspecting and replaying a tenant's parked events (the portal's
@@ -66,6 +68,8 @@ export class ParkedEvents {
       connections: TenantConnectionStore;
       queue: AuditQueue;
       clock: Clock;
+      /** Export health: a replay also becomes a signed change row; a failure there is logged, never fails the replay. */
+      healthChanges?: { recorder: HealthChangeRecorder; logger: Logger };
     },
   ) {}
 
@@ -164,12 +168,38 @@ export class ParkedEvents {
         state: current.value.state,
         summary: `Replayed ${count} parked event${count === 1 ? '' : 's'}.`,
       });
+      let written;
       try {
-        await this.deps.connections.replace({ ...next, updatedAt: at }, current.etag);
-        return;
+        written = await this.deps.connections.replace({ ...next, updatedAt: at }, current.etag);
       } catch (error) {
         if (!(error instanceof ConcurrencyConflictError) || attempt >= 3) throw error;
+        continue;
       }
+      await this.recordHealthChange(written.value, actor, count);
+      return;
+    }
+  }
+
+  private async recordHealthChange(
+    connection: TenantConnection,
+    actor: ConnectionActor,
+    count: number,
+  ): Promise<void> {
+    const health = this.deps.healthChanges;
+    if (!health) return;
+    try {
+      await health.recorder.recordChange(
+        connection,
+        'replayed',
+        describeActor(actor),
+        `Replayed ${count} parked event${count === 1 ? '' : 's'}.`,
+      );
+    } catch (error) {
+      health.logger.error('Export health change row not written; the change itself went through', {
+        tenantId: connection.tenantId,
+        change: 'replayed',
+        error: error instanceof Error ? `${error.name}: ${error.message.split('\n')[0]}` : typeof error,
+      });
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { TableName } from './tableSchema';
+import type { ProvisionedTable, TableName } from './tableSchema';
 import type { TenantConnection, Versioned, ConnectionTarget } from './tenantConnection';
 import type { WorkspaceRef } from './workspaceResourceId';
 
@@ -164,7 +164,7 @@ export interface WorkspaceInfo {
 }
 
 export interface TableProvisioning {
-  table: TableName;
+  table: ProvisionedTable;
   /** created: it did not exist; updated: columns added; migrated: a Classic table converted, then updated; unchanged: already as needed. */
   action: 'created' | 'updated' | 'migrated' | 'unchanged';
   /** Columns the customer's table had that we do not define: kept, never dropped. */
@@ -198,7 +198,7 @@ export interface WorkspaceProvisioner {
   ensureTable(
     tenantId: string,
     workspace: WorkspaceRef,
-    table: TableName,
+    table: ProvisionedTable,
     signal: AbortSignal,
   ): Promise<TableProvisioning>;
   /** Creates or updates the workspace's `kind: Direct` DCR in its resource group and `location`. */

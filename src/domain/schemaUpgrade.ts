@@ -3,7 +3,7 @@ import { attributedReason, SYSTEM_TIMER, withChange } from './connectionHistory'
 import { Deadline, DeadlineExceeded } from './deadline';
 import { ConcurrencyConflictError, DomainError } from './errors';
 import type { Clock, Logger, TenantConnectionStore, WorkspaceProvisioner } from './ports';
-import { TABLE_NAMES, TABLE_SCHEMA_VERSION } from './tableSchema';
+import { PROVISIONED_TABLES, TABLE_SCHEMA_VERSION } from './tableSchema';
 import {
   type ConnectionTarget,
   type SchemaUpgradeFailure,
@@ -147,7 +147,9 @@ export class SchemaUpgrades {
     };
     try {
       await step('tables', (signal) =>
-        Promise.all(TABLE_NAMES.map((table) => provisioner.ensureTable(tenantId, workspace, table, signal))),
+        Promise.all(
+          PROVISIONED_TABLES.map((table) => provisioner.ensureTable(tenantId, workspace, table, signal)),
+        ),
       );
       const rule = await step('dataCollectionRule', (signal) =>
         provisioner.ensureDataCollectionRule(tenantId, workspace, saved.location, signal),

@@ -26,9 +26,10 @@ export interface ColumnDefinition {
  * it with every new column (give the column `since`) or stream: connections
  * provisioned at an older version are upgraded by a timer, and until then their
  * rows leave out the columns their DCR does not declare (Azure would drop them
- * silently). Version 1 is everything before EventTime_t.
+ * silently). Version 1 is everything before EventTime_t; version 3 adds the
+ * export health table and its stream (HEALTH_SCHEMA_VERSION).
  */
-export const TABLE_SCHEMA_VERSION = 2;
+export const TABLE_SCHEMA_VERSION = 3;
 
 export const CA_TABLE = 'EZCA_CAs_CL';
 export const CERTIFICATE_TABLE = 'EZCA_Certificates_CL';
@@ -177,17 +178,17 @@ const KQL_TYPE: Record<ColumnType, string> = {
 };
 
 export function tablesApiColumns(
-  table: TableName,
+  table: ProvisionedTable,
 ): Array<{ name: string; type: string; description: string }> {
-  return TABLE_COLUMNS[table].map((column) => ({
+  return columnsOf(table).map((column) => ({
     name: column.name,
     type: TABLES_API_TYPE[column.type],
     description: column.description,
   }));
 }
 
-export function streamDeclarationColumns(table: TableName): Array<{ name: string; type: string }> {
-  return TABLE_COLUMNS[table].map((column) => ({ name: column.name, type: STREAM_TYPE[column.type] }));
+export function streamDeclarationColumns(table: ProvisionedTable): Array<{ name: string; type: string }> {
+  return columnsOf(table).map((column) => ({ name: column.name, type: STREAM_TYPE[column.type] }));
 }
 
 /** `(TimeGenerated:datetime, EventID_d:real, …)` as the Kusto language service's TableSymbol wants it. */
@@ -196,7 +197,7 @@ export function kqlSchema(table: TableName): string {
 }
 
 /** The DCR input stream for a table: `Custom-` + table name (stream keys must start with `Custom-`). */
-export function streamName(table: TableName): string {
+export function streamName(table: ProvisionedTable): string {
   return `Custom-${table}`;
 }
 
@@ -206,15 +207,15 @@ export function streamName(table: TableName): string {
  * output:'Guid']`). Streams have no guid type, so guid columns arrive as strings and
  * are converted here; every other stream type already is the table's type.
  */
-export function dataFlowTransform(table: TableName): string {
-  const conversions = TABLE_COLUMNS[table]
+export function dataFlowTransform(table: ProvisionedTable): string {
+  const conversions = columnsOf(table)
     .filter((column) => column.type === 'guid')
     .map((column) => `${column.name} = toguid(${column.name})`);
   return conversions.length === 0 ? 'source' : `source | extend ${conversions.join(', ')}`;
 }
 
 /** The DCR data flow's output stream for a custom table. */
-export function outputStreamName(table: TableName): string {
+export function outputStreamName(table: ProvisionedTable): string {
   return `Custom-${table}`;
 }
 
@@ -312,3 +313,24 @@ export function healthKqlSchema(): string {
 
 /** `Custom-EZCA_ExportHealth_CL`: the health table's DCR input and output stream. */
 export const HEALTH_STREAM = `Custom-${HEALTH_TABLE}`;
+
+/** The schema version that added the health table and its DCR stream: connections below it never get health rows sent. */
+export const HEALTH_SCHEMA_VERSION = 3;
+
+/** Every table Create Connection and the schema upgrade provision, with its stream. */
+export type ProvisionedTable = TableName | typeof HEALTH_TABLE;
+export const PROVISIONED_TABLES: readonly ProvisionedTable[] = [...TABLE_NAMES, HEALTH_TABLE];
+
+/** The schema version that added a table and its stream (1 when absent). */
+export const TABLE_SINCE: Readonly<Partial<Record<ProvisionedTable, number>>> = {
+  [HEALTH_TABLE]: HEALTH_SCHEMA_VERSION,
+};
+
+export function columnsOf(table: ProvisionedTable): readonly ColumnDefinition[] {
+  return table === HEALTH_TABLE ? HEALTH_COLUMNS : TABLE_COLUMNS[table];
+}
+
+/** Whether a DCR provisioned at `version` declares the health stream (undefined: before versions were recorded, 1). */
+export function declaresHealthStream(version: number | undefined): boolean {
+  return (version ?? 1) >= HEALTH_SCHEMA_VERSION;
+}

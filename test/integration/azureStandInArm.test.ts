@@ -1,7 +1,7 @@
 import { LogsIngestionClient } from '@azure/monitor-ingestion';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { dataCollectionRuleBody, diagnosticSettingBody } from '../../src/adapters/armWorkspaceProvisioner';
-import { CA_TABLE, CERTIFICATE_TABLE, tablesApiColumns } from '../../src/domain/tableSchema';
+import { CA_TABLE, CERTIFICATE_TABLE, HEALTH_TABLE, tablesApiColumns } from '../../src/domain/tableSchema';
 import { parseWorkspaceResourceId } from '../../src/domain/workspaceResourceId';
 import { AzureStandInAdmin, type StandInInfo } from '../support/azureStandIn';
 import {
@@ -489,6 +489,7 @@ describe('ARM stand-in: data collection rules', () => {
     const customer = await seedCustomer(admin, info);
     await createTable(info, customer, CA_TABLE);
     await createTable(info, customer, CERTIFICATE_TABLE);
+    await createTable(info, customer, HEALTH_TABLE);
     const body = dataCollectionRuleBody(
       parseWorkspaceResourceId(customer.workspaceId),
       customer.location,

@@ -14,7 +14,7 @@ import {
   streamDeclarationColumns,
   streamName,
   tablesApiColumns,
-  type TableName,
+  type ProvisionedTable,
 } from '../../src/domain/tableSchema';
 import type { AzureStandInAdmin, RoleName, SeededTenant, StandInInfo } from '../support/azureStandIn';
 
@@ -165,11 +165,15 @@ export function dcrUrl(
   return `${info.armEndpoint}${customer.tenant.resourceGroup.id}/providers/Microsoft.Insights/dataCollectionRules/${name}?api-version=${apiVersion}`;
 }
 
-export function tableBody(table: TableName = CA_TABLE) {
+export function tableBody(table: ProvisionedTable = CA_TABLE) {
   return { properties: { schema: { name: table, columns: tablesApiColumns(table) } } };
 }
 
-export function dcrBody(customer: Customer, tables: TableName[] = [CA_TABLE], location = customer.location) {
+export function dcrBody(
+  customer: Customer,
+  tables: ProvisionedTable[] = [CA_TABLE],
+  location = customer.location,
+) {
   return {
     location,
     kind: 'Direct',
@@ -208,7 +212,7 @@ export async function pollOperation(credential: TokenCredential, operationUrl: s
 export async function createTable(
   info: StandInInfo,
   customer: Customer,
-  table: TableName = CA_TABLE,
+  table: ProvisionedTable = CA_TABLE,
 ): Promise<void> {
   const put = await arm(
     customer.credential,

@@ -10,7 +10,12 @@ import { SigningKeyUnavailableError } from '../../src/domain/exportHealth/signin
 import { verifyHealth } from '../../src/domain/exportHealth/verification';
 import { windowContaining } from '../../src/domain/exportHealth/windows';
 import { ConcurrencyConflictError } from '../../src/domain/errors';
-import { CA_TABLE, CERTIFICATE_TABLE, HEALTH_STREAM } from '../../src/domain/tableSchema';
+import {
+  CA_TABLE,
+  CERTIFICATE_TABLE,
+  HEALTH_SCHEMA_VERSION,
+  HEALTH_STREAM,
+} from '../../src/domain/tableSchema';
 import type { TenantConnection } from '../../src/domain/tenantConnection';
 import { FakeIngestionSink } from '../support/fakeIngestion';
 import { CapturingLogger, FakeClock } from '../support/fakes';
@@ -46,6 +51,7 @@ function exportingConnection(tenantId: string): TenantConnection {
       logsIngestionEndpoint: 'https://dcr.eastus-1.ingest.monitor.azure.com',
       streams: { [CA_TABLE]: `Custom-${CA_TABLE}`, [CERTIFICATE_TABLE]: `Custom-${CERTIFICATE_TABLE}` },
       provisionedAt: at,
+      schemaVersion: HEALTH_SCHEMA_VERSION,
     },
     createdAt: at,
     updatedAt: at,
@@ -296,6 +302,25 @@ describe('heartbeat over Azurite stores', () => {
     ]);
     expect(rows[0]).toMatchObject({ Change_s: 'settingsSaved', Actor_s: 'alice@contoso.com' });
     expect((await verifyHealth(rows, [], w.verifier)).ok).toBe(true);
+  });
+
+  it('never sends the health stream to a DCR provisioned before it: rows wait sealed until the upgrade', async () => {
+    const w = await world();
+    w.connection.saved!.schemaVersion = HEALTH_SCHEMA_VERSION - 1;
+    await w.recorder.record([{ tenantId: w.tenant, at: w.clock.now(), delivered: { [CA_TABLE]: ids(2) } }]);
+    w.clock.set(new Date('2026-12-03T10:18:00Z'));
+    const before = await w.heartbeat.run();
+    expect(before.tenants[0]).toMatchObject({ outcome: 'ok', uploadedRows: 0 });
+    expect(w.healthRows()).toEqual([]);
+    expect((await w.chain.get(w.tenant)).pending.length).toBeGreaterThan(0);
+
+    // The hourly schema upgrade records the new version on the saved target: the rows go out, in order.
+    w.connection.saved!.schemaVersion = HEALTH_SCHEMA_VERSION;
+    const after = await w.heartbeat.run();
+    expect(after.tenants[0]).toMatchObject({ outcome: 'ok' });
+    expect(w.healthRows().find((row) => row.Table_s === CA_TABLE)).toMatchObject({ DeliveredCount_d: 2 });
+    expect((await w.chain.get(w.tenant)).pending).toEqual([]);
+    expect(w.healthRows().map((row) => row.Sequence_d)).toEqual([1, 2]);
   });
 
   it('a missing signing key stops heartbeats with a clear log line and seals nothing', async () => {

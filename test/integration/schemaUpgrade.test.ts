@@ -4,7 +4,13 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { dataCollectionRuleBody } from '../../src/adapters/armWorkspaceProvisioner';
 import { resetCompositionForTests } from '../../src/composition';
 import { resetConfigForTests } from '../../src/config';
-import { CA_TABLE, TABLE_SCHEMA_VERSION } from '../../src/domain/tableSchema';
+import {
+  CA_TABLE,
+  HEALTH_SCHEMA_VERSION,
+  HEALTH_STREAM,
+  HEALTH_TABLE,
+  TABLE_SCHEMA_VERSION,
+} from '../../src/domain/tableSchema';
 import type { TenantConnection } from '../../src/domain/tenantConnection';
 import { parseWorkspaceResourceId } from '../../src/domain/workspaceResourceId';
 import { AzureStandInAdmin, type RoleName, type StandInInfo } from '../support/azureStandIn';
@@ -156,6 +162,17 @@ async function makeVersionOne(c: Customer): Promise<void> {
   await connections.replace(old, current.etag);
 }
 
+interface DcrShape {
+  properties: {
+    streamDeclarations: Record<string, unknown>;
+    dataFlows: Array<{ streams: string[]; transformKql: string }>;
+  };
+}
+
+async function dcrOf(c: Customer): Promise<DcrShape> {
+  return (await arm(credentialOf(c), 'GET', await dcrUrlOf(c))).body as unknown as DcrShape;
+}
+
 async function declaredColumns(c: Customer): Promise<string[]> {
   const rule = await arm(credentialOf(c), 'GET', await dcrUrlOf(c));
   const declarations = (
@@ -229,6 +246,34 @@ describe('schema upgrade of saved connections', () => {
     const after = await forward(c.tenantId, time);
     expect(await landed(c.workspaceId, after)).toMatchObject({ EventTime_t: time });
     expect(await admin.dropped({ dcrImmutableId: immutableId })).toEqual([]);
+  });
+
+  it('adds the export health stream to a DCR of schema version 2', async () => {
+    const c = await connectedAndSaved();
+    const body = dataCollectionRuleBody(parseWorkspaceResourceId(c.workspaceId), c.location) as DcrShape;
+    delete body.properties.streamDeclarations[HEALTH_STREAM];
+    body.properties.dataFlows = body.properties.dataFlows.filter(
+      (flow) => !flow.streams.includes(HEALTH_STREAM),
+    );
+    expect((await arm(credentialOf(c), 'PUT', await dcrUrlOf(c), body)).status).toBe(200);
+    const current = (await connections.get(c.tenantId))!;
+    const old: TenantConnection = structuredClone(current.value);
+    old.saved!.schemaVersion = HEALTH_SCHEMA_VERSION - 1;
+    await connections.replace(old, current.etag);
+    expect(Object.keys((await dcrOf(c)).properties.streamDeclarations)).not.toContain(HEALTH_STREAM);
+    const seenBefore = Math.max(0, ...(await admin.requests({ tenantId: c.tenantId })).map((r) => r.seq));
+
+    expect((await invokeTimer('upgradeConnectionSchemas')).outcome).toBe('completed');
+    const rule = await dcrOf(c);
+    expect(Object.keys(rule.properties.streamDeclarations)).toContain(HEALTH_STREAM);
+    expect(rule.properties.dataFlows.find((flow) => flow.streams.includes(HEALTH_STREAM))).toMatchObject({
+      transformKql: 'source | extend CustomerTenantId_g = toguid(CustomerTenantId_g)',
+    });
+    const upgradeRequests = (await admin.requests({ tenantId: c.tenantId })).filter(
+      (r) => r.seq > seenBefore,
+    );
+    expect(upgradeRequests.some((request) => request.path.endsWith(`/tables/${HEALTH_TABLE}`))).toBe(true);
+    expect((await connections.get(c.tenantId))!.value.saved?.schemaVersion).toBe(HEALTH_SCHEMA_VERSION);
   });
 
   it('marks the connection degraded, naming the failing step and role, and keeps delivering without the new column', async () => {

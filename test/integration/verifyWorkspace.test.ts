@@ -13,7 +13,7 @@ import { emptyDeliveries, windowRows } from '../../src/domain/exportHealth/windo
 import { windowContaining } from '../../src/domain/exportHealth/windows';
 import {
   CA_TABLE,
-  HEALTH_COLUMNS,
+  dataFlowTransform,
   HEALTH_STREAM,
   HEALTH_TABLE,
   healthStreamDeclarationColumns,
@@ -54,10 +54,8 @@ async function connected(customer: Customer): Promise<{ ingest: LogsIngestionCli
   body.properties.dataFlows.push({
     streams: [HEALTH_STREAM],
     destinations: ['customerWorkspace'],
-    // Guid columns arrive as strings (streams have no guid type) and must leave as guid.
-    transformKql: `source | extend ${HEALTH_COLUMNS.filter((column) => column.type === 'guid')
-      .map((column) => `${column.name} = toguid(${column.name})`)
-      .join(', ')}`,
+    // CustomerTenantId_g is a guid column: the stand-in refuses 'source' here, as Azure does.
+    transformKql: dataFlowTransform(HEALTH_TABLE),
     outputStream: HEALTH_STREAM,
   });
   const dcr = await arm(customer.credential, 'PUT', dcrUrl(info, customer, 'dcr-siem'), body);

@@ -18,7 +18,7 @@ import {
   TransientDependencyError,
   ValidationError,
 } from '../../src/domain/errors';
-import { CA_TABLE, CERTIFICATE_TABLE, tablesApiColumns } from '../../src/domain/tableSchema';
+import { CA_TABLE, CERTIFICATE_TABLE, HEALTH_STREAM, tablesApiColumns } from '../../src/domain/tableSchema';
 import { parseWorkspaceResourceId } from '../../src/domain/workspaceResourceId';
 
 const workspace = parseWorkspaceResourceId(
@@ -155,6 +155,7 @@ describe('Direct DCR', () => {
     expect(Object.keys(body.properties.streamDeclarations)).toEqual([
       `Custom-${CA_TABLE}`,
       `Custom-${CERTIFICATE_TABLE}`,
+      HEALTH_STREAM,
     ]);
     const types = Object.values(body.properties.streamDeclarations).flatMap((s) =>
       s.columns.map((c) => c.type),
@@ -166,6 +167,11 @@ describe('Direct DCR', () => {
     for (const flow of body.properties.dataFlows) {
       expect(flow.destinations).toEqual([destination?.name]);
       expect(flow.outputStream).toBe(flow.streams[0]);
+      if (flow.streams[0] === HEALTH_STREAM) {
+        // The health table's one guid column, converted like the event tables' guids.
+        expect(flow.transformKql).toBe('source | extend CustomerTenantId_g = toguid(CustomerTenantId_g)');
+        continue;
+      }
       // Streams carry guids as strings; the transform must produce the table's guid type.
       expect(flow.transformKql).toBe(
         'source | extend EventRecordId_g = toguid(EventRecordId_g), CustomerTenantId_g = toguid(CustomerTenantId_g), ' +

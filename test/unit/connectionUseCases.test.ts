@@ -1,7 +1,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CONNECTION_TEST_EVENT_ID } from '../../src/domain/catalog';
-import type { ConnectionActor } from '../../src/domain/connectionHistory';
+import { type ConnectionActor, describeActor } from '../../src/domain/connectionHistory';
 import { ConnectionUseCases } from '../../src/domain/connectionUseCases';
+import type { HealthChange } from '../../src/domain/exportHealth/healthRow';
+import type { HealthChangeRecorder } from '../../src/domain/exportHealth/heartbeat';
+import type { TenantConnection } from '../../src/domain/tenantConnection';
 import {
   AuthorizationError,
   ConcurrencyConflictError,
@@ -39,7 +42,7 @@ let sink: FakeIngestionSink;
 let clock: FakeClock;
 let logger: CapturingLogger;
 
-function useCases(timeoutMs = 60_000): ConnectionUseCases {
+function useCases(timeoutMs = 60_000, healthChanges?: HealthChangeRecorder): ConnectionUseCases {
   return new ConnectionUseCases({
     connections: store,
     parked,
@@ -48,8 +51,30 @@ function useCases(timeoutMs = 60_000): ConnectionUseCases {
     clock,
     logger,
     actor: PORTAL_USER,
+    ...(healthChanges ? { healthChanges } : {}),
     settings: { timeoutMs, propagationWindowMs: WINDOW_MS },
   });
+}
+
+/** Records each change row request with the connection's state at that moment. */
+class RecordingHealthChanges implements HealthChangeRecorder {
+  readonly rows: Array<{ change: HealthChange; actor: string; reason?: string; stateThen: string }> = [];
+  failWith: Error | undefined;
+  async recordChange(
+    connection: TenantConnection,
+    change: HealthChange,
+    actor: string,
+    reason: string | undefined,
+  ): Promise<void> {
+    const stored = await store.get(connection.tenantId);
+    this.rows.push({
+      change,
+      actor,
+      ...(reason !== undefined ? { reason } : {}),
+      stateThen: stored?.value.state ?? 'none',
+    });
+    if (this.failWith) throw this.failWith;
+  }
 }
 
 beforeEach(() => {
@@ -512,5 +537,50 @@ describe('createConnection under concurrency', () => {
     });
     expect(provisioner.calls).toEqual([]);
     expect(await store.get(TENANT)).toBeUndefined();
+  });
+});
+
+describe('configuration changes reach the customer workspace as health rows', () => {
+  it('writes a row for Create Connection, Save and disable (before the export turns off), naming actor and reason', async () => {
+    const health = new RecordingHealthChanges();
+    await useCases(60_000, health).createConnection(TENANT, {
+      workspaceResourceId: WORKSPACE,
+      location: 'eastus',
+    });
+    await useCases(60_000, health).saveSettings(TENANT, { workspaceResourceId: WORKSPACE });
+    await useCases(60_000, health).disableExport(TENANT);
+    expect(health.rows.map((row) => [row.change, row.stateThen])).toEqual([
+      ['connectionCreated', 'tested'],
+      ['settingsSaved', 'active'],
+      // Recorded while the export still runs, so the row still reaches the workspace.
+      ['exportDisabled', 'active'],
+    ]);
+    for (const row of health.rows) expect(row.actor).toBe(describeActor(PORTAL_USER));
+    expect(health.rows[0]?.reason).toContain(WORKSPACE);
+    expect(health.rows[1]?.reason).toMatch(/Export turned on by Save changes/);
+    expect(health.rows[2]?.reason).toBe('Export turned off.');
+    expect((await store.get(TENANT))?.value.state).toBe('disabled');
+  });
+
+  it("never fails the user's action when the row cannot be written, and logs it", async () => {
+    const health = new RecordingHealthChanges();
+    health.failWith = new Error('signing key unavailable');
+    await useCases(60_000, health).createConnection(TENANT, {
+      workspaceResourceId: WORKSPACE,
+      location: 'eastus',
+    });
+    const saved = await useCases(60_000, health).saveSettings(TENANT, { workspaceResourceId: WORKSPACE });
+    expect(saved.value.state).toBe('active');
+    const disabled = await useCases(60_000, health).disableExport(TENANT);
+    expect(disabled.value.state).toBe('disabled');
+    const logged = logger.lines.filter((line) =>
+      line.message.startsWith('Export health change row not written'),
+    );
+    expect(logged.map((line) => line.fields?.change)).toEqual([
+      'connectionCreated',
+      'settingsSaved',
+      'exportDisabled',
+    ]);
+    expect(JSON.stringify(logged[0]?.fields)).toContain('signing key unavailable');
   });
 });

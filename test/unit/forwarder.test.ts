@@ -327,6 +327,39 @@ describe('Forwarder: refused records', () => {
 });
 
 describe('Forwarder: retry budget', () => {
+  it('writes a suspended change row named for the forwarder; a failure to write never fails the batch', async () => {
+    sink.faults.set(TENANT_A, { kind: 'unavailable' });
+    const old = new Date(clock.now().getTime() - 169 * 3_600_000).toISOString();
+    const rows: Array<{ change: string; actor: string; reason: string | undefined; state: string }> = [];
+    const f = new Forwarder(
+      {
+        connections,
+        parked,
+        ingestion: sink,
+        queue,
+        clock,
+        random: () => 1,
+        healthChanges: {
+          recordChange: (connection, change, actor, reason) => {
+            rows.push({ change, actor, reason, state: connection.state });
+            return Promise.reject(new Error('Key Vault unreachable'));
+          },
+        },
+      },
+      SETTINGS,
+    );
+    const outcome = await run(f, [
+      received(auditEvent(TENANT_A), { [ATTEMPT_PROPERTY]: 40, [FIRST_ATTEMPT_PROPERTY]: old }),
+    ]);
+    expect(outcome).toMatchObject({ parked: 1 });
+    expect(rows.map(({ reason: _reason, ...row }) => row)).toEqual([
+      { change: 'suspended', actor: 'system:forwarder', state: 'suspended' },
+    ]);
+    expect(rows[0]?.reason).toMatch(/168 hours/);
+    expect(logger.text()).toMatch(/Export health change row not written.*Key Vault unreachable/);
+    expect((await stateOf(TENANT_A)).state).toBe('suspended');
+  });
+
   it('parks events retried beyond the budget and suspends the tenant with the reason', async () => {
     sink.faults.set(TENANT_A, { kind: 'unavailable' });
     const old = new Date(clock.now().getTime() - 169 * 3_600_000).toISOString();

@@ -3,8 +3,9 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { StateConflictError, TransientDependencyError, ValidationError } from '../../src/domain/errors';
 import { MAX_REPLAY_PER_CALL, ParkedEvents, REPLAY_OF_PROPERTY } from '../../src/domain/parkedEvents';
 import type { ParkCategory, ParkedEvent } from '../../src/domain/ports';
-import type { ConnectionActor } from '../../src/domain/connectionHistory';
+import { type ConnectionActor, describeActor } from '../../src/domain/connectionHistory';
 import {
+  CapturingLogger,
   FakeClock,
   InMemoryParkedEventStore,
   InMemoryTenantConnectionStore,
@@ -154,5 +155,42 @@ describe('ParkedEvents.replay', () => {
       /lost/,
     );
     await expect(useCase.replay(TENANT, { parkedIds: [] }, PORTAL)).rejects.toBeInstanceOf(ValidationError);
+  });
+});
+
+describe('ParkedEvents.replay: export health change row', () => {
+  it('writes a replayed row naming actor and count; a failure to write is logged, the replay still done', async () => {
+    const rows: Array<{ change: string; actor: string; reason: string | undefined }> = [];
+    let fail = false;
+    const logger = new CapturingLogger();
+    const withHealth = new ParkedEvents({
+      parked,
+      connections,
+      queue,
+      clock: new FakeClock(),
+      healthChanges: {
+        recorder: {
+          recordChange: (_connection, change, actor, reason) => {
+            rows.push({ change, actor, reason });
+            return fail ? Promise.reject(new Error('Key Vault unreachable')) : Promise.resolve();
+          },
+        },
+        logger,
+      },
+    });
+    await parked.park([
+      parkedEvent(TENANT, 'retryBudgetExhausted', 0),
+      parkedEvent(TENANT, 'retryBudgetExhausted', 1),
+    ]);
+    await withHealth.replay(TENANT, {}, PORTAL);
+    expect(rows).toEqual([
+      { change: 'replayed', actor: describeActor(PORTAL), reason: 'Replayed 2 parked events.' },
+    ]);
+
+    fail = true;
+    await parked.park([parkedEvent(TENANT, 'retryBudgetExhausted', 2)]);
+    expect(await withHealth.replay(TENANT, {}, PORTAL)).toMatchObject({ replayed: 1 });
+    expect(await parked.count(TENANT)).toBe(0);
+    expect(logger.text()).toMatch(/Export health change row not written.*Key Vault unreachable/);
   });
 });

@@ -1,7 +1,7 @@
 import { ConcurrencyConflictError } from '../errors';
 import { chunkBySize, rowBytes } from '../ingestionChunks';
 import type { Clock, IngestionSink, Logger } from '../ports';
-import { HEALTH_STREAM } from '../tableSchema';
+import { declaresHealthStream, HEALTH_STREAM } from '../tableSchema';
 import type { TenantConnection } from '../tenantConnection';
 import { sealRows } from './chain';
 import type { DeliveryRecordStore } from './deliveryRecorder';
@@ -16,6 +16,16 @@ import {
   type WindowDeliveries,
 } from './windowRows';
 import { windowsToSeal } from './windows';
+
+/** Where configuration changes are written as signed health rows into the customer's own workspace. */
+export interface HealthChangeRecorder {
+  recordChange(
+    connection: TenantConnection,
+    change: HealthChange,
+    actor: string,
+    reason: string | undefined,
+  ): Promise<void>;
+}
 
 /** Tenants whose export is on: they get a heartbeat every window. */
 export interface ExportingTenants {
@@ -58,7 +68,7 @@ export interface HeartbeatDeps {
  * are deleted, and stay pending until Log Analytics accepted them, so a
  * crash or failed upload at any point loses no window.
  */
-export class Heartbeat {
+export class Heartbeat implements HealthChangeRecorder {
   constructor(
     private readonly deps: HeartbeatDeps,
     private readonly settings: HeartbeatSettings,
@@ -204,7 +214,9 @@ export class Heartbeat {
   /** Uploads pending rows oldest first; stops at the first failure, keeping the rest pending. */
   private async uploadPending(connection: TenantConnection): Promise<number> {
     const target = connection.saved;
-    if (!target) return 0;
+    // A DCR provisioned before the health stream existed would refuse (or drop) the rows: they
+    // stay sealed and pending until the hourly schema upgrade declares the stream.
+    if (!target || !declaresHealthStream(target.schemaVersion)) return 0;
     const { pending } = await this.deps.chain.get(connection.tenantId);
     let uploaded = 0;
     for (const chunk of chunkBySize<SignedHealthRow>(pending, (row) => rowBytes({ ...row }))) {
