@@ -40,8 +40,23 @@ export function armLiteral(value: string): string {
   return value.startsWith('[') ? `[${value}` : value;
 }
 
-function parentTechniques(techniques: readonly string[]): string[] {
+export function parentTechniques(techniques: readonly string[]): string[] {
   return [...new Set(techniques.map((technique) => technique.split('.')[0] ?? technique))];
+}
+
+/** The rule settings a YAML may leave out, in the order both templates write them. */
+export function optionalRuleSettings(rule: AnalyticRule): Record<string, unknown> {
+  return {
+    ...(rule.entityMappings === undefined ? {} : { entityMappings: rule.entityMappings }),
+    ...(rule.customDetails === undefined ? {} : { customDetails: rule.customDetails }),
+    ...(rule.alertDetailsOverride === undefined ? {} : { alertDetailsOverride: rule.alertDetailsOverride }),
+    ...(rule.eventGroupingSettings === undefined
+      ? {}
+      : { eventGroupingSettings: rule.eventGroupingSettings }),
+    ...(rule.incidentConfiguration === undefined
+      ? {}
+      : { incidentConfiguration: rule.incidentConfiguration }),
+  };
 }
 
 function generatedFrom(file: string): string {
@@ -77,15 +92,7 @@ function alertRuleResource({ file, content: rule }: Sourced<AnalyticRule>): Reco
       tactics: rule.tactics,
       // The preview api-version takes technique ids only; sub-techniques stay in the YAML.
       techniques: parentTechniques(rule.relevantTechniques),
-      ...(rule.entityMappings === undefined ? {} : { entityMappings: rule.entityMappings }),
-      ...(rule.customDetails === undefined ? {} : { customDetails: rule.customDetails }),
-      ...(rule.alertDetailsOverride === undefined ? {} : { alertDetailsOverride: rule.alertDetailsOverride }),
-      ...(rule.eventGroupingSettings === undefined
-        ? {}
-        : { eventGroupingSettings: rule.eventGroupingSettings }),
-      ...(rule.incidentConfiguration === undefined
-        ? {}
-        : { incidentConfiguration: rule.incidentConfiguration }),
+      ...optionalRuleSettings(rule),
     },
   };
 }

@@ -1,6 +1,12 @@
 import { join } from 'node:path';
 import { HEALTH_TABLE, healthKqlSchema, kqlSchema, TABLE_NAMES } from '../src/domain/tableSchema';
-import { armLiteral, connectorUiConfig, DATA_CONNECTORS_API_VERSION } from './sentinelArm';
+import {
+  armLiteral,
+  connectorUiConfig,
+  DATA_CONNECTORS_API_VERSION,
+  optionalRuleSettings,
+  parentTechniques,
+} from './sentinelArm';
 import {
   ARM_TEMPLATE_PATH,
   SENTINEL_DIR,
@@ -45,10 +51,6 @@ const PACKAGE_DEPENDENCY =
 const TEMPLATE_SCHEMA = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#';
 
 type Json = Record<string, unknown>;
-
-function parentTechniques(techniques: readonly string[]): string[] {
-  return [...new Set(techniques.map((technique) => technique.split('.')[0] ?? technique))];
-}
 
 function contentProductId(kindCode: string, kind: string, contentId: string, version: string): string {
   return `[concat(take(variables('_solutionId'),50),'-','${kindCode}','-', uniqueString(concat(variables('_solutionId'),'-','${kind}','-',${contentId},'-', ${version})))]`;
@@ -150,15 +152,7 @@ function alertRuleTemplateProperties(rule: AnalyticRule): Json {
     requiredDataConnectors: rule.requiredDataConnectors,
     tactics: rule.tactics,
     techniques: parentTechniques(rule.relevantTechniques),
-    ...(rule.entityMappings === undefined ? {} : { entityMappings: rule.entityMappings }),
-    ...(rule.customDetails === undefined ? {} : { customDetails: rule.customDetails }),
-    ...(rule.alertDetailsOverride === undefined ? {} : { alertDetailsOverride: rule.alertDetailsOverride }),
-    ...(rule.eventGroupingSettings === undefined
-      ? {}
-      : { eventGroupingSettings: rule.eventGroupingSettings }),
-    ...(rule.incidentConfiguration === undefined
-      ? {}
-      : { incidentConfiguration: rule.incidentConfiguration }),
+    ...optionalRuleSettings(rule),
   };
 }
 
