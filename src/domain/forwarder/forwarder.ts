@@ -11,13 +11,13 @@ import {
   retryMessageId,
   type RetrySettings,
   withFailure,
-} from './deliveryAttempts';
-import { ConcurrencyConflictError, IngestionFailure, type IngestionFailureKind } from './errors';
-import { attributedReason, describeActor, SYSTEM_FORWARDER, withChange } from './connectionHistory';
-import { formatProblems, parseEventMessage } from './eventContract';
-import { claimedIdentity, eventIdentity, invalidMessageTenant, tenantMismatch } from './producerIntegrity';
-import { messageIdParkedId, messageParkedId, newParkedId } from './parkedIds';
-import { chunkBySize, rowBytes } from './ingestionChunks';
+} from '../deliveryAttempts';
+import { ConcurrencyConflictError, IngestionFailure, type IngestionFailureKind } from '../errors';
+import { attributedReason, describeActor, SYSTEM_FORWARDER, withChange } from '../connectionHistory';
+import { formatProblems, parseEventMessage } from '../eventContract';
+import { claimedIdentity, eventIdentity, invalidMessageTenant, tenantMismatch } from '../producerIntegrity';
+import { messageIdParkedId, messageParkedId, newParkedId } from '../parkedIds';
+import { chunkBySize, rowBytes } from '../ingestionChunks';
 import type {
   AuditQueue,
   Clock,
@@ -28,12 +28,12 @@ import type {
   ParkedEvent,
   ParkedEventStore,
   TenantConnectionStore,
-} from './ports';
-import type { DeliveryRecord, DeliveryRecorder } from './exportHealth/deliveryRecorder';
-import type { HealthChangeRecorder } from './exportHealth/heartbeat';
-import { eventToRow, type LogRow, rowForSchemaVersion } from './rowMapper';
-import type { TableName } from './tableSchema';
-import { DEFAULT_TENANT_CACHE_LIMITS, TenantCache, type TenantCacheLimits } from './tenantCache';
+} from '../ports';
+import type { DeliveryRecord, DeliveryRecorder } from '../exportHealth/deliveryRecorder';
+import type { HealthChangeRecorder } from '../exportHealth/heartbeat';
+import { eventToRow, type LogRow, rowForSchemaVersion } from '../rowMapper';
+import type { TableName } from '../tableSchema';
+import { DEFAULT_TENANT_CACHE_LIMITS, TenantCache, type TenantCacheLimits } from '../tenantCache';
 import {
   type ConnectionState,
   type ConnectionTarget,
@@ -42,7 +42,7 @@ import {
   type TenantConnection,
   type Versioned,
   withState,
-} from './tenantConnection';
+} from '../tenantConnection';
 
 /**
  * The forwarder use case: one Service Bus batch of audit events in, every
