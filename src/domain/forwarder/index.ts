@@ -1,10 +1,10 @@
 export {
   type BatchOutcome,
-  Forwarder,
   type ForwarderDependencies,
   type ForwarderSettings,
   type ForwardOptions,
   type ReceivedAuditMessage,
   SettlementError,
   type TenantOutcome,
-} from './forwarder';
+} from './contract';
+export { Forwarder } from './forwarder';
