@@ -91,7 +91,7 @@ let provisionerPromise: Promise<WorkspaceProvisioner> | undefined;
 
 /** ARM provisioning with the route tenant's credential; one instance keeps its per-tenant pipelines. */
 function workspaceProvisioner(infra: Infrastructure): Promise<WorkspaceProvisioner> {
-  provisionerPromise ??= import('./adapters/armWorkspaceProvisioner').then(
+  provisionerPromise ??= import('./adapters/armWorkspace').then(
     ({ ArmWorkspaceProvisioner }) =>
       new ArmWorkspaceProvisioner({
         armEndpoint: infra.config.cloud.armEndpoint,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ClientSecretCredential } from '@azure/identity';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { dataCollectionRuleBody } from '../../src/adapters/armWorkspaceProvisioner';
+import { dataCollectionRuleBody } from '../../src/adapters/armWorkspace';
 import { resetCompositionForTests } from '../../src/composition';
 import { resetConfigForTests } from '../../src/config';
 import {
