@@ -6,7 +6,7 @@ import { SERVICE_BUS_RETRY_OPTIONS, ServiceBusAuditQueue } from '../../src/adapt
 import { runCli } from '../../src/cli/cli';
 import type { OutgoingAuditMessage } from '../../src/domain/ports';
 import { AzureStandInAdmin, type RoleName } from '../support/azureStandIn';
-import { ServiceBusStandInAdmin } from '../support/serviceBus';
+import { ServiceBusStandIn, ServiceBusStandInAdmin } from '../support/serviceBus';
 
 /**
  * The production Service Bus path: no connection string, an Entra ID token from a TokenCredential,
@@ -199,5 +199,17 @@ describe('Service Bus over Entra ID tokens (CBS jwt)', () => {
     expect((await bus.activeMessages(queueName)).map((m) => m.messageId)).toEqual([
       `${sent?.messageId}:dlq:${sent?.sequenceNumber}`,
     ]);
+  });
+
+  it('refuses every SAS token on a namespace with local authentication disabled, as production deploys it', async () => {
+    const standIn = await new ServiceBusStandIn({ localAuth: false, queues: { q: {} } }).start();
+    closers.push(() => standIn.stop());
+    const client = new ServiceBusClient(standIn.connectionString, { retryOptions: { maxRetries: 0 } });
+    closers.push(() => client.close());
+    await expect(client.createSender('q').sendMessages({ body: 'x' })).rejects.toThrow(
+      /LocalAuthDisabled: Authorization failed because SAS authentication has been disabled for the namespace/,
+    );
+    await expect(client.createReceiver('q').peekMessages(1)).rejects.toThrow(/LocalAuthDisabled/);
+    expect(await new ServiceBusStandInAdmin(standIn.adminUrl).activeMessages('q')).toEqual([]);
   });
 });
