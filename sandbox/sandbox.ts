@@ -36,6 +36,7 @@ import {
   type ServiceBusIdentityInfo,
 } from './serviceBusIdentity';
 import { TimerScheduler } from './timerScheduler';
+import { errorMessage } from '../src/domain/errorText';
 
 /**
  * The whole pipeline on one machine: Azurite, the Azure stand-in (Entra, ARM, Logs Ingestion) with a
@@ -429,5 +430,5 @@ function formatLog(line: CapturedLog): string {
 }
 
 function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return errorMessage(error);
 }

@@ -4,6 +4,7 @@ import { ServiceBusClient } from '@azure/service-bus';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SERVICE_BUS_RETRY_OPTIONS, ServiceBusAuditQueue } from '../../src/adapters/serviceBusAuditQueue';
 import { runCli } from '../../src/cli/cli';
+import { errorLine } from '../../src/domain/errorText';
 import type { OutgoingAuditMessage } from '../../src/domain/ports';
 import { AzureStandInAdmin, type RoleName } from '../support/azureStandIn';
 import { ServiceBusStandIn, ServiceBusStandInAdmin } from '../support/serviceBus';
@@ -91,6 +92,9 @@ describe('Service Bus over Entra ID tokens (CBS jwt)', () => {
     // core-amqp's retry gives up with an AggregateError of the attempts' refusals.
     const causes = error instanceof AggregateError ? (error.errors as Error[]) : [error];
     expect(causes.map((cause) => cause?.message).join('\n')).toMatch(/'Send' claim\(s\) are required/);
+    // Its own message is empty; the line the app logs names the refusal instead.
+    expect(error?.message).toBe('');
+    expect(errorLine(error)).toMatch(/^3 errors: Unauthorized access\. 'Send' claim\(s\) are required/);
     expect(attempts).toBe(SERVICE_BUS_RETRY_OPTIONS.maxRetries! + 1);
     expect(await bus.activeMessages(queueName)).toEqual([]);
   });
