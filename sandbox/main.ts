@@ -6,6 +6,7 @@ import { prepareTestTrust } from '../test/support/testCa';
 import { SandboxError } from './errors';
 import { runDemo } from './demo';
 import { startSandbox, type RunningSandbox } from './sandbox';
+import { parseServiceBusRoles, type ServiceBusDataRole } from './serviceBusIdentity';
 
 /**
  * `npm run sandbox [-- --port N] [-- --demo]`: the whole pipeline on this machine, loopback only.
@@ -34,6 +35,10 @@ Options:
   --timer-every SECONDS  fire timer functions this often instead of on their schedules
   --location REGION      region of the demo workspace (default westeurope)
   --setting NAME=VALUE   override an app setting (repeatable), e.g. --setting RETRY_BASE_DELAY_SECONDS=5
+  --service-bus-identity run Service Bus as production does: local (SAS) auth disabled, the app and its
+                         trigger use Entra tokens of a managed identity (ServiceBusConnection__*)
+  --service-bus-roles LIST  with --service-bus-identity: the data roles that identity gets on the queue,
+                         comma-separated from sender, receiver (default both; "none" for neither)
   --help                 show this text
 `;
 
@@ -43,6 +48,7 @@ interface CliOptions {
   timerEveryMs?: number;
   location?: string;
   settings: Record<string, string>;
+  serviceBusIdentity?: { roles?: ServiceBusDataRole[] };
   help: boolean;
 }
 
@@ -59,6 +65,8 @@ function parseCli(argv: string[]): CliOptions {
         'timer-every': { type: 'string' },
         location: { type: 'string' },
         setting: { type: 'string', multiple: true },
+        'service-bus-identity': { type: 'boolean', default: false },
+        'service-bus-roles': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -86,6 +94,19 @@ function parseCli(argv: string[]): CliOptions {
     const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(setting);
     if (!match) throw new UsageError(`--setting must look like NAME=VALUE, got "${setting}".`);
     options.settings[match[1]!] = match[2]!;
+  }
+  if (values['service-bus-roles'] !== undefined && !values['service-bus-identity']) {
+    throw new UsageError('--service-bus-roles needs --service-bus-identity.');
+  }
+  if (values['service-bus-identity']) {
+    try {
+      options.serviceBusIdentity =
+        values['service-bus-roles'] === undefined
+          ? {}
+          : { roles: parseServiceBusRoles(values['service-bus-roles']) };
+    } catch (error) {
+      throw new UsageError(error instanceof Error ? error.message : String(error));
+    }
   }
   return options;
 }
@@ -154,6 +175,7 @@ async function runSandboxHere(options: CliOptions): Promise<number> {
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.timerEveryMs !== undefined ? { timerEveryMs: options.timerEveryMs } : {}),
     ...(options.location !== undefined ? { location: options.location } : {}),
+    ...(options.serviceBusIdentity ? { serviceBusIdentity: options.serviceBusIdentity } : {}),
     settings: options.settings,
     log: progress,
   }));
@@ -161,7 +183,8 @@ async function runSandboxHere(options: CliOptions): Promise<number> {
 
   process.stdout.write(`${JSON.stringify(sandbox.info)}\n`);
   progress(
-    `ready: settings panel ${sandbox.info.panelUrl}, API ${sandbox.info.apiBaseUrl}, rows ${sandbox.info.rowsUrl}`,
+    `ready: settings panel ${sandbox.info.panelUrl}, API ${sandbox.info.apiBaseUrl}, rows ${sandbox.info.rowsUrl}` +
+      `, Service Bus ${sandbox.info.serviceBusAuth === 'identity' ? 'identity-based (Entra tokens, SAS refused)' : 'by connection string (SAS)'}`,
   );
 
   if (options.demo) {

@@ -17,7 +17,7 @@ import {
 } from '../test/support/functionsHost';
 import { assertLoopback } from '../test/support/loopback';
 import { ServiceBusStandIn } from '../test/support/serviceBus';
-import { generateClientCertificate } from '../test/support/testCa';
+import { generateClientCertificate, readServerTls } from '../test/support/testCa';
 import {
   startControlServer,
   type NewTenantInput,
@@ -29,7 +29,14 @@ import { readHostJson, serviceBusHostOptions } from './hostJson';
 import { startHttpServer, type RunningHttpServer } from './httpServer';
 import { panelRoutes } from './panelServer';
 import { ServiceBusListener } from './serviceBusListener';
+import {
+  provisionServiceBusIdentity,
+  type ServiceBusDataRole,
+  type ServiceBusIdentity,
+  type ServiceBusIdentityInfo,
+} from './serviceBusIdentity';
 import { TimerScheduler } from './timerScheduler';
+import { errorMessage } from '../src/domain/errorText';
 
 /**
  * The whole pipeline on one machine: Azurite, the Azure stand-in (Entra, ARM, Logs Ingestion) with a
@@ -51,7 +58,12 @@ export interface SandboxInfo {
   resourceGroup: string;
   workspaceResourceId: string;
   location: string;
+  /** SAS connection string of the namespace; with serviceBusAuth 'identity' the namespace refuses it. */
   serviceBusConnectionString: string;
+  /** How the app and the trigger reach Service Bus: a connection string, or Entra tokens (production). */
+  serviceBusAuth: 'connectionString' | 'identity';
+  /** With serviceBusAuth 'identity': the namespace, its tenant, and the identities holding data roles. */
+  serviceBusIdentity?: ServiceBusIdentityInfo;
   queueName: string;
   /** GET: every row each table of each workspace received, as JSON. */
   rowsUrl: string;
@@ -82,6 +94,11 @@ export interface SandboxOptions {
   settings?: Record<string, string>;
   /** Demo tenant's workspace region. */
   location?: string;
+  /**
+   * Run Service Bus identity-based, as production does (`--service-bus-identity`): local auth off,
+   * Entra tokens of the app's managed identity holding `roles` (default both) on the queue.
+   */
+  serviceBusIdentity?: { roles?: ServiceBusDataRole[] };
   /** Human-readable progress (stderr in main.ts). */
   log?: (line: string) => void;
 }
@@ -169,14 +186,32 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     const portalApp = await azure.control.registerApp({ displayName: 'pki portal backend (sandbox)' });
     const operatorTenantId = portalApp.homeTenantId;
 
-    const sb = await new ServiceBusStandIn({ queues: { [QUEUE_NAME]: AUDIT_QUEUE_OPTIONS } }).start();
+    const sb = await new ServiceBusStandIn({
+      queues: { [QUEUE_NAME]: AUDIT_QUEUE_OPTIONS },
+      ...(options.serviceBusIdentity ? { tls: readServerTls(), localAuth: false } : {}),
+    }).start();
     stops.push({ name: 'Service Bus stand-in', stop: () => sb.stop() });
     log(`Service Bus stand-in on ${sb.endpoint} with queue "${QUEUE_NAME}"`);
+    const sbIdentity: ServiceBusIdentity | undefined = options.serviceBusIdentity
+      ? await provisionServiceBusIdentity({
+          azure,
+          serviceBus: sb,
+          queueName: QUEUE_NAME,
+          roles: options.serviceBusIdentity.roles ?? ['receiver', 'sender'],
+        })
+      : undefined;
+    if (sbIdentity) {
+      const { fullyQualifiedNamespace, roles, managedIdentityClientId } = sbIdentity.info;
+      log(
+        `Service Bus identity-based on ${fullyQualifiedNamespace} (TLS, SAS refused): managed identity ` +
+          `${managedIdentityClientId} holds ${roles.join(', ') || 'no data role'} on "${QUEUE_NAME}"`,
+      );
+    }
 
     const settings: Record<string, string> = {
       ...SANDBOX_TUNING,
       AUDIT_QUEUE_NAME: QUEUE_NAME,
-      ServiceBusConnection: sb.connectionString,
+      ...(sbIdentity ? sbIdentity.settings : { ServiceBusConnection: sb.connectionString }),
       TABLE_STORAGE_CONNECTION_STRING: azurite.connectionString,
       CUSTOMER_APP_CLIENT_ID: customerApp.clientId,
       CUSTOMER_APP_CREDENTIAL: 'certificate',
@@ -198,6 +233,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
       ...options.settings,
     };
     applyAppSettings(settings);
+    if (sbIdentity) {
+      // What App Service sets for an app with a managed identity; the app's SDKs read it from here.
+      Object.assign(process.env, sbIdentity.environment);
+      stops.push({
+        name: 'managed identity environment',
+        stop: () =>
+          Promise.resolve(Object.keys(sbIdentity.environment).forEach((n) => delete process.env[n])),
+      });
+    }
     // The app validates its settings on first use; checking them now turns a bad --setting into a
     // clear message at start instead of a 500 on the first request.
     loadConfig(process.env);
@@ -327,6 +371,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
       workspaceResourceId: demo.workspaceResourceId,
       location: demo.location,
       serviceBusConnectionString: sb.connectionString,
+      serviceBusAuth: sbIdentity ? 'identity' : 'connectionString',
+      ...(sbIdentity ? { serviceBusIdentity: sbIdentity.info } : {}),
       queueName: QUEUE_NAME,
       rowsUrl: `${control.url}/rows`,
       tenantsUrl: `${control.url}/tenants`,
@@ -384,5 +430,5 @@ function formatLog(line: CapturedLog): string {
 }
 
 function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return errorMessage(error);
 }

@@ -1,8 +1,4 @@
-import {
-  ServiceBusClient,
-  type ServiceBusReceivedMessage,
-  type ServiceBusReceiver,
-} from '@azure/service-bus';
+import type { ServiceBusClient, ServiceBusReceivedMessage, ServiceBusReceiver } from '@azure/service-bus';
 import {
   invokeServiceBusBatch,
   invokeServiceBusMessage,
@@ -12,6 +8,7 @@ import {
 } from '../test/support/functionsHost';
 import { resolveAppSettingReferences } from '../test/support/functionsHost/registry';
 import type { ServiceBusHostOptions } from './hostJson';
+import { serviceBusClientFor } from './serviceBusConnection';
 
 /**
  * The Service Bus extension's listener for one function, on the real @azure/service-bus receiver in
@@ -114,12 +111,6 @@ export class ServiceBusListener {
     }
     this.queueName = resolveAppSettingReferences(fn.queueName, `Function "${fn.name}"'s queueName`);
     const connectionSetting = fn.connection ?? 'AzureWebJobsServiceBus';
-    const connectionString = process.env[connectionSetting];
-    if (!connectionString) {
-      throw new Error(
-        `Function "${fn.name}" reads the connection from app setting "${connectionSetting}", which is not set.`,
-      );
-    }
     // A trigger's own autoCompleteMessages overrides host.json's.
     const own = fn.trigger.autoCompleteMessages;
     this.autoComplete =
@@ -127,7 +118,7 @@ export class ServiceBusListener {
         ? options.hostOptions.autoCompleteMessages
         : own === true || own === 'true';
     const retry = options.hostOptions.clientRetryOptions;
-    this.client = new ServiceBusClient(connectionString, {
+    this.client = serviceBusClientFor(connectionSetting, process.env, fn.name, {
       retryOptions: {
         mode: retry.mode === 'fixed' ? 0 : 1,
         timeoutInMs: retry.tryTimeoutMs,

@@ -9,6 +9,7 @@ import type {
 import type { TokenCredential } from '@azure/identity';
 import type { ServiceBusSettings } from '../config';
 import { ATTEMPT_PROPERTY, FIRST_ATTEMPT_PROPERTY } from '../domain/deliveryAttempts';
+import { errorMessage } from '../domain/errorText';
 
 /**
  * The audit queue's dead-letter queue, for operators. Messages land there only
@@ -43,9 +44,9 @@ export class DeadLetterRequeueError extends Error {
     cause: unknown,
   ) {
     super(
-      `requeued ${requeued.length} message(s), then could not requeue ${failedMessageId ?? 'a message without id'}: ${
-        cause instanceof Error ? cause.message : String(cause)
-      }; it and the rest stay in the dead-letter queue, run the command again`,
+      `requeued ${requeued.length} message(s), then could not requeue ${failedMessageId ?? 'a message without id'}: ${errorMessage(
+        cause,
+      )}; it and the rest stay in the dead-letter queue, run the command again`,
       { cause },
     );
     this.name = 'DeadLetterRequeueError';

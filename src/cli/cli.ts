@@ -28,6 +28,7 @@ import { textTable } from './textTable';
 import { DEADLETTER_USAGE, deadLetterCommand, DeadLetterUsageError } from './deadLetterCommand';
 import { TENANTS_USAGE, tenantsCommand, TenantsUsageError } from './tenantsCommand';
 import { VERIFY_USAGE, verifyCommand, VerifyUsageError } from './verifyCommand';
+import { errorMessage } from '../domain/errorText';
 
 /**
  * The operator CLI: `catalog`, `schema`, `enqueue`, `parked`, `replay`, `deadletter`, `tenants`. Exit codes: 0 success,
@@ -121,7 +122,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         );
     }
   } catch (error) {
-    io.stderr(`${PROGRAM}: ${oneLine(error instanceof Error ? error.message : String(error))}`);
+    io.stderr(`${PROGRAM}: ${oneLine(errorMessage(error))}`);
     return error instanceof UsageError ||
       error instanceof ParkedUsageError ||
       error instanceof DeadLetterUsageError ||

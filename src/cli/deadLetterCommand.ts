@@ -98,8 +98,12 @@ async function openDeadLetterQueue(
     import('../adapters/deadLetterQueue'),
     import('../adapters/auditQueueSender'),
   ]);
-  // An operator waits at the terminal: fail within about a minute rather than the SDK's several.
-  const clientOptions = { retryOptions: { maxRetries: 2, timeoutInMs: 20_000 } };
+  // An operator waits at the terminal: fail within about a minute rather than the SDK's several, and
+  // a refusal (a missing Data Receiver role: the SDK retries a refused link) within seconds rather
+  // than after two of the SDK's default 30 s retry delays.
+  const clientOptions = {
+    retryOptions: { maxRetries: 2, retryDelayInMs: 1_000, maxRetryDelayInMs: 2_000, timeoutInMs: 20_000 },
+  };
   return settings.kind === 'connectionString'
     ? new ServiceBusDeadLetterQueue(
         {

@@ -19,6 +19,7 @@ import type {
   TenantConnectionStore,
 } from './ports';
 import { isDelivering, type TenantConnection } from './tenantConnection';
+import { namedErrorLine } from './errorText';
 
 /**
  * Inspecting and replaying a tenant's parked events (the portal's
@@ -198,7 +199,7 @@ export class ParkedEvents {
       health.logger.error('Export health change row not written; the change itself went through', {
         tenantId: connection.tenantId,
         change: 'replayed',
-        error: error instanceof Error ? `${error.name}: ${error.message.split('\n')[0]}` : typeof error,
+        error: namedErrorLine(error),
       });
     }
   }

@@ -6,6 +6,7 @@ import type { Logger } from '../domain/ports';
 import type { Caller } from './auth';
 import { errorToProblem } from './problem';
 import { ifMatch, routeTenantId } from './request';
+import { namedErrorLine } from '../domain/errorText';
 
 export interface TenantRequest {
   request: HttpRequest;
@@ -111,6 +112,5 @@ function describeError(error: unknown): string {
   if (error instanceof Error && error.name === 'ConfigError' && Array.isArray(settings)) {
     return `ConfigError: Invalid app settings: ${settings.join(', ')} (each one's reason is in the ConfigError message).`;
   }
-  if (error instanceof Error) return `${error.name}: ${(error.message.split('\n')[0] ?? '').slice(0, 300)}`;
-  return typeof error;
+  return namedErrorLine(error);
 }

@@ -8,6 +8,7 @@ import {
 import { type AuditEvent, type Problem, WHOLE_EVENT } from '../domain/eventContract';
 import { type AuditEventDraft, checkDraft, type DraftDefaults } from './buildEvent';
 import { toQueueMessage } from './queueMessage';
+import { errorMessage } from '../domain/errorText';
 
 export interface SentEvent {
   /** Position of the event in the array given to send(). */
@@ -40,7 +41,7 @@ export class AuditSendError extends Error {
     override readonly cause: unknown,
   ) {
     super(
-      `Sending audit events failed after ${result.sent.length} were sent; ${result.unsent.length} not confirmed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      `Sending audit events failed after ${result.sent.length} were sent; ${result.unsent.length} not confirmed: ${errorMessage(cause)}`,
     );
     this.name = 'AuditSendError';
   }

@@ -4,9 +4,10 @@ import { ServiceBusClient } from '@azure/service-bus';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SERVICE_BUS_RETRY_OPTIONS, ServiceBusAuditQueue } from '../../src/adapters/serviceBusAuditQueue';
 import { runCli } from '../../src/cli/cli';
+import { errorLine } from '../../src/domain/errorText';
 import type { OutgoingAuditMessage } from '../../src/domain/ports';
 import { AzureStandInAdmin, type RoleName } from '../support/azureStandIn';
-import { ServiceBusStandInAdmin } from '../support/serviceBus';
+import { ServiceBusStandIn, ServiceBusStandInAdmin } from '../support/serviceBus';
 
 /**
  * The production Service Bus path: no connection string, an Entra ID token from a TokenCredential,
@@ -91,6 +92,9 @@ describe('Service Bus over Entra ID tokens (CBS jwt)', () => {
     // core-amqp's retry gives up with an AggregateError of the attempts' refusals.
     const causes = error instanceof AggregateError ? (error.errors as Error[]) : [error];
     expect(causes.map((cause) => cause?.message).join('\n')).toMatch(/'Send' claim\(s\) are required/);
+    // Its own message is empty; the line the app logs names the refusal instead.
+    expect(error?.message).toBe('');
+    expect(errorLine(error)).toMatch(/^3 errors: Unauthorized access\. 'Send' claim\(s\) are required/);
     expect(attempts).toBe(SERVICE_BUS_RETRY_OPTIONS.maxRetries! + 1);
     expect(await bus.activeMessages(queueName)).toEqual([]);
   });
@@ -199,5 +203,17 @@ describe('Service Bus over Entra ID tokens (CBS jwt)', () => {
     expect((await bus.activeMessages(queueName)).map((m) => m.messageId)).toEqual([
       `${sent?.messageId}:dlq:${sent?.sequenceNumber}`,
     ]);
+  });
+
+  it('refuses every SAS token on a namespace with local authentication disabled, as production deploys it', async () => {
+    const standIn = await new ServiceBusStandIn({ localAuth: false, queues: { q: {} } }).start();
+    closers.push(() => standIn.stop());
+    const client = new ServiceBusClient(standIn.connectionString, { retryOptions: { maxRetries: 0 } });
+    closers.push(() => client.close());
+    await expect(client.createSender('q').sendMessages({ body: 'x' })).rejects.toThrow(
+      /LocalAuthDisabled: Authorization failed because SAS authentication has been disabled for the namespace/,
+    );
+    await expect(client.createReceiver('q').peekMessages(1)).rejects.toThrow(/LocalAuthDisabled/);
+    expect(await new ServiceBusStandInAdmin(standIn.adminUrl).activeMessages('q')).toEqual([]);
   });
 });

@@ -1,3 +1,4 @@
+import { ManagedIdentityCredential } from '@azure/identity';
 import type { RowsResponse, SandboxTenant } from '../../sandbox/controlServer';
 import type { SandboxInfo } from '../../sandbox/sandbox';
 import { EVENT_CATALOG } from '../../src/domain/catalog';
@@ -155,12 +156,23 @@ export function oneOfEachCatalogEvent(tenantId: string): AuditEvent[] {
   );
 }
 
-/** Sends events through the producer; throws unless every one was sent. */
+/**
+ * Sends events through the producer; throws unless every one was sent. A sandbox run identity-based
+ * refuses the connection string, so there the producer signs in as the PKI services' managed
+ * identity (Data Sender only), which needs IDENTITY_ENDPOINT/IDENTITY_HEADER from
+ * `info.serviceBusIdentity` in this process's environment (the sandbox process has them).
+ */
 export async function publish(info: SandboxInfo, events: readonly AuditEvent[]): Promise<void> {
-  const publisher = AuditEventPublisher.connect({
-    connectionString: info.serviceBusConnectionString,
-    queueName: info.queueName,
-  });
+  const identity = info.serviceBusIdentity;
+  const publisher = AuditEventPublisher.connect(
+    identity
+      ? {
+          fullyQualifiedNamespace: identity.fullyQualifiedNamespace,
+          credential: new ManagedIdentityCredential({ clientId: identity.producerClientId }),
+          queueName: info.queueName,
+        }
+      : { connectionString: info.serviceBusConnectionString, queueName: info.queueName },
+  );
   try {
     const result = await publisher.send(events);
     if (result.sent.length !== events.length) {

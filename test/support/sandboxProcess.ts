@@ -42,7 +42,10 @@ function portOf(url: string): number {
 
 export function sandboxPorts(info: SandboxInfo): number[] {
   const endpoint = /Endpoint=([^;]+)/.exec(info.serviceBusConnectionString)?.[1] ?? '';
-  return [info.apiBaseUrl, info.rowsUrl, info.azureAdminUrl, info.serviceBusAdminUrl, endpoint].map(portOf);
+  const tls = info.serviceBusIdentity ? [`sb://${info.serviceBusIdentity.fullyQualifiedNamespace}`] : [];
+  return [info.apiBaseUrl, info.rowsUrl, info.azureAdminUrl, info.serviceBusAdminUrl, endpoint, ...tls].map(
+    portOf,
+  );
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */

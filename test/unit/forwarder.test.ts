@@ -590,6 +590,18 @@ describe('Forwarder: settlement', () => {
     expect(logger.lines.some((line) => line.level === 'error')).toBe(true);
   });
 
+  it("names the send's inner errors when the Service Bus SDK gives up with a message-less AggregateError", async () => {
+    sink.faults.set(TENANT_A, { kind: 'unavailable' });
+    const refusal = "Unauthorized access. 'Send' claim(s) are required to perform this operation.";
+    queue.failWith = new AggregateError([new Error(refusal), new Error(refusal), new Error(refusal)]);
+    const promise = run(forwarder(), [received(auditEvent(TENANT_A))]);
+    await expect(promise).rejects.toThrow(
+      `Could not re-enqueue 1 event(s) for a later attempt: 3 errors: ${refusal} (3 times)`,
+    );
+    const logged = logger.lines.filter((line) => line.level === 'error').map((line) => JSON.stringify(line));
+    expect(logged.join('\n')).toContain(`3 errors: ${refusal} (3 times)`);
+  });
+
   it('throws when parking fails', async () => {
     parked.park = () => Promise.reject(new Error('Table Storage is unreachable'));
     await expect(run(forwarder(), [received('not json')])).rejects.toBeInstanceOf(SettlementError);

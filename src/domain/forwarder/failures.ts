@@ -1,4 +1,5 @@
 import { IngestionFailure } from '../errors';
+import { errorLine } from '../errorText';
 import type { DeliveryFailure } from './batchState';
 
 /** How the forwarder stops waiting (time budget, host shutdown, slow upload) and names what went wrong. */
@@ -87,7 +88,5 @@ export function classify(error: unknown): DeliveryFailure {
   return failure;
 }
 
-export function errorLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return (message.split('\n')[0] ?? '').slice(0, 300);
-}
+// One line per error, an AggregateError's inner errors named (the Service Bus SDK's give-up).
+export { errorLine };

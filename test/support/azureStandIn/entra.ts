@@ -438,6 +438,9 @@ async function managedIdentityToken(context: StandInContext, request: RequestCon
     ...context.options.tokenExchangeAudiences,
     ...context.options.armAudiences,
     ...context.options.monitorAudiences,
+    // Learn, "Authenticate a managed identity with Microsoft Entra ID to access Azure Service Bus
+    // resources": the Functions app's user-assigned identity asks for this resource (see serviceBusAuthority.ts).
+    SERVICE_BUS_AUDIENCE,
   ];
   const resource = allowed.find((candidate) => normalizeAudience(candidate) === normalizeAudience(requested));
   if (!resource) {

@@ -11,6 +11,16 @@ export interface CbsClaim {
   rights: ReadonlySet<ServiceBusRight>;
 }
 
+/**
+ * What Service Bus answers a SAS put-token on a namespace with local authentication disabled
+ * (`disableLocalAuth: true`, as infra/azuredeploy.json deploys it): a 401 on `$cbs` quoted by
+ * Azure/azure-sdk-for-js#32923 and Azure/azure-sdk-for-java#37010 ("status-code: 401,
+ * status-description: LocalAuthDisabled: Authorization failed because SAS authentication has been
+ * disabled for the namespace. TrackingId:…"). The tracking suffix is left out.
+ */
+export const LOCAL_AUTH_DISABLED =
+  'LocalAuthDisabled: Authorization failed because SAS authentication has been disabled for the namespace.';
+
 export type PutTokenOutcome =
   { ok: true; claim: CbsClaim } | { ok: false; statusCode: number; description: string };
 
@@ -25,8 +35,10 @@ export async function checkPutToken(
   input: { type: unknown; token: unknown; audience: string },
   sas: { keyName: string; key: string },
   authority: ServiceBusTokenAuthority | undefined,
+  localAuth = true,
 ): Promise<PutTokenOutcome> {
   if (input.type === SAS_TOKEN_TYPE) {
+    if (!localAuth) return { ok: false, statusCode: 401, description: LOCAL_AUTH_DISABLED };
     const result = validateSasToken(input.token, input.audience, sas, Date.now());
     if (!result.ok) return { ok: false, statusCode: result.statusCode, description: result.description };
     return { ok: true, claim: { expiresAtMs: result.expiresAtMs, rights: new Set(['Send', 'Listen']) } };

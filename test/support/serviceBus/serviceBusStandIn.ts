@@ -62,6 +62,11 @@ export interface ServiceBusStandInOptions {
   tls?: ServerTls;
   /** Accept Entra ID tokens (CBS type `jwt`) as this authority judges them; see useTokenAuthority. */
   tokenAuthority?: ServiceBusTokenAuthority;
+  /**
+   * false: a namespace with local authentication disabled, as production deploys it: every SAS
+   * put-token is refused (LocalAuthDisabled), only Entra ID tokens work. Default true.
+   */
+  localAuth?: boolean;
 }
 
 const HOST = '127.0.0.1';
@@ -687,6 +692,7 @@ export class ServiceBusStandIn {
       { type: properties.type, token: (request as { body?: unknown }).body, audience },
       { keyName: this.keyName, key: this.key },
       this.tokenAuthority,
+      this.options.localAuth !== false,
     );
     if (!outcome.ok) return cbsStatus(outcome.statusCode, outcome.description);
     this.connectionStates.get(connection)?.claims.set(audience, outcome.claim);
