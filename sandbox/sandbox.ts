@@ -30,6 +30,7 @@ import { startHttpServer, type RunningHttpServer } from './httpServer';
 import { panelRoutes } from './panelServer';
 import { ServiceBusListener } from './serviceBusListener';
 import { TimerScheduler } from './timerScheduler';
+import { demoVerifyCommand } from './verifyAccess';
 
 /**
  * The whole pipeline on one machine: Azurite, the Azure stand-in (Entra, ARM, Logs Ingestion) with a
@@ -53,8 +54,16 @@ export interface SandboxInfo {
   location: string;
   serviceBusConnectionString: string;
   queueName: string;
-  /** GET: every row each table of each workspace received, as JSON. */
+  /**
+   * GET: every row each table of each workspace received, as JSON. DELETE `?eventRecordId=<guid>` (or
+   * `?healthSequence=<n>&tenantId=<guid>`) makes that row disappear, as a purge would.
+   */
   rowsUrl: string;
+  /**
+   * A POSIX shell command line, run from the repository root, that runs `pki-siem-export verify` over
+   * the demo workspace from the sandbox's start until now (Log Analytics Reader sign-in, stand-in Logs Query).
+   */
+  verifyCommand: string;
   /** POST: seeds another customer tenant (subscription, workspace, consent, roles) and answers like this. */
   tenantsUrl: string;
   /** The Azure stand-in (https): `new AzureStandInAdmin(azureAdminUrl)`, e.g. to inject faults. */
@@ -117,6 +126,9 @@ const SANDBOX_TUNING: Partial<Record<SettingName, string>> = {
   RETRY_MAX_DELAY_SECONDS: '2',
   RETRY_BUDGET_HOURS: '1',
   FORWARDER_TIME_BUDGET_SECONDS: '30',
+  // One-minute export health windows sealed seconds after they end, so verify has something to prove soon.
+  HEARTBEAT_INTERVAL_MINUTES: '1',
+  HEARTBEAT_SEAL_DELAY_SECONDS: '5',
 };
 
 /** Settings whose values are credentials: set in the environment, never printed. */
@@ -129,6 +141,7 @@ const SECRET_SETTINGS = new Set([
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<RunningSandbox> {
   const log = options.log ?? (() => undefined);
+  const startedAt = new Date();
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
   const stopAll = async () => {
     for (const { name, stop } of stops.splice(0).reverse()) {
@@ -317,6 +330,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
       stops.push({ name: 'timers', stop: () => timers.stop() });
     }
 
+    const verifyCommand = await demoVerifyCommand({
+      azure: azure.control,
+      azureInfo,
+      tenant: demo,
+      workDir,
+      jwksUrl: `${http.url}/api/siem/signing-keys`,
+      from: startedAt,
+    });
     const info: SandboxInfo = {
       apiBaseUrl: assertLoopback(`${http.url}/api`),
       panelUrl: `${http.url}/`,
@@ -329,6 +350,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
       serviceBusConnectionString: sb.connectionString,
       queueName: QUEUE_NAME,
       rowsUrl: `${control.url}/rows`,
+      verifyCommand,
       tenantsUrl: `${control.url}/tenants`,
       azureAdminUrl: azure.baseUrl,
       serviceBusAdminUrl: sb.adminUrl,
