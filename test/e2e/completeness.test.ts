@@ -45,9 +45,13 @@ function runVerify(command: string): Promise<{ code: number | null; output: stri
   });
 }
 
+function recordIds(row: Record<string, unknown>): string {
+  return typeof row.RecordIds_s === 'string' ? row.RecordIds_s : '';
+}
+
 async function purge(rowsUrl: string, query: string): Promise<{ status: number; body: unknown }> {
   const response = await fetch(`${rowsUrl}?${query}`, { method: 'DELETE' });
-  return { status: response.status, body: (await response.json()) as unknown };
+  return { status: response.status, body: await response.json() };
 }
 
 describe('proving completeness in the sandbox', { timeout: 300_000 }, () => {
@@ -80,7 +84,7 @@ describe('proving completeness in the sandbox', { timeout: 300_000 }, () => {
         const rows = ((await workspaceRows(info, info.workspaceResourceId))[HEALTH_TABLE] ?? []).filter(
           (row) => row.RowKind_s === 'window',
         );
-        const listed = new Set(rows.flatMap((row) => String(row.RecordIds_s ?? '').split(',')));
+        const listed = new Set(rows.flatMap((row) => recordIds(row).split(',')));
         return ids.every((id) => listed.has(id)) && rows;
       },
       { timeoutMs: 150_000, intervalMs: 500 },
@@ -97,7 +101,7 @@ describe('proving completeness in the sandbox', { timeout: 300_000 }, () => {
     const unknown = await purge(info.rowsUrl, `eventRecordId=${crypto.randomUUID()}`);
     expect(unknown).toMatchObject({
       status: 404,
-      body: { error: expect.stringMatching(/nothing was deleted/) },
+      body: { error: expect.stringMatching(/nothing was deleted/) as unknown },
     });
 
     // Someone purges one event row of the second batch.
@@ -154,9 +158,7 @@ describe('proving completeness in the sandbox', { timeout: 300_000 }, () => {
     // Someone purges a health row inside the chain: the first window row that lists events, once a
     // later row (the next part or window) links to it.
     const victim = Math.min(
-      ...windowRows
-        .filter((row) => String(row.RecordIds_s ?? '') !== '')
-        .map((row) => Number(row.Sequence_d)),
+      ...windowRows.filter((row) => recordIds(row) !== '').map((row) => Number(row.Sequence_d)),
     );
     await eventually(
       `health row ${victim + 1}`,
