@@ -1,12 +1,17 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TABLE_NAMES } from '../src/domain/tableSchema';
+import { HEALTH_TABLE, TABLE_NAMES } from '../src/domain/tableSchema';
 import type { AzureStandInControl } from '../test/support/azureStandIn';
 
 /**
  * The sandbox's own small HTTP API (loopback, plain http), beside the app's:
  *   GET  /rows     every row each table of each workspace received, as the table stores it: the
- *                  workspaces of the sandbox's tenants and those a Create Connection named
+ *                  workspaces of the sandbox's tenants and those a Create Connection named (the two
+ *                  event tables and EZCA_ExportHealth_CL)
+ *   DELETE /rows?eventRecordId=<guid>
+ *                  makes that event's rows disappear from every workspace, as a purge would
+ *   DELETE /rows?healthSequence=<n>&tenantId=<guid>
+ *                  the same for the tenant's health row with that Sequence_d (unique per tenant)
  *   POST /tenants  seeds another customer tenant: { location?, roles?, unregisteredProviders? } →
  *                  SandboxTenant (201); unregisteredProviders, e.g. ["Microsoft.Insights"], makes a
  *                  subscription that never registered them
@@ -49,6 +54,53 @@ export interface RunningControlServer {
 }
 
 class BadRequest extends Error {}
+class NotFound extends Error {}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Which rows `DELETE /rows` purges: the table(s) and the `column == value` filters, all of which must hold. */
+interface PurgeTarget {
+  tables: readonly string[];
+  filters: Array<{ column: string; value: string | number }>;
+  describe: string;
+}
+
+function parsePurge(query: URLSearchParams): PurgeTarget {
+  const eventRecordId = query.get('eventRecordId');
+  const healthSequence = query.get('healthSequence');
+  const tenantId = query.get('tenantId');
+  const usage =
+    'Say which row: DELETE /rows?eventRecordId=<guid> (an event row) or DELETE /rows?healthSequence=<n>&tenantId=<guid> (a health row).';
+  if ((eventRecordId === null) === (healthSequence === null)) throw new BadRequest(usage);
+  if (eventRecordId !== null) {
+    if (!GUID.test(eventRecordId))
+      throw new BadRequest(`eventRecordId must be a GUID, got "${eventRecordId}".`);
+    return {
+      tables: TABLE_NAMES,
+      filters: [{ column: 'EventRecordId_g', value: eventRecordId }],
+      describe: `event row with EventRecordId_g ${eventRecordId}`,
+    };
+  }
+  if (tenantId === null) {
+    throw new BadRequest(
+      `tenantId=<guid> is required with healthSequence: sequence numbers are per tenant. ${usage}`,
+    );
+  }
+  if (!GUID.test(tenantId)) throw new BadRequest(`tenantId must be a GUID, got "${tenantId}".`);
+  if (!/^[1-9]\d*$/.test(healthSequence!)) {
+    throw new BadRequest(
+      `healthSequence must be a health row's Sequence_d (1, 2, 3 …), got "${healthSequence}".`,
+    );
+  }
+  return {
+    tables: [HEALTH_TABLE],
+    filters: [
+      { column: 'CustomerTenantId_g', value: tenantId },
+      { column: 'Sequence_d', value: Number(healthSequence) },
+    ],
+    describe: `health row with Sequence_d ${healthSequence} of tenant ${tenantId}`,
+  };
+}
 
 function send(response: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2);
@@ -117,7 +169,7 @@ export async function startControlServer(options: {
       [...workspaces.values()].map(async (workspace): Promise<WorkspaceRows | undefined> => {
         const tables: Record<string, Record<string, unknown>[]> = {};
         try {
-          for (const table of TABLE_NAMES) {
+          for (const table of [...TABLE_NAMES, HEALTH_TABLE]) {
             const recorded = await options.azure.rows({ workspaceId: workspace.workspaceResourceId, table });
             tables[table] = recorded.map((entry) => entry.row);
           }
@@ -136,23 +188,46 @@ export async function startControlServer(options: {
     return { workspaces: listed.filter((workspace) => workspace !== undefined) };
   };
 
+  const purge = async (target: PurgeTarget) => {
+    const removed: Array<{ workspaceResourceId: string; table: string; rows: number }> = [];
+    for (const workspace of workspaces.values()) {
+      for (const table of target.tables) {
+        const result = await options.azure
+          .purgeRows({ workspaceId: workspace.workspaceResourceId, table, filters: target.filters })
+          // A connection named a workspace the stand-in does not have: nothing to purge there.
+          .catch(() => ({ removed: 0 }));
+        if (result.removed > 0) {
+          removed.push({ workspaceResourceId: workspace.workspaceResourceId, table, rows: result.removed });
+        }
+      }
+    }
+    if (removed.length === 0) {
+      throw new NotFound(`No ${target.describe} in any workspace GET /rows shows; nothing was deleted.`);
+    }
+    return { removed };
+  };
+
   const server = createServer((request, response) => {
-    const route = `${request.method ?? 'GET'} ${new URL(request.url ?? '/', 'http://localhost').pathname}`;
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const route = `${request.method ?? 'GET'} ${url.pathname}`;
     const work = async () => {
       switch (route) {
         case 'GET /rows':
           return send(response, 200, await rows());
+        case 'DELETE /rows':
+          return send(response, 200, await purge(parsePurge(url.searchParams)));
         case 'POST /tenants':
           return send(response, 201, await addTenant(parseNewTenant(await readJson(request))));
         default:
           return send(response, 404, {
-            error: `No sandbox endpoint ${route}. Try GET /rows or POST /tenants.`,
+            error: `No sandbox endpoint ${route}. Try GET /rows, DELETE /rows?eventRecordId=<guid> or POST /tenants.`,
           });
       }
     };
     work().catch((error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);
-      if (!response.headersSent) send(response, error instanceof BadRequest ? 400 : 500, { error: message });
+      const status = error instanceof BadRequest ? 400 : error instanceof NotFound ? 404 : 500;
+      if (!response.headersSent) send(response, status, { error: message });
       else response.end();
     });
   });

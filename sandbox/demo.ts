@@ -1,5 +1,6 @@
+import { spawn } from 'node:child_process';
 import { EVENT_CATALOG, catalogEntry } from '../src/domain/catalog';
-import { TABLE_NAMES } from '../src/domain/tableSchema';
+import { HEALTH_TABLE, TABLE_NAMES } from '../src/domain/tableSchema';
 import {
   TenantApi,
   demoTenant,
@@ -14,7 +15,7 @@ import type { SandboxInfo } from './sandbox';
 /**
  * `npm run sandbox -- --demo`: the how-to's flow, driven the way the portal and a PKI service drive
  * the product, through the sandbox's public surfaces only (the HTTP API, the queue through the
- * producer, the rows URL).
+ * producer, the rows URL), ending with the customer's own check: `verify`.
  */
 
 export interface DemoOutput {
@@ -153,5 +154,54 @@ export async function runDemo(info: SandboxInfo, io: DemoOutput): Promise<boolea
     return false;
   }
   out(`All ${expected.size} catalog events landed in their tables.`);
-  return true;
+  out('');
+  return verifyStep(info, new Set(expected.keys()), io);
+}
+
+/** A one-minute window, sealed 5 s after it ends, reaches the workspace within the next timer run. */
+const SEALED_DEADLINE_MS = 150_000;
+
+/**
+ * The end of the demo: once a signed health row lists every event, the ready line's verifyCommand,
+ * run as printed, proves from the customer's side that all of them are in the workspace.
+ */
+async function verifyStep(
+  info: SandboxInfo,
+  expected: ReadonlySet<string>,
+  io: DemoOutput,
+): Promise<boolean> {
+  const { out, progress } = io;
+  out('5. Waiting for the export health rows that list them (one-minute windows in the sandbox)');
+  const deadline = Date.now() + SEALED_DEADLINE_MS;
+  let listed = 0;
+  for (;;) {
+    const health = (await workspaceRows(info, info.workspaceResourceId))[HEALTH_TABLE] ?? [];
+    const ids = new Set(
+      health
+        .filter((row) => row.RowKind_s === 'window')
+        .flatMap((row) => text(row.RecordIds_s).split(','))
+        .filter((id) => expected.has(id)),
+    );
+    listed = ids.size;
+    if (listed === expected.size || Date.now() > deadline) break;
+    progress(`${listed}/${expected.size} events listed by a sealed health window…`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS * 4));
+  }
+  out(`   -> ${listed} of ${expected.size} listed by signed health rows`);
+  out("6. pki-siem-export verify (the ready line's verifyCommand)");
+  const result = await runShell(info.verifyCommand);
+  for (const line of result.output.trimEnd().split('\n')) out(`   ${line}`);
+  out(`   -> exit ${result.code ?? 'none'}`);
+  return result.code === 0;
+}
+
+function runShell(command: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, { shell: '/bin/sh', stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.once('error', (error) => resolve({ code: null, output: `${output}${error.message}` }));
+    child.once('close', (code) => resolve({ code, output }));
+  });
 }

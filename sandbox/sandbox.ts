@@ -37,6 +37,7 @@ import {
 } from './serviceBusIdentity';
 import { TimerScheduler } from './timerScheduler';
 import { errorMessage } from '../src/domain/errorText';
+import { demoVerifyCommand } from './verifyAccess';
 
 /**
  * The whole pipeline on one machine: Azurite, the Azure stand-in (Entra, ARM, Logs Ingestion) with a
@@ -65,8 +66,16 @@ export interface SandboxInfo {
   /** With serviceBusAuth 'identity': the namespace, its tenant, and the identities holding data roles. */
   serviceBusIdentity?: ServiceBusIdentityInfo;
   queueName: string;
-  /** GET: every row each table of each workspace received, as JSON. */
+  /**
+   * GET: every row each table of each workspace received, as JSON. DELETE `?eventRecordId=<guid>` (or
+   * `?healthSequence=<n>&tenantId=<guid>`) makes that row disappear, as a purge would.
+   */
   rowsUrl: string;
+  /**
+   * A POSIX shell command line, run from the repository root, that runs `pki-siem-export verify` over
+   * the demo workspace from the sandbox's start until now (Log Analytics Reader sign-in, stand-in Logs Query).
+   */
+  verifyCommand: string;
   /** POST: seeds another customer tenant (subscription, workspace, consent, roles) and answers like this. */
   tenantsUrl: string;
   /** The Azure stand-in (https): `new AzureStandInAdmin(azureAdminUrl)`, e.g. to inject faults. */
@@ -134,6 +143,9 @@ const SANDBOX_TUNING: Partial<Record<SettingName, string>> = {
   RETRY_MAX_DELAY_SECONDS: '2',
   RETRY_BUDGET_HOURS: '1',
   FORWARDER_TIME_BUDGET_SECONDS: '30',
+  // One-minute export health windows sealed seconds after they end, so verify has something to prove soon.
+  HEARTBEAT_INTERVAL_MINUTES: '1',
+  HEARTBEAT_SEAL_DELAY_SECONDS: '5',
 };
 
 /** Settings whose values are credentials: set in the environment, never printed. */
@@ -146,6 +158,7 @@ const SECRET_SETTINGS = new Set([
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<RunningSandbox> {
   const log = options.log ?? (() => undefined);
+  const startedAt = new Date();
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
   const stopAll = async () => {
     for (const { name, stop } of stops.splice(0).reverse()) {
@@ -361,6 +374,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
       stops.push({ name: 'timers', stop: () => timers.stop() });
     }
 
+    const verifyCommand = await demoVerifyCommand({
+      azure: azure.control,
+      azureInfo,
+      tenant: demo,
+      workDir,
+      jwksUrl: `${http.url}/api/siem/signing-keys`,
+      from: startedAt,
+    });
     const info: SandboxInfo = {
       apiBaseUrl: assertLoopback(`${http.url}/api`),
       panelUrl: `${http.url}/`,
@@ -375,6 +396,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
       ...(sbIdentity ? { serviceBusIdentity: sbIdentity.info } : {}),
       queueName: QUEUE_NAME,
       rowsUrl: `${control.url}/rows`,
+      verifyCommand,
       tenantsUrl: `${control.url}/tenants`,
       azureAdminUrl: azure.baseUrl,
       serviceBusAdminUrl: sb.adminUrl,

@@ -284,6 +284,13 @@ export const SETTINGS = {
       'Length of an export health window: every window, each tenant whose export is on gets signed health rows in EZCA_ExportHealth_CL listing what was delivered.',
     example: '15',
   },
+  HEARTBEAT_SEAL_DELAY_SECONDS: {
+    devOnly: true,
+    schema: z.coerce.number().int().min(1).max(3600).default(120),
+    description:
+      'Development only: how long after a health window ends the heartbeat seals it (default 120), so a delivery record written just before the window closed lands first. The sandbox shortens it to show a window within seconds.',
+    example: '120',
+  },
   HEALTH_SIGNING_KEY_URL: {
     schema: httpsUrl.optional(),
     description:
@@ -363,6 +370,7 @@ export interface Config {
   };
   exportHealth: {
     intervalMinutes: number;
+    sealDelayMs: number;
     signing: { kind: 'keyVault'; keyUrl: string } | { kind: 'privateKey'; pem: string } | { kind: 'none' };
     deliveryRecordsTable: string;
     healthTable: string;
@@ -489,6 +497,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     exportHealth: {
       intervalMinutes: v.HEARTBEAT_INTERVAL_MINUTES,
+      sealDelayMs: v.HEARTBEAT_SEAL_DELAY_SECONDS * 1000,
       // A missing key is not a config error: it stops heartbeats (logged each tick), never delivery.
       signing: v.HEALTH_SIGNING_KEY_URL
         ? { kind: 'keyVault', keyUrl: v.HEALTH_SIGNING_KEY_URL }

@@ -86,7 +86,11 @@ export async function heartbeat(logger: Logger): Promise<Heartbeat> {
       clock: infra.clock,
       logger,
     },
-    { intervalMinutes: infra.config.exportHealth.intervalMinutes, graceMs: 120_000, maxWindowsPerTick: 96 },
+    {
+      intervalMinutes: infra.config.exportHealth.intervalMinutes,
+      graceMs: infra.config.exportHealth.sealDelayMs,
+      maxWindowsPerTick: 96,
+    },
   );
 }
 

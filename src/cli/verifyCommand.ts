@@ -243,7 +243,12 @@ async function queryWorkspace(workspace: string, range: VerifyRange, io: CliIo):
     import('@azure/identity'),
   ]);
   const endpoint = hooks.logsQueryEndpoint ?? io.env.LOGS_QUERY_ENDPOINT;
-  const client = new LogsQueryClient(hooks.credential?.() ?? new DefaultAzureCredential(), {
+  // A private cloud, Azure Stack or the sandbox: an authority MSAL cannot look up at login.microsoftonline.com.
+  const disableInstanceDiscovery = io.env.AZURE_DISABLE_INSTANCE_DISCOVERY === 'true';
+  const credential =
+    hooks.credential?.() ??
+    new DefaultAzureCredential(disableInstanceDiscovery ? { disableInstanceDiscovery } : {});
+  const client = new LogsQueryClient(credential, {
     ...(endpoint ? { endpoint } : {}),
   });
   const timespan = queryTimespan(range);

@@ -50,6 +50,8 @@ describe('an Entra tenant of its own with every role', { timeout: 90_000 }, () =
       face: 'ingestion',
       operation: 'upload',
       tenantId: victimTenant.tenantId,
+      // Only the event's table: a heartbeat's health-row upload (one-minute windows here) must not take it.
+      stream: 'Custom-EZCA_Certificates_CL',
       status: 400,
       errorCode: 'InvalidRequest',
       message: 'The record does not match the stream declaration.',

@@ -74,6 +74,8 @@ describe('parked events', { timeout: 60_000 }, () => {
       face: 'ingestion',
       operation: 'upload',
       tenantId: tenant.tenantId,
+      // Only the event's table: a heartbeat's health-row upload (one-minute windows here) must not take it.
+      stream: 'Custom-EZCA_Certificates_CL',
       status: 400,
       errorCode: 'InvalidRequest',
       message: 'The record does not match the stream declaration.',

@@ -69,7 +69,13 @@ describe('npm run sandbox', { timeout: 60_000 }, () => {
       queueName: 'audit-events',
       serviceBusConnectionString: expect.stringContaining('UseDevelopmentEmulator=true') as unknown,
       bearerToken: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/) as unknown,
+      verifyCommand: expect.stringContaining(
+        `npx tsx src/cli/main.ts verify --workspace '${info.workspaceResourceId}'`,
+      ) as unknown,
     });
+    // The command names a certificate file, never a secret.
+    expect(info.verifyCommand).toMatch(/AZURE_CLIENT_CERTIFICATE_PATH='[^']+\.pem'/);
+    expect(info.verifyCommand).not.toMatch(/SECRET|PASSWORD/);
     for (const port of sandboxPorts(info)) expect(await isPortOpen(port)).toBe(true);
 
     // The rows URL lists the demo workspace, nothing received yet.
@@ -77,7 +83,7 @@ describe('npm run sandbox', { timeout: 60_000 }, () => {
     expect(rows.workspaces).toEqual([
       expect.objectContaining({
         workspaceResourceId: info.workspaceResourceId,
-        tables: { EZCA_CAs_CL: [], EZCA_Certificates_CL: [] },
+        tables: { EZCA_CAs_CL: [], EZCA_Certificates_CL: [], EZCA_ExportHealth_CL: [] },
       }),
     ]);
 
@@ -106,8 +112,9 @@ describe('npm run sandbox', { timeout: 60_000 }, () => {
   });
 });
 
-describe('npm run sandbox -- --demo', { timeout: 60_000 }, () => {
-  it("walks the how-to's flow, prints every catalog event in its table and the alerts they raise, and exits 0", async () => {
+// The demo waits for a one-minute health window to be sealed before it runs verify.
+describe('npm run sandbox -- --demo', { timeout: 240_000 }, () => {
+  it("walks the how-to's flow, prints every catalog event in its table and the alerts they raise, verifies, and exits 0", async () => {
     const sandbox = await startSandboxProcess({ args: ['--demo'] });
     started.push(sandbox);
     const exit = await sandbox.exited();
@@ -124,6 +131,9 @@ describe('npm run sandbox -- --demo', { timeout: 60_000 }, () => {
       expect(section).toMatch(new RegExp(`EventID ${entry.eventId}\\s+${entry.criticality}\\s`));
     }
     for (const alert of SEED_ALERTS) expect(output).toContain(`ALERT  ${alert.title}`);
+    // It ends with the ready line's verifyCommand, run as printed, and its verdict.
+    expect(output).toContain('11 of 11 listed by signed health rows');
+    expect(output).toMatch(/verdict: complete and intact \(\d+ windows, \d+ health rows\)\n\s+-> exit 0$/);
     for (const port of sandbox.ports()) expect(await isPortOpen(port)).toBe(false);
   });
 });

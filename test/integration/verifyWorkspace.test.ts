@@ -164,6 +164,33 @@ describe('verify --workspace against the Logs Query stand-in', () => {
     expect(result.stderr).toMatch(/InsufficientAccessError.*Log Analytics Reader/);
   });
 
+  it('needs no more than Log Analytics Reader on the workspace itself', async () => {
+    const customer = await seedCustomer(admin, info, { roles: [] });
+    const argv = [
+      '--from',
+      '2026-12-01T00:00:00Z',
+      '--to',
+      '2026-12-01T01:00:00Z',
+      '--jwks-url',
+      `${info.baseUrl}/common/discovery/v2.0/keys`,
+    ];
+    const refused = await verify(customer, argv);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/you may not read .*ask for "Log Analytics Reader"/);
+
+    await admin.grantRole({
+      tenantId: customer.tenant.tenantId,
+      clientId: customer.clientId,
+      role: 'Log Analytics Reader',
+      scope: customer.workspaceId,
+    });
+    // Read access now: the workspace simply holds nothing to prove, which is a verdict, not an error.
+    const read = await verify(customer, argv);
+    expect(read.stderr).toBe('');
+    expect(read.code).toBe(3);
+    expect(read.stdout).toMatch(/no health rows in the range: nothing is proven/);
+  });
+
   it('the stand-in refuses a query verify does not send, saying so', async () => {
     const customer = await seedCustomer(admin, info);
     const client = new LogsQueryClient(customer.credential, { endpoint: info.baseUrl });

@@ -2,6 +2,7 @@ import { ManagedIdentityCredential } from '@azure/identity';
 import type { RowsResponse, SandboxTenant } from '../../sandbox/controlServer';
 import type { SandboxInfo } from '../../sandbox/sandbox';
 import { EVENT_CATALOG } from '../../src/domain/catalog';
+import { TABLE_NAMES } from '../../src/domain/tableSchema';
 import type { AuditEvent } from '../../src/domain/eventContract';
 import { AuditEventPublisher, buildEvent, sampleEvent } from '../../src/producer';
 import { assertLoopback } from './loopback';
@@ -136,13 +137,14 @@ export async function workspaceRows(
   return workspace.tables;
 }
 
-/** How many rows carry each event record id, over every table of the workspace. */
+/** How many rows carry each event record id, over the event tables of the workspace (not its health rows). */
 export async function rowCountsByRecordId(
   info: SandboxInfo,
   workspaceResourceId: string,
 ): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
-  for (const row of Object.values(await workspaceRows(info, workspaceResourceId)).flat()) {
+  const tables = await workspaceRows(info, workspaceResourceId);
+  for (const row of TABLE_NAMES.flatMap((table) => tables[table] ?? [])) {
     const id = typeof row.EventRecordId_g === 'string' ? row.EventRecordId_g.toLowerCase() : '';
     counts.set(id, (counts.get(id) ?? 0) + 1);
   }

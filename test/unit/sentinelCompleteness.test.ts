@@ -4,6 +4,11 @@ import type { HealthRowContent } from '../../src/domain/exportHealth/healthRow';
 import { changeRow, emptyDeliveries, windowRows } from '../../src/domain/exportHealth/windowRows';
 import { CA_TABLE, CERTIFICATE_TABLE, type TableName } from '../../src/domain/tableSchema';
 import { createKqlChecker } from '../support/kql';
+import {
+  normalizedQuery as normalized,
+  ROWS_MISSING_STEPS,
+  rowsMissingRule,
+} from '../support/rowsMissingRule';
 
 /**
  * The completeness rules, run over sample rows. There is no KQL engine on this
@@ -24,14 +29,6 @@ const rowsMissing = rule(/rows missing/);
 const heartbeatMissing = rule(/heartbeat missing/);
 const reconfigured = rule(/reconfigured/);
 
-function normalized(query: string): string {
-  return query
-    .split('\n')
-    .filter((line) => !line.trim().startsWith('//'))
-    .join(' ')
-    .replace(/\s+/g, ' ')
-    .trim();
-}
 const minutes = (query: string, name: string): number =>
   sentinelDurationMinutes(letValue(query, name) ?? 'missing');
 
@@ -76,46 +73,17 @@ function firstCopies(rows: readonly HealthRecord[]): HealthRecord[] {
 }
 
 describe('rows missing', () => {
-  const runFrequency = minutes(rowsMissing.query, 'runFrequency') * MINUTE;
-  const slack = minutes(rowsMissing.query, 'ingestionSlack') * MINUTE;
-
-  /** One run of the rule at `now`: the missing ids per health row it reports. */
-  function run(
-    now: number,
-    health: readonly HealthRecord[],
-    events: readonly EventRecord[],
-  ): Array<{ sequence: number; table: string; missing: string[] }> {
-    const present = new Set(events.map((event) => `${event.table}|${event.EventRecordId_g.toLowerCase()}`));
-    return firstCopies(health.filter((row) => row.RowKind_s === 'window' && row.RecordIds_s))
-      .filter((row) => row.ingestedAt <= now - slack && row.ingestedAt > now - runFrequency - slack)
-      .flatMap((row) => {
-        const missing = (row.RecordIds_s ?? '')
-          .split(',')
-          .filter((recordId) => recordId !== '')
-          .filter((recordId) => !present.has(`${row.Table_s}|${recordId}`));
-        return missing.length === 0
-          ? []
-          : [{ sequence: row.Sequence_d, table: row.Table_s ?? '', missing: [...new Set(missing)] }];
-      });
-  }
+  const rule = rowsMissingRule(rowsMissing.query);
+  const runFrequency = rule.runFrequencyMs;
+  const slack = rule.slackMs;
+  const run = rule.run;
 
   it('is valid KQL over the real column types, and its query holds the steps the re-implementation mirrors', () => {
     const analysis = createKqlChecker().analyze(rowsMissing.query);
     expect(analysis.errors).toEqual([]);
     expect(analysis.resultColumns).toContainEqual({ name: 'MissingRecordIds', type: 'string' });
     const query = normalized(rowsMissing.query);
-    for (const step of [
-      '| where RowKind_s == "window" and isnotempty(RecordIds_s)',
-      '| extend IngestedAt = ingestion_time()',
-      '| summarize arg_min(IngestedAt, *) by CustomerTenantId_g, Sequence_d',
-      '| where IngestedAt <= ago(ingestionSlack) and IngestedAt > ago(runFrequency + ingestionSlack);',
-      'union withsource=Table_s EZCA_CAs_CL, EZCA_Certificates_CL',
-      '| project Table_s, RecordId = tostring(EventRecordId_g);',
-      '| mv-expand RecordId = split(RecordIds_s, ",") to typeof(string)',
-      '| where isnotempty(RecordId)',
-      '| join kind=leftanti presentRows on Table_s, RecordId',
-      '| summarize MissingIds = make_set(RecordId, 50)',
-    ]) {
+    for (const step of ROWS_MISSING_STEPS) {
       expect(query, step).toContain(step);
     }
     expect(slack).toBe(30 * MINUTE);

@@ -21,6 +21,7 @@ import type {
   RequestsQuery,
   RevokeRoleInput,
   RoleAssignmentInfo,
+  PurgeRowsInput,
   RowsQuery,
   DroppedData,
   DroppedQuery,
@@ -144,6 +145,9 @@ export class AzureStandInAdmin implements AzureStandInControl {
   }
   rows(input: RowsQuery): Promise<RecordedRow[]> {
     return this.call('rows', input);
+  }
+  purgeRows(input: PurgeRowsInput): Promise<{ removed: number }> {
+    return this.call('purgeRows', input);
   }
 
   dropped(input: DroppedQuery = {}): Promise<DroppedData[]> {

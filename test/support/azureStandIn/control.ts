@@ -39,6 +39,7 @@ import {
   type RequestsQuery,
   type RevokeRoleInput,
   type RoleAssignmentInfo,
+  type PurgeRowsInput,
   type RowsQuery,
   type DroppedData,
   type DroppedQuery,
@@ -86,6 +87,12 @@ export interface AzureStandInControl {
   signingKeys(): Promise<SigningKeysInfo>;
   mintToken(input: MintTokenInput): Promise<MintedToken>;
   rows(input: RowsQuery): Promise<RecordedRow[]>;
+  /**
+   * Removes the rows of one table that match every filter (`column == value`, compared as text,
+   * case-insensitive), as the workspace purge API (`POST …/workspaces/{name}/purge`) eventually
+   * does; the stand-in removes them at once. Answers how many went.
+   */
+  purgeRows(input: PurgeRowsInput): Promise<{ removed: number }>;
   /** Data ingestion answered 204 to but did not store, with why. */
   dropped(input?: DroppedQuery): Promise<DroppedData[]>;
   requests(input?: RequestsQuery): Promise<RecordedRequest[]>;
@@ -255,6 +262,13 @@ export const INPUT_SCHEMAS = {
     claims: z.record(z.string(), z.unknown()).optional(),
   }),
   rows: z.object({ workspaceId: z.string().min(1), table: z.string().min(1), tenantId: id.optional() }),
+  purgeRows: z.object({
+    workspaceId: z.string().min(1),
+    table: z.string().min(1),
+    filters: z
+      .array(z.object({ column: z.string().min(1), value: z.union([z.string(), z.number()]) }))
+      .min(1),
+  }),
   dropped: z.object({ tenantId: id.optional(), dcrImmutableId: id.optional() }).optional(),
   requests: z
     .object({
@@ -789,6 +803,29 @@ export class StandInControl implements AzureStandInControl {
         (row) => input.tenantId === undefined || row.tenantId.toLowerCase() === input.tenantId.toLowerCase(),
       ),
     );
+  }
+
+  /**
+   * Learn, "Workspace Purge - Purge" (Log Analytics REST API, api-version 2020-08-01): a purge names
+   * a table and filters such as `{ column, operator: "==", value }` (all must hold) and is carried out
+   * asynchronously (202, x-ms-status-location); afterwards the rows are gone from every query. Only the
+   * outcome is modelled.
+   */
+  purgeRows(input: PurgeRowsInput): Promise<{ removed: number }> {
+    const workspace = this.knownWorkspace(input.workspaceId);
+    const key = input.table.toLowerCase();
+    const rows = workspace.rows.get(key) ?? [];
+    const matches = (row: Record<string, unknown>) =>
+      input.filters.every(({ column, value }) => {
+        const actual = row[column];
+        return (
+          (typeof actual === 'string' || typeof actual === 'number') &&
+          String(actual).toLowerCase() === String(value).toLowerCase()
+        );
+      });
+    const kept = rows.filter((recorded) => !matches(recorded.row));
+    if (rows.length > 0) workspace.rows.set(key, kept);
+    return Promise.resolve({ removed: rows.length - kept.length });
   }
 
   dropped(input: DroppedQuery = {}): Promise<DroppedData[]> {

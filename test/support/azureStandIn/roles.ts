@@ -27,6 +27,17 @@ const ROLE_DEFINITIONS: Record<RoleName, RoleDefinition> = {
     dataActions: [],
   },
   Reader: { actions: ['*/read'], notActions: [], dataActions: [] },
+  // Reads every table of the workspace (the Logs Query API checks `…/query/read`, which `*/read` covers), not its keys.
+  'Log Analytics Reader': {
+    actions: [
+      '*/read',
+      'Microsoft.OperationalInsights/workspaces/analytics/query/action',
+      'Microsoft.OperationalInsights/workspaces/search/action',
+      'Microsoft.Support/*',
+    ],
+    notActions: ['Microsoft.OperationalInsights/workspaces/sharedKeys/read'],
+    dataActions: [],
+  },
   'Log Analytics Contributor': {
     actions: [
       '*/read',

@@ -8,6 +8,7 @@ export type RoleName =
   | 'Owner'
   | 'Contributor'
   | 'Reader'
+  | 'Log Analytics Reader'
   | 'Log Analytics Contributor'
   | 'Monitoring Contributor'
   | 'Monitoring Metrics Publisher'
@@ -325,6 +326,13 @@ export interface RowsQuery {
   workspaceId: string;
   table: string;
   tenantId?: string;
+}
+
+export interface PurgeRowsInput {
+  workspaceId: string;
+  table: string;
+  /** Rows matching every filter go: the column's value equals `value` (as text, case-insensitive). */
+  filters: Array<{ column: string; value: string | number }>;
 }
 
 export interface RecordedRow {
