@@ -86,8 +86,18 @@ export async function heartbeat(logger: Logger): Promise<Heartbeat> {
       clock: infra.clock,
       logger,
     },
-    { intervalMinutes: infra.config.exportHealth.intervalMinutes, graceMs: 120_000, maxWindowsPerTick: 96 },
+    {
+      intervalMinutes: infra.config.exportHealth.intervalMinutes,
+      graceMs: 120_000,
+      maxWindowsPerTick: 96,
+      maxUnsealedWindows: unsealedWindowsBound(infra.config.exportHealth.intervalMinutes),
+    },
   );
+}
+
+/** Delivery records of a window are kept at most 7 days after it ended (672 windows of 15 minutes). */
+export function unsealedWindowsBound(intervalMinutes: number): number {
+  return Math.ceil((7 * 24 * 60) / intervalMinutes);
 }
 
 export function resetExportHealthForTests(): void {

@@ -14,6 +14,27 @@ export interface HealthChainState {
   /** Sealed, not yet uploaded, in sequence order. */
   pending: SignedHealthRow[];
   etag?: string;
+  /** Delivery records that expired unsealed since the last row that reported such a loss. */
+  expired?: ExpiredTally;
+}
+
+/**
+ * A counted loss: delivery records that expired before the heartbeat sealed
+ * their windows, so no health row lists their ids. The next row sealed for the
+ * tenant reports it and clears it in the same transaction.
+ */
+export interface ExpiredTally {
+  /** Earliest and latest window start (ISO) whose records expired. */
+  firstWindow: string;
+  lastWindow: string;
+  /** Windows with expired records (a window swept twice counts twice). */
+  windows: number;
+  /** Record ids per table among them (never fewer than were dropped; a sweep retried after a crash may count some twice). */
+  delivered: Partial<Record<string, number>>;
+  parked: number;
+  reenqueued: number;
+  /** The store's version of the tally; `append` clears exactly this version. */
+  etag: string;
 }
 
 export interface HealthChainStore {
@@ -21,6 +42,8 @@ export interface HealthChainStore {
   /**
    * Adds sealed rows and moves the head, atomically and only if the state is
    * still `etag` (ConcurrencyConflictError otherwise). Returns the new etag.
+   * With `clearExpired`, the tally of that version is removed in the same
+   * transaction (a conflict if it grew meanwhile; then at most 98 rows).
    */
   append(
     tenantId: string,
@@ -28,7 +51,10 @@ export interface HealthChainStore {
     head: ChainHead,
     sealedUpTo: string | undefined,
     etag: string | undefined,
+    clearExpired?: ExpiredTally,
   ): Promise<string>;
+  /** Adds a sweep's counts to the tenant's tally (creating it). */
+  addExpired(tenantId: string, expired: Omit<ExpiredTally, 'etag'>): Promise<void>;
   /** Forgets pending rows Log Analytics accepted. */
   removePending(tenantId: string, sequences: readonly number[]): Promise<void>;
 }
