@@ -2,7 +2,10 @@ import type { TableTransaction } from '@azure/data-tables';
 import type { ChainHead } from '../domain/exportHealth/chain';
 import { EMPTY_CHAIN } from '../domain/exportHealth/chain';
 import type { SignedHealthRow } from '../domain/exportHealth/healthRow';
+import { randomUUID } from 'node:crypto';
 import type {
+  AppendExtras,
+  ChangeRequest,
   ExpiredTally,
   HealthChainState,
   HealthChainStore,
@@ -20,6 +23,8 @@ import { etagOf, toConflict, type LazyTable } from './tableStorage';
 const HEAD = 'head';
 /** The counted loss of expired delivery records, until a row reports it (see ExpiredTally). */
 const EXPIRED = 'expired';
+/** Change requests sort by time: `request-<ISO time>-<uuid>`. */
+const REQUEST_PREFIX = 'request-';
 /** A Table Storage string property holds 64 KiB of UTF-16: 32 768 characters. */
 const MAX_TABLE_STRING_CHARS = 32_000;
 
@@ -35,6 +40,12 @@ type RowEntity = {
   partitionKey: string;
   rowKey: string;
   row: string;
+};
+
+type RequestEntity = {
+  partitionKey: string;
+  rowKey: string;
+  request: string;
 };
 
 type ExpiredEntity = {
@@ -55,7 +66,8 @@ export class TableHealthChainStore implements HealthChainStore {
     let etag: string | undefined;
     const pending: SignedHealthRow[] = [];
     let expired: ExpiredTally | undefined;
-    const entities = client.listEntities<HeadEntity | RowEntity | ExpiredEntity>({
+    const requests: ChangeRequest[] = [];
+    const entities = client.listEntities<HeadEntity | RowEntity | ExpiredEntity | RequestEntity>({
       queryOptions: { filter: `PartitionKey eq '${partition}'` },
     });
     for await (const entity of entities) {
@@ -66,6 +78,8 @@ export class TableHealthChainStore implements HealthChainStore {
         etag = etagOf(entity);
       } else if (entity.rowKey === EXPIRED && 'tally' in entity && entity.tally) {
         expired = { ...(JSON.parse(entity.tally) as Omit<ExpiredTally, 'etag'>), etag: etagOf(entity) };
+      } else if (entity.rowKey.startsWith(REQUEST_PREFIX) && 'request' in entity) {
+        requests.push({ ...(JSON.parse(entity.request) as ChangeRequest), id: entity.rowKey });
       } else if ('row' in entity) {
         pending.push(JSON.parse(entity.row) as SignedHealthRow);
       }
@@ -77,6 +91,8 @@ export class TableHealthChainStore implements HealthChainStore {
       ...(sealedUpTo ? { sealedUpTo } : {}),
       ...(etag ? { etag } : {}),
       ...(expired ? { expired } : {}),
+      // Row keys sort by time: the listing's order is the order the changes happened in.
+      ...(requests.length > 0 ? { requests } : {}),
     };
   }
 
@@ -86,8 +102,9 @@ export class TableHealthChainStore implements HealthChainStore {
     head: ChainHead,
     sealedUpTo: string | undefined,
     etag: string | undefined,
-    clearExpired?: ExpiredTally,
+    extras: AppendExtras = {},
   ): Promise<string> {
+    const { clearExpired, consumedRequests = [] } = extras;
     const client = await this.table.get();
     const partitionKey = tenantId.toLowerCase();
     const headEntity: HeadEntity = {
@@ -117,6 +134,10 @@ export class TableHealthChainStore implements HealthChainStore {
             ] satisfies TableTransaction['actions'][number],
           ]
         : []),
+      ...consumedRequests.map((rowKey): TableTransaction['actions'][number] => [
+        'delete',
+        { partitionKey, rowKey },
+      ]),
     ];
     try {
       const response = await client.submitTransaction(actions);
@@ -126,6 +147,17 @@ export class TableHealthChainStore implements HealthChainStore {
     } catch (error) {
       throw toConflict(error, `The health chain of tenant ${tenantId}`);
     }
+  }
+
+  async requestChange(tenantId: string, request: ChangeRequest): Promise<void> {
+    const client = await this.table.get();
+    const { id: _id, ...content } = request;
+    const entity: RequestEntity = {
+      partitionKey: tenantId.toLowerCase(),
+      rowKey: `${REQUEST_PREFIX}${new Date(request.at).toISOString()}-${randomUUID()}`,
+      request: JSON.stringify(content),
+    };
+    await client.createEntity(entity);
   }
 
   async addExpired(tenantId: string, expired: Omit<ExpiredTally, 'etag'>): Promise<void> {

@@ -203,12 +203,14 @@ describe('expired-records tally (Azurite)', () => {
     // Another sweep adds to the tally after it was read: the append that would clear it must fail whole.
     await store.addExpired(tenant, sweep('2026-12-01T11:00:00.000Z', 1));
     await expect(
-      store.append(tenant, sealed.rows, sealed.head, undefined, read.etag, read.expired),
+      store.append(tenant, sealed.rows, sealed.head, undefined, read.etag, { clearExpired: read.expired! }),
     ).rejects.toBeInstanceOf(ConcurrencyConflictError);
     const again = await store.get(tenant);
     expect(again.head.sequence).toBe(0);
     expect(again.expired?.delivered).toEqual({ [CA_TABLE]: 8 });
-    await store.append(tenant, sealed.rows, sealed.head, undefined, again.etag, again.expired);
+    await store.append(tenant, sealed.rows, sealed.head, undefined, again.etag, {
+      clearExpired: again.expired!,
+    });
     const after = await store.get(tenant);
     expect(after.expired).toBeUndefined();
     expect(after.head.sequence).toBe(1);

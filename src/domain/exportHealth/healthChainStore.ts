@@ -1,5 +1,5 @@
 import type { ChainHead } from './chain';
-import type { SignedHealthRow } from './healthRow';
+import type { HealthChange, SignedHealthRow } from './healthRow';
 
 /**
  * Where each tenant's chain stands, and the sealed rows not yet uploaded.
@@ -16,6 +16,31 @@ export interface HealthChainState {
   etag?: string;
   /** Delivery records that expired unsealed since the last row that reported such a loss. */
   expired?: ExpiredTally;
+  /** Changes made outside the service (the operator CLI), waiting for the heartbeat to seal them; oldest first. */
+  requests?: ChangeRequest[];
+}
+
+/**
+ * A change row asked for by a process that holds no signing key (the
+ * operator CLI): the heartbeat seals it with the service's key on its next
+ * tick, as the change it describes, at the time it happened.
+ */
+export interface ChangeRequest {
+  /** The store's id of the request (set when read). */
+  id?: string;
+  at: string;
+  change: HealthChange;
+  actor: string;
+  reason?: string;
+  connectionState: string;
+  connectionReason?: string;
+}
+
+export interface AppendExtras {
+  /** Clears the tally of exactly this version in the same transaction (a conflict if it grew meanwhile). */
+  clearExpired?: ExpiredTally;
+  /** Removes these sealed requests in the same transaction. */
+  consumedRequests?: readonly string[];
 }
 
 /**
@@ -42,8 +67,7 @@ export interface HealthChainStore {
   /**
    * Adds sealed rows and moves the head, atomically and only if the state is
    * still `etag` (ConcurrencyConflictError otherwise). Returns the new etag.
-   * With `clearExpired`, the tally of that version is removed in the same
-   * transaction (a conflict if it grew meanwhile; then at most 98 rows).
+   * `extras` are done in the same transaction (each takes one of its 100 operations).
    */
   append(
     tenantId: string,
@@ -51,8 +75,10 @@ export interface HealthChainStore {
     head: ChainHead,
     sealedUpTo: string | undefined,
     etag: string | undefined,
-    clearExpired?: ExpiredTally,
+    extras?: AppendExtras,
   ): Promise<string>;
+  /** Stores a change for the heartbeat to seal. */
+  requestChange(tenantId: string, request: ChangeRequest): Promise<void>;
   /** Adds a sweep's counts to the tenant's tally (creating it). */
   addExpired(tenantId: string, expired: Omit<ExpiredTally, 'etag'>): Promise<void>;
   /** Forgets pending rows Log Analytics accepted. */

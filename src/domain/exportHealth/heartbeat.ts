@@ -49,6 +49,8 @@ export interface HeartbeatSettings {
 
 /** The actor of rows the heartbeat writes about itself. */
 export const HEARTBEAT_ACTOR = 'system:heartbeat';
+/** A row and the request's delete each take one of a transaction's 100 operations; the head takes one. */
+const MAX_REQUESTS_PER_APPEND = 49;
 /** Most delivery records one sweep expires (the rest go on the next sweep). */
 export const EXPIRY_SWEEP_LIMIT = 20_000;
 /** The sweep runs in the tick that falls in the first minutes of each hour (the timer ticks every 5). */
@@ -251,9 +253,25 @@ export class Heartbeat implements HealthChangeRecorder {
           sealed.head,
           skipped ? cutoff.toISOString() : state.sealedUpTo,
           state.etag,
-          state.expired,
+          state.expired ? { clearExpired: state.expired } : {},
         );
         sealedRows += 1;
+        state = await this.deps.chain.get(tenantId);
+      }
+      // Changes asked for by the operator CLI (it holds no signing key), oldest first.
+      while (state.requests?.length) {
+        const batch = state.requests.slice(0, MAX_REQUESTS_PER_APPEND);
+        const contents = batch.map((request) =>
+          changeRow(tenantId, new Date(request.at), request.change, request.actor, request.reason, {
+            state: request.connectionState,
+            ...(request.connectionReason ? { reason: request.connectionReason } : {}),
+          }),
+        );
+        const sealed = await sealRows(contents, state.head, signer, this.deps.clock.now());
+        await this.deps.chain.append(tenantId, sealed.rows, sealed.head, state.sealedUpTo, state.etag, {
+          consumedRequests: batch.flatMap((request) => (request.id ? [request.id] : [])),
+        });
+        sealedRows += sealed.rows.length;
         state = await this.deps.chain.get(tenantId);
       }
       const windows = windowsToSeal(
