@@ -49,7 +49,7 @@ export interface AppendExtras {
  * tenant reports it and clears it in the same transaction.
  */
 export interface ExpiredTally {
-  /** Earliest and latest window start (ISO) whose records expired. */
+  /** Start of the earliest and end of the latest window (ISO) whose records expired. */
   firstWindow: string;
   lastWindow: string;
   /** Windows with expired records (a window swept twice counts twice). */

@@ -259,8 +259,9 @@ export class Heartbeat implements HealthChangeRecorder {
         state = await this.deps.chain.get(tenantId);
       }
       // Changes asked for by the operator CLI (it holds no signing key), oldest first.
-      while (state.requests?.length) {
-        const batch = state.requests.slice(0, MAX_REQUESTS_PER_APPEND);
+      const requests = state.requests ?? [];
+      for (let index = 0; index < requests.length; index += MAX_REQUESTS_PER_APPEND) {
+        const batch = requests.slice(index, index + MAX_REQUESTS_PER_APPEND);
         const contents = batch.map((request) =>
           changeRow(tenantId, new Date(request.at), request.change, request.actor, request.reason, {
             state: request.connectionState,
