@@ -90,8 +90,14 @@ export async function heartbeat(logger: Logger): Promise<Heartbeat> {
       intervalMinutes: infra.config.exportHealth.intervalMinutes,
       graceMs: infra.config.exportHealth.sealDelayMs,
       maxWindowsPerTick: 96,
+      maxUnsealedWindows: unsealedWindowsBound(infra.config.exportHealth.intervalMinutes),
     },
   );
+}
+
+/** Delivery records of a window are kept at most 7 days after it ended (672 windows of 15 minutes). */
+export function unsealedWindowsBound(intervalMinutes: number): number {
+  return Math.ceil((7 * 24 * 60) / intervalMinutes);
 }
 
 export function resetExportHealthForTests(): void {

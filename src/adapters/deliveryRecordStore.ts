@@ -3,6 +3,7 @@ import type { TableTransaction } from '@azure/data-tables';
 import type {
   DeliveryRecord,
   DeliveryRecordStore,
+  ExpiredRecords,
   RecordedWindows,
 } from '../domain/exportHealth/deliveryRecorder';
 import { splitRecordIds } from '../domain/exportHealth/recordIdParts';
@@ -18,7 +19,7 @@ import { MAX_STRING_PROPERTY_CHARS, type LazyTable } from './tableStorage';
  * touch each other's rows, and an instance that dies mid-window leaves what
  * it recorded). Ids are merged into sets when read. Records are deleted once
  * the heartbeat has sealed their window, so the table holds only unsealed
- * windows.
+ * windows; those never sealed are deleted (counted) once they expire.
  */
 // A type, not an interface: the SDK's transaction actions want an index-compatible entity.
 type RecordEntity = {
@@ -84,33 +85,93 @@ export class TableDeliveryRecordStore implements DeliveryRecordStore {
         deliveries = emptyDeliveries();
         windows.set(windowStart, deliveries);
       }
-      if (entity.table && entity.ids && (TABLE_NAMES as readonly string[]).includes(entity.table)) {
-        const set = deliveries.delivered[entity.table as TableName] as Set<string>;
-        for (const id of entity.ids.split(',')) if (id) set.add(id);
-      }
-      deliveries.parked += Number(entity.parked ?? 0);
-      deliveries.reenqueued += Number(entity.reenqueued ?? 0);
+      addEntity(deliveries, entity);
       const keys = read.get(partitionKey) ?? [];
       keys.push(entity.rowKey);
       read.set(partitionKey, keys);
     }
-    return {
-      windows,
-      discard: async () => {
-        await Promise.all(
-          [...read.entries()].flatMap(([partitionKey, rowKeys]) =>
-            chunk(rowKeys, MAX_TRANSACTION_ACTIONS).map((part) => {
-              const actions: TableTransaction['actions'] = part.map((rowKey) => [
-                'delete',
-                { partitionKey, rowKey },
-              ]);
-              return client.submitTransaction(actions);
-            }),
-          ),
-        );
-      },
-    };
+    return { windows, discard: () => deleteAll(client, read) };
   }
+
+  async readExpired(windowsEndingBy: Date, limit: number): Promise<ExpiredRecords[]> {
+    const client = await this.table.get();
+    const size = this.intervalMinutes * 60_000;
+    // Partition keys start with the tenant, so no key range selects old windows of every tenant; the
+    // write time does (a record is written while its window is open, or minutes after). Partitions of
+    // windows ending later are skipped below: their records expire on a later sweep.
+    const entities = client.listEntities<RecordEntity>({
+      queryOptions: { filter: `Timestamp lt datetime'${windowsEndingBy.toISOString()}'` },
+    });
+    type Read = { windows: Map<string, WindowDeliveries>; read: Map<string, string[]> };
+    const tenants = new Map<string, Read>();
+    let count = 0;
+    for await (const entity of entities) {
+      const [tenantId, windowStart] = entity.partitionKey.split('|');
+      const start = Date.parse(windowStart ?? '');
+      if (!tenantId || Number.isNaN(start) || start + size > windowsEndingBy.getTime()) continue;
+      const tenant: Read = tenants.get(tenantId) ?? {
+        windows: new Map<string, WindowDeliveries>(),
+        read: new Map<string, string[]>(),
+      };
+      tenants.set(tenantId, tenant);
+      const deliveries = tenant.windows.get(windowStart!) ?? emptyDeliveries();
+      tenant.windows.set(windowStart!, deliveries);
+      addEntity(deliveries, entity);
+      const keys = tenant.read.get(entity.partitionKey) ?? [];
+      keys.push(entity.rowKey);
+      tenant.read.set(entity.partitionKey, keys);
+      count += 1;
+      if (count >= limit) break;
+    }
+    return [...tenants.entries()].map(([tenantId, tenant]) => {
+      const delivered: Partial<Record<TableName, number>> = {};
+      let parked = 0;
+      let reenqueued = 0;
+      for (const deliveries of tenant.windows.values()) {
+        for (const table of TABLE_NAMES) {
+          const size = deliveries.delivered[table].size;
+          if (size > 0) delivered[table] = (delivered[table] ?? 0) + size;
+        }
+        parked += deliveries.parked;
+        reenqueued += deliveries.reenqueued;
+      }
+      return {
+        tenantId,
+        windows: [...tenant.windows.keys()].sort(),
+        delivered,
+        parked,
+        reenqueued,
+        discard: () => deleteAll(client, tenant.read),
+      };
+    });
+  }
+}
+
+function addEntity(deliveries: WindowDeliveries, entity: RecordEntity): void {
+  if (entity.table && entity.ids && (TABLE_NAMES as readonly string[]).includes(entity.table)) {
+    const set = deliveries.delivered[entity.table as TableName] as Set<string>;
+    for (const id of entity.ids.split(',')) if (id) set.add(id);
+  }
+  deliveries.parked += Number(entity.parked ?? 0);
+  deliveries.reenqueued += Number(entity.reenqueued ?? 0);
+}
+
+/** Deletes exactly the entities read (partition key -> row keys), 100 per transaction. */
+async function deleteAll(
+  client: Awaited<ReturnType<LazyTable['get']>>,
+  read: ReadonlyMap<string, readonly string[]>,
+): Promise<void> {
+  await Promise.all(
+    [...read.entries()].flatMap(([partitionKey, rowKeys]) =>
+      chunk(rowKeys, MAX_TRANSACTION_ACTIONS).map((part) => {
+        const actions: TableTransaction['actions'] = part.map((rowKey) => [
+          'delete',
+          { partitionKey, rowKey },
+        ]);
+        return client.submitTransaction(actions);
+      }),
+    ),
+  );
 }
 
 function partitionOf(tenantId: string, windowStart: Date): string {

@@ -2,7 +2,15 @@ import type { TableTransaction } from '@azure/data-tables';
 import type { ChainHead } from '../domain/exportHealth/chain';
 import { EMPTY_CHAIN } from '../domain/exportHealth/chain';
 import type { SignedHealthRow } from '../domain/exportHealth/healthRow';
-import type { HealthChainState, HealthChainStore } from '../domain/exportHealth/healthChainStore';
+import { randomUUID } from 'node:crypto';
+import type {
+  AppendExtras,
+  ChangeRequest,
+  ExpiredTally,
+  HealthChainState,
+  HealthChainStore,
+} from '../domain/exportHealth/healthChainStore';
+import { ConcurrencyConflictError } from '../domain/errors';
 import { etagOf, toConflict, type LazyTable } from './tableStorage';
 
 /**
@@ -13,6 +21,10 @@ import { etagOf, toConflict, type LazyTable } from './tableStorage';
  * Rows hold no secret: they are what the customer's workspace receives.
  */
 const HEAD = 'head';
+/** The counted loss of expired delivery records, until a row reports it (see ExpiredTally). */
+const EXPIRED = 'expired';
+/** Change requests sort by time: `request-<ISO time>-<uuid>`. */
+const REQUEST_PREFIX = 'request-';
 /** A Table Storage string property holds 64 KiB of UTF-16: 32 768 characters. */
 const MAX_TABLE_STRING_CHARS = 32_000;
 
@@ -30,6 +42,19 @@ type RowEntity = {
   row: string;
 };
 
+type RequestEntity = {
+  partitionKey: string;
+  rowKey: string;
+  request: string;
+};
+
+type ExpiredEntity = {
+  partitionKey: string;
+  rowKey: string;
+  /** JSON of the tally without its etag. */
+  tally: string;
+};
+
 export class TableHealthChainStore implements HealthChainStore {
   constructor(private readonly table: LazyTable) {}
 
@@ -40,7 +65,9 @@ export class TableHealthChainStore implements HealthChainStore {
     let sealedUpTo: string | undefined;
     let etag: string | undefined;
     const pending: SignedHealthRow[] = [];
-    const entities = client.listEntities<HeadEntity | RowEntity>({
+    let expired: ExpiredTally | undefined;
+    const requests: ChangeRequest[] = [];
+    const entities = client.listEntities<HeadEntity | RowEntity | ExpiredEntity | RequestEntity>({
       queryOptions: { filter: `PartitionKey eq '${partition}'` },
     });
     for await (const entity of entities) {
@@ -49,12 +76,24 @@ export class TableHealthChainStore implements HealthChainStore {
         head = { sequence: Number(value.sequence), hash: value.hash };
         sealedUpTo = value.sealedUpTo || undefined;
         etag = etagOf(entity);
+      } else if (entity.rowKey === EXPIRED && 'tally' in entity && entity.tally) {
+        expired = { ...(JSON.parse(entity.tally) as Omit<ExpiredTally, 'etag'>), etag: etagOf(entity) };
+      } else if (entity.rowKey.startsWith(REQUEST_PREFIX) && 'request' in entity) {
+        requests.push({ ...(JSON.parse(entity.request) as ChangeRequest), id: entity.rowKey });
       } else if ('row' in entity) {
         pending.push(JSON.parse(entity.row) as SignedHealthRow);
       }
     }
     pending.sort((a, b) => a.Sequence_d - b.Sequence_d);
-    return { head, pending, ...(sealedUpTo ? { sealedUpTo } : {}), ...(etag ? { etag } : {}) };
+    return {
+      head,
+      pending,
+      ...(sealedUpTo ? { sealedUpTo } : {}),
+      ...(etag ? { etag } : {}),
+      ...(expired ? { expired } : {}),
+      // Row keys sort by time: the listing's order is the order the changes happened in.
+      ...(requests.length > 0 ? { requests } : {}),
+    };
   }
 
   async append(
@@ -63,7 +102,9 @@ export class TableHealthChainStore implements HealthChainStore {
     head: ChainHead,
     sealedUpTo: string | undefined,
     etag: string | undefined,
+    extras: AppendExtras = {},
   ): Promise<string> {
+    const { clearExpired, consumedRequests = [] } = extras;
     const client = await this.table.get();
     const partitionKey = tenantId.toLowerCase();
     const headEntity: HeadEntity = {
@@ -82,6 +123,21 @@ export class TableHealthChainStore implements HealthChainStore {
         }
         return ['create', { partitionKey, rowKey: rowKeyOf(row.Sequence_d), row: json } satisfies RowEntity];
       }),
+      ...(clearExpired
+        ? // Emptied, not deleted: a delete in a transaction ignores the ETag, and a tally grown meanwhile must not go.
+          [
+            [
+              'update',
+              { partitionKey, rowKey: EXPIRED, tally: '' } satisfies ExpiredEntity,
+              'Replace',
+              { etag: clearExpired.etag },
+            ] satisfies TableTransaction['actions'][number],
+          ]
+        : []),
+      ...consumedRequests.map((rowKey): TableTransaction['actions'][number] => [
+        'delete',
+        { partitionKey, rowKey },
+      ]),
     ];
     try {
       const response = await client.submitTransaction(actions);
@@ -90,6 +146,41 @@ export class TableHealthChainStore implements HealthChainStore {
       return first.etag;
     } catch (error) {
       throw toConflict(error, `The health chain of tenant ${tenantId}`);
+    }
+  }
+
+  async requestChange(tenantId: string, request: ChangeRequest): Promise<void> {
+    const client = await this.table.get();
+    const { id: _id, ...content } = request;
+    const entity: RequestEntity = {
+      partitionKey: tenantId.toLowerCase(),
+      rowKey: `${REQUEST_PREFIX}${new Date(request.at).toISOString()}-${randomUUID()}`,
+      request: JSON.stringify(content),
+    };
+    await client.createEntity(entity);
+  }
+
+  async addExpired(tenantId: string, expired: Omit<ExpiredTally, 'etag'>): Promise<void> {
+    const client = await this.table.get();
+    const partitionKey = tenantId.toLowerCase();
+    for (let attempt = 1; ; attempt += 1) {
+      const current = await client.getEntity<ExpiredEntity>(partitionKey, EXPIRED).catch((error: unknown) => {
+        if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+        throw error;
+      });
+      const tally: Omit<ExpiredTally, 'etag'> = current?.tally
+        ? addTallies(JSON.parse(current.tally) as Omit<ExpiredTally, 'etag'>, expired)
+        : expired;
+      const entity: ExpiredEntity = { partitionKey, rowKey: EXPIRED, tally: JSON.stringify(tally) };
+      try {
+        if (current) await client.updateEntity(entity, 'Replace', { etag: etagOf(current) });
+        else await client.createEntity(entity);
+        return;
+      } catch (error) {
+        const conflict = toConflict(error, `The expired-records tally of tenant ${tenantId}`);
+        // A heartbeat reported (and cleared) the tally meanwhile, or another sweep added to it.
+        if (!(conflict instanceof ConcurrencyConflictError) || attempt >= 5) throw conflict;
+      }
     }
   }
 
@@ -108,6 +199,23 @@ export class TableHealthChainStore implements HealthChainStore {
       );
     }
   }
+}
+
+function addTallies(
+  a: Omit<ExpiredTally, 'etag'>,
+  b: Omit<ExpiredTally, 'etag'>,
+): Omit<ExpiredTally, 'etag'> {
+  const delivered: Partial<Record<string, number>> = { ...a.delivered };
+  for (const [table, count] of Object.entries(b.delivered))
+    delivered[table] = (delivered[table] ?? 0) + (count ?? 0);
+  return {
+    firstWindow: a.firstWindow < b.firstWindow ? a.firstWindow : b.firstWindow,
+    lastWindow: a.lastWindow > b.lastWindow ? a.lastWindow : b.lastWindow,
+    windows: a.windows + b.windows,
+    delivered,
+    parked: a.parked + b.parked,
+    reenqueued: a.reenqueued + b.reenqueued,
+  };
 }
 
 function rowKeyOf(sequence: number): string {

@@ -1,9 +1,10 @@
-import { SYSTEM_CLI } from '../domain/connectionHistory';
+import { userInfo } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { operatorActor, type ConnectionActor } from '../domain/connectionHistory';
 import type { TokenCredential } from '@azure/identity';
 import { SETTINGS, type TableStorageSettings } from '../config';
 import { PARK_CATEGORIES, type ParkedEvents, type ReplaySelection } from '../domain/parkedEvents';
-import type { ParkCategory, ParkedEvent } from '../domain/ports';
+import type { Logger, ParkCategory, ParkedEvent } from '../domain/ports';
 import { queueSettingsFromEnv } from './queueSettings';
 import { textTable } from './textTable';
 
@@ -12,7 +13,12 @@ import { textTable } from './textTable';
  * the way to put them back on the queue, with the same use case the portal's
  * routes call. They need Table Storage (TABLE_STORAGE_CONNECTION_STRING or
  * TABLE_STORAGE_ENDPOINT, TENANTS_TABLE, PARKED_TABLE) and, for replay, the
- * queue (as `enqueue`); none of the app's other settings.
+ * queue (as `enqueue`) and EXPORT_HEALTH_TABLE; none of the app's other settings.
+ * A replay is recorded like one through the API: on the connection's history
+ * and as an export health change row, with the operator (`cli:<login name>`)
+ * as its actor. The CLI holds no signing key: the row is stored as a request
+ * that the service's heartbeat seals into the customer's chain on its next
+ * tick (within five minutes).
  */
 
 export const PARKED_USAGE = `  pki-siem-export parked --tenant <guid | _unattributed> [--limit <n>] [--continuation <token>] [--json]
@@ -39,7 +45,24 @@ export interface ParkedIo {
   readonly stderr: (text: string) => void;
   readonly env: Record<string, string | undefined>;
   /** Builds the use case over the configured stores and queue; tests may substitute it. */
-  readonly openParkedEvents?: (env: Record<string, string | undefined>) => Promise<ParkedEventsHandle>;
+  readonly openParkedEvents?: (
+    env: Record<string, string | undefined>,
+    stderr: (text: string) => void,
+  ) => Promise<ParkedEventsHandle>;
+}
+
+/** The operator running the command, from the machine's login (USER / USERNAME, else the OS account). */
+export function cliOperator(env: Record<string, string | undefined>): ConnectionActor {
+  let name = env.USER ?? env.USERNAME;
+  if (!name) {
+    try {
+      name = userInfo().username;
+    } catch {
+      // No account entry (some containers): the actor says so rather than failing the replay.
+      name = undefined;
+    }
+  }
+  return operatorActor(name);
 }
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(
@@ -79,7 +102,7 @@ export async function parkedCommand(args: string[], io: ParkedIo): Promise<numbe
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
     throw new ParkedUsageError('parked: --limit must be a whole number from 1 to 100');
   }
-  const handle = await (io.openParkedEvents ?? openParkedEvents)(io.env);
+  const handle = await (io.openParkedEvents ?? openParkedEvents)(io.env, io.stderr);
   try {
     const page = await handle.parkedEvents.list(tenantId, {
       limit,
@@ -127,13 +150,14 @@ export async function replayCommand(args: string[], io: ParkedIo): Promise<numbe
     ...(ids ? { parkedIds: ids } : {}),
     ...(categories ? { categories: categories as ParkCategory[] } : {}),
   };
-  const handle = await (io.openParkedEvents ?? openParkedEvents)(io.env);
+  const handle = await (io.openParkedEvents ?? openParkedEvents)(io.env, io.stderr);
+  const actor = cliOperator(io.env);
   let replayed = 0;
   const notFound: string[] = [];
   try {
     // One call moves a bounded number; keep going until the selection is exhausted.
     for (;;) {
-      const result = await handle.parkedEvents.replay(tenantId, selection, SYSTEM_CLI);
+      const result = await handle.parkedEvents.replay(tenantId, selection, actor);
       replayed += result.replayed;
       notFound.push(...result.notFound);
       if (!result.remaining) break;
@@ -194,19 +218,26 @@ export function tableStorageSettings(env: Record<string, string | undefined>): T
 }
 
 /** The real stores and queue, reached with a connection string or the operator's Azure sign-in. */
-async function openParkedEvents(env: Record<string, string | undefined>): Promise<ParkedEventsHandle> {
+async function openParkedEvents(
+  env: Record<string, string | undefined>,
+  stderr: (text: string) => void,
+): Promise<ParkedEventsHandle> {
   const tables = tableStorageSettings(env);
   const tenantsTable = setting(env, 'TENANTS_TABLE') as string;
   const parkedTable = setting(env, 'PARKED_TABLE') as string;
+  const healthTable = setting(env, 'EXPORT_HEALTH_TABLE') as string;
   const managedIdentityClientId = setting(env, 'MANAGED_IDENTITY_CLIENT_ID') as string | undefined;
-  const [storage, connectionStore, parkedStore, queueAdapter, useCase, sender] = await Promise.all([
-    import('../adapters/tableStorage'),
-    import('../adapters/tenantConnectionStore'),
-    import('../adapters/parkedEventStore'),
-    import('../adapters/serviceBusAuditQueue'),
-    import('../domain/parkedEvents'),
-    import('../adapters/auditQueueSender'),
-  ]);
+  const [storage, connectionStore, parkedStore, queueAdapter, useCase, sender, chainStore, requests] =
+    await Promise.all([
+      import('../adapters/tableStorage'),
+      import('../adapters/tenantConnectionStore'),
+      import('../adapters/parkedEventStore'),
+      import('../adapters/serviceBusAuditQueue'),
+      import('../domain/parkedEvents'),
+      import('../adapters/auditQueueSender'),
+      import('../adapters/healthChainStore'),
+      import('../domain/exportHealth/changeRequests'),
+    ]);
   let credential: TokenCredential | undefined;
   const ambient = (): TokenCredential => {
     credential ??= sender.ambientCredential(managedIdentityClientId);
@@ -234,13 +265,32 @@ async function openParkedEvents(env: Record<string, string | undefined>): Promis
       return queue.send(messages);
     },
   };
+  const clock = { now: () => new Date() };
   const parkedEvents = new useCase.ParkedEvents({
     parked: new parkedStore.TableParkedEventStore(storage.openTable(tables, parkedTable, ambient)),
     connections: new connectionStore.TableTenantConnectionStore(
       storage.openTable(tables, tenantsTable, ambient),
     ),
     queue: lazyQueue,
-    clock: { now: () => new Date() },
+    clock,
+    healthChanges: {
+      recorder: new requests.DeferredHealthChangeRecorder(
+        new chainStore.TableHealthChainStore(storage.openTable(tables, healthTable, ambient)),
+        clock,
+      ),
+      logger: stderrLogger(stderr),
+    },
   });
   return { parkedEvents, close: async () => queue?.close() };
+}
+
+/** The use case's log lines (a change row not written) go to stderr, with their fields. */
+function stderrLogger(stderr: (text: string) => void): Logger {
+  const write = (level: string, message: string, fields?: Record<string, unknown>) =>
+    stderr(`${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`);
+  return {
+    info: (message, fields) => write('info', message, fields),
+    warn: (message, fields) => write('warning', message, fields),
+    error: (message, fields) => write('error', message, fields),
+  };
 }

@@ -9,7 +9,15 @@ import {
 } from '../domain/exportHealth/verification';
 import { TABLE_NAMES } from '../domain/tableSchema';
 import { parseWorkspaceResourceId } from '../domain/workspaceResourceId';
-import { eventsQuery, healthQuery, queryTimespan, type VerifyRange } from './verifyQueries';
+import {
+  chainQuery,
+  chainQueryTimespan,
+  eventsQuery,
+  healthQuery,
+  missingChainSpans,
+  queryTimespan,
+  type VerifyRange,
+} from './verifyQueries';
 import type { CliIo } from './cli';
 
 /**
@@ -251,8 +259,10 @@ async function queryWorkspace(workspace: string, range: VerifyRange, io: CliIo):
   const client = new LogsQueryClient(credential, {
     ...(endpoint ? { endpoint } : {}),
   });
-  const timespan = queryTimespan(range);
-  const run = async (query: string): Promise<Array<Record<string, unknown>>> => {
+  const run = async (
+    query: string,
+    timespan = queryTimespan(range),
+  ): Promise<Array<Record<string, unknown>>> => {
     let result;
     try {
       result = await client.queryResource(workspace, query, timespan);
@@ -276,6 +286,9 @@ async function queryWorkspace(workspace: string, range: VerifyRange, io: CliIo):
     );
   };
   const [health, events] = await Promise.all([run(healthQuery(range)), run(eventsQuery(range))]);
+  // The chain's start (and rows sealed out of window order) may lie further back than the edge.
+  const spans = missingChainSpans(health);
+  if (spans.length > 0) health.push(...(await run(chainQuery(range, spans), chainQueryTimespan(range))));
   return { health, events };
 }
 

@@ -17,8 +17,10 @@ export type SystemActorId = 'system:forwarder' | 'system:timer' | 'system:cli';
 export type ConnectionActor =
   /** An API caller: the token's tenant, object and calling app. */
   | { kind: 'caller'; tenantId: string; objectId?: string; appId?: string }
-  /** The app itself: the forwarder, the pending-test timer, or the operator CLI. */
-  | { kind: 'system'; id: SystemActorId };
+  /** The app itself: the forwarder, the pending-test timer (`system:cli`: the operator CLI, before it named the operator). */
+  | { kind: 'system'; id: SystemActorId }
+  /** An operator running the CLI, by the name they are signed in to their machine with. */
+  | { kind: 'operator'; name: string };
 
 export const SYSTEM_FORWARDER: ConnectionActor = { kind: 'system', id: 'system:forwarder' };
 export const SYSTEM_TIMER: ConnectionActor = { kind: 'system', id: 'system:timer' };
@@ -46,8 +48,15 @@ export interface ConnectionChange {
 /** The actor in words, for state reasons and summaries. */
 export function describeActor(actor: ConnectionActor): string {
   if (actor.kind === 'system') return actor.id;
+  if (actor.kind === 'operator') return `cli:${actor.name}`;
   const who = actor.objectId ? `object ${actor.objectId}` : 'an unnamed caller';
   return `${who} of tenant ${actor.tenantId}${actor.appId ? ` through app ${actor.appId}` : ''}`;
+}
+
+/** The operator CLI's actor: `name` reduced to a login name's characters and length. */
+export function operatorActor(name: string | undefined): ConnectionActor {
+  const cleaned = (name ?? '').replace(/[^A-Za-z0-9._@\\-]/g, '').slice(0, 64);
+  return { kind: 'operator', name: cleaned || 'unknown' };
 }
 
 /** A state reason that names who made the change. */

@@ -98,23 +98,34 @@ export function attemptProperties(next: DeliveryAttempts): Record<string, string
  * a batch redelivered after a failure re-enqueues copies the queue recognises
  * as duplicates instead of doubling them.
  *
- * The plain `<event id>:<attempt>` form belongs to the chain that starts at
- * the producer's message. Any other message of the event (a replay, a copy
- * resubmitted by hand, one whose attempt count was lost) would reuse ids that
- * chain may have used inside the duplicate-detection window, and its copy
- * would vanish; it gets a suffix derived from its own message id instead, or
- * a random one when the trigger gave no id (a possible duplicate, never a loss).
+ * It starts with the tenant: record ids are unique per producer, not across
+ * tenants, and duplicate detection spans the whole queue, so two tenants'
+ * events with the same id would otherwise share copy ids and one tenant's
+ * copy would be dropped as the other's duplicate.
+ *
+ * The plain `<tenant>:<event id>:<attempt>` form belongs to the chain that
+ * starts at the producer's message (whose id is the event id). Any other
+ * message of the event (a replay, a copy resubmitted by hand, one whose
+ * attempt count was lost) would reuse ids that chain may have used inside the
+ * duplicate-detection window, and its copy would vanish; it gets a suffix
+ * derived from its own message id instead, or a random one when the trigger
+ * gave no id (a possible duplicate, never a loss). A copy enqueued before
+ * copies carried the tenant (`<event id>:<attempt>`) still continues its chain.
  */
 export function retryMessageId(
+  tenantId: string,
   eventRecordId: string,
   nextAttempt: number,
   source: { messageId: string | undefined; attempt: number },
 ): string {
+  const tenant = tenantId.toLowerCase();
   const isProducerChain =
-    source.messageId === eventRecordId || source.messageId === `${eventRecordId}:${source.attempt}`;
-  if (isProducerChain) return `${eventRecordId}:${nextAttempt}`;
+    source.messageId === eventRecordId ||
+    source.messageId === `${tenant}:${eventRecordId}:${source.attempt}` ||
+    source.messageId === `${eventRecordId}:${source.attempt}`;
+  if (isProducerChain) return `${tenant}:${eventRecordId}:${nextAttempt}`;
   const seed = source.messageId ?? randomUUID();
-  return `${eventRecordId}:${nextAttempt}:${createHash('sha256').update(seed).digest('hex').slice(0, 16)}`;
+  return `${tenant}:${eventRecordId}:${nextAttempt}:${createHash('sha256').update(seed).digest('hex').slice(0, 16)}`;
 }
 
 /** True once the event has been retried for longer than the budget allows. */

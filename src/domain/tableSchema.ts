@@ -272,7 +272,8 @@ export const HEALTH_COLUMNS: readonly ColumnDefinition[] = [
   {
     name: 'Change_s',
     type: 'string',
-    description: 'For change rows: connectionCreated, settingsSaved, exportDisabled, replayed or suspended.',
+    description:
+      'For change rows: connectionCreated, settingsSaved, exportDisabled, replayed, suspended or deliveryRecordsExpired.',
   },
   { name: 'Actor_s', type: 'string', description: 'For change rows: who made the change.' },
   { name: 'Reason_s', type: 'string', description: 'For change rows: why.' },

@@ -8,7 +8,8 @@ import { heartbeat } from '../exportHealthComposition';
  * retries rows whose upload failed. It runs every five minutes so a window's
  * rows arrive a few minutes after it closes whatever its length; a tick with
  * no closed window writes nothing. A signing-key problem stops heartbeats
- * (logged every tick), never event delivery.
+ * (logged every tick), never event delivery. The tick in the first minutes
+ * of each hour also expires delivery records of windows never sealed.
  */
 app.timer('exportHeartbeat', {
   schedule: '30 */5 * * * *',
@@ -21,6 +22,7 @@ app.timer('exportHeartbeat', {
       tenants: run.tenants.length,
       sealedRows: run.tenants.reduce((sum, tenant) => sum + tenant.sealedRows, 0),
       failedTenants: failed.map((tenant) => tenant.tenantId).slice(0, 20),
+      ...(run.expired ? { tenantsWithExpiredRecords: run.expired.length } : {}),
     });
   },
 });

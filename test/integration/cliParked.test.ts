@@ -1,11 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../../src/cli/cli';
+import { TableHealthChainStore } from '../../src/adapters/healthChainStore';
+import { LocalHealthSigner } from '../../src/adapters/localHealthSigner';
 import { TableParkedEventStore } from '../../src/adapters/parkedEventStore';
 import { openTable } from '../../src/adapters/tableStorage';
+import { Heartbeat } from '../../src/domain/exportHealth/heartbeat';
+import { verifyHealth } from '../../src/domain/exportHealth/verification';
+import { JwksSignatureVerifier } from '../../src/adapters/jwksSignatureVerifier';
 import type { ParkCategory, ParkedEvent } from '../../src/domain/ports';
 import { parkedEntry, savedConnection } from '../support/forwarderFixtures';
 import { connectionStore } from '../support/forwarderWorld';
+import { FakeIngestionSink } from '../support/fakeIngestion';
+import { CapturingLogger, FakeClock } from '../support/fakes';
 import { ServiceBusStandInAdmin } from '../support/serviceBus';
 
 /** `parked` and `replay` with the real stores (Azurite) and queue (Service Bus stand-in). */
@@ -21,6 +28,11 @@ const parkedStore = new TableParkedEventStore(
   }),
 );
 const connections = connectionStore(azurite, `Connections${suffix}`);
+const healthChain = new TableHealthChainStore(
+  openTable({ kind: 'connectionString', connectionString: azurite }, `Health${suffix}`, () => {
+    throw new Error('no credential needed');
+  }),
+);
 
 beforeAll(async () => {
   queueName = await bus.createUniqueQueue({ requiresDuplicateDetection: true }, 'replay');
@@ -30,6 +42,8 @@ beforeAll(async () => {
     PARKED_TABLE: `Parked${suffix}`,
     ServiceBusConnection: inject('serviceBusConnectionString'),
     AUDIT_QUEUE_NAME: queueName,
+    EXPORT_HEALTH_TABLE: `Health${suffix}`,
+    USER: 'alice.operator',
   };
 });
 
@@ -109,6 +123,63 @@ describe('pki-siem-export parked / replay', () => {
     expect((await parkedStore.list(tenant, { limit: 10 })).items.map((item) => item.parkedId)).toEqual([
       keep.parkedId,
     ]);
+  });
+
+  it('records a replay like the API does: the operator on the connection, and a change row the heartbeat seals', async () => {
+    const tenant = randomUUID();
+    await connections.create(savedConnection(tenant));
+    await parkedStore.park([entry(tenant, 'retryBudgetExhausted')]);
+    const before = Date.now();
+    const result = await cli(['replay', '--tenant', tenant]);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+
+    const connection = (await connections.get(tenant))!.value;
+    expect(connection.history?.[0]).toMatchObject({
+      action: 'replay',
+      actor: { kind: 'operator', name: 'alice.operator' },
+      summary: 'Replayed 1 parked event.',
+    });
+    // The CLI holds no signing key: the change waits for the service's heartbeat.
+    const waiting = await healthChain.get(tenant);
+    expect(waiting.head.sequence).toBe(0);
+    expect(waiting.requests).toEqual([
+      expect.objectContaining({ change: 'replayed', actor: 'cli:alice.operator', connectionState: 'active' }),
+    ]);
+    const requestedAt = Date.parse(waiting.requests![0]!.at);
+    expect(requestedAt).toBeGreaterThanOrEqual(before);
+
+    const signer = await LocalHealthSigner.generate();
+    const ingestion = new FakeIngestionSink();
+    const heartbeat = new Heartbeat(
+      {
+        tenants: { list: () => Promise.resolve([connection]) },
+        recorder: {
+          record: () => Promise.resolve(),
+          readUpTo: () => Promise.resolve({ windows: new Map(), discard: () => Promise.resolve() }),
+          readExpired: () => Promise.resolve([]),
+        },
+        chain: healthChain,
+        signer: () => Promise.resolve(signer),
+        ingestion,
+        clock: new FakeClock(new Date(requestedAt + 10 * 60_000)),
+        logger: new CapturingLogger(),
+      },
+      { intervalMinutes: 15, graceMs: 120_000, maxWindowsPerTick: 96, maxUnsealedWindows: 672 },
+    );
+    expect((await heartbeat.run()).tenants[0]).toMatchObject({ outcome: 'ok' });
+    const sealed = await healthChain.get(tenant);
+    expect(sealed.requests).toBeUndefined();
+    const rows = [...sealed.pending, ...ingestion.delivered.flatMap((upload) => upload.rows)];
+    const change = rows.find((row) => row.RowKind_s === 'change');
+    expect(change).toMatchObject({
+      Sequence_d: 1,
+      Change_s: 'replayed',
+      Actor_s: 'cli:alice.operator',
+      Reason_s: 'Replayed 1 parked event.',
+      WindowStart_t: new Date(requestedAt).toISOString(),
+    });
+    const verifier = new JwksSignatureVerifier({ keys: await signer.publicKeys() });
+    expect((await verifyHealth(rows, [], verifier)).problems).toEqual([]);
   });
 
   it('refuses to replay while the export is not active, keeping the events parked', async () => {

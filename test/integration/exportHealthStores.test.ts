@@ -171,6 +171,55 @@ describe('health chain store (Azurite)', () => {
   });
 });
 
+describe('expired-records tally (Azurite)', () => {
+  it('adds sweeps up, and a row clears exactly the version it reported: a tally grown meanwhile stays', async () => {
+    const store = new TableHealthChainStore(table('chain'));
+    const signer = await LocalHealthSigner.generate();
+    const tenant = randomUUID();
+    const sweep = (first: string, count: number) => ({
+      firstWindow: first,
+      lastWindow: first,
+      windows: 1,
+      delivered: { [CA_TABLE]: count },
+      parked: 0,
+      reenqueued: 1,
+    });
+    await store.addExpired(tenant, sweep('2026-12-01T10:00:00.000Z', 3));
+    await store.addExpired(tenant, sweep('2026-12-01T09:00:00.000Z', 4));
+    const read = await store.get(tenant);
+    expect(read.expired).toMatchObject({
+      firstWindow: '2026-12-01T09:00:00.000Z',
+      lastWindow: '2026-12-01T10:00:00.000Z',
+      windows: 2,
+      delivered: { [CA_TABLE]: 7 },
+      reenqueued: 2,
+    });
+    const { sealRows } = await import('../../src/domain/exportHealth/chain');
+    const { changeRow } = await import('../../src/domain/exportHealth/windowRows');
+    const content = changeRow(tenant, new Date(), 'deliveryRecordsExpired', 'system:heartbeat', 'lost', {
+      state: 'active',
+    });
+    const sealed = await sealRows([content], read.head, signer, new Date());
+    // Another sweep adds to the tally after it was read: the append that would clear it must fail whole.
+    await store.addExpired(tenant, sweep('2026-12-01T11:00:00.000Z', 1));
+    await expect(
+      store.append(tenant, sealed.rows, sealed.head, undefined, read.etag, { clearExpired: read.expired! }),
+    ).rejects.toBeInstanceOf(ConcurrencyConflictError);
+    const again = await store.get(tenant);
+    expect(again.head.sequence).toBe(0);
+    expect(again.expired?.delivered).toEqual({ [CA_TABLE]: 8 });
+    await store.append(tenant, sealed.rows, sealed.head, undefined, again.etag, {
+      clearExpired: again.expired!,
+    });
+    const after = await store.get(tenant);
+    expect(after.expired).toBeUndefined();
+    expect(after.head.sequence).toBe(1);
+    // A later sweep starts a new tally.
+    await store.addExpired(tenant, sweep('2026-12-02T10:00:00.000Z', 2));
+    expect((await store.get(tenant)).expired?.delivered).toEqual({ [CA_TABLE]: 2 });
+  });
+});
+
 describe('heartbeat over Azurite stores', () => {
   async function world() {
     const tenant = randomUUID();
@@ -182,9 +231,10 @@ describe('heartbeat over Azurite stores', () => {
     const logger = new CapturingLogger();
     const signer = await LocalHealthSigner.generate();
     let signerAvailable = true;
+    let exporting = true;
     const heartbeat = new Heartbeat(
       {
-        tenants: { list: () => Promise.resolve([connection]) },
+        tenants: { list: () => Promise.resolve(exporting ? [connection] : []) },
         recorder,
         chain,
         signer: () =>
@@ -197,7 +247,7 @@ describe('heartbeat over Azurite stores', () => {
         clock,
         logger,
       },
-      { intervalMinutes: INTERVAL, graceMs: 120_000, maxWindowsPerTick: 96 },
+      { intervalMinutes: INTERVAL, graceMs: 120_000, maxWindowsPerTick: 96, maxUnsealedWindows: 4 },
     );
     const verifier = new JwksSignatureVerifier({ keys: await signer.publicKeys() });
     const healthRows = () =>
@@ -217,6 +267,9 @@ describe('heartbeat over Azurite stores', () => {
       healthRows,
       setSigner: (available: boolean) => {
         signerAvailable = available;
+      },
+      setExporting: (on: boolean) => {
+        exporting = on;
       },
     };
   }
@@ -337,5 +390,148 @@ describe('heartbeat over Azurite stores', () => {
     w.setSigner(true);
     await w.heartbeat.run();
     expect(w.healthRows().find((row) => row.Table_s === CA_TABLE)).toMatchObject({ DeliveredCount_d: 3 });
+  });
+
+  it('an unreadable signing key stops heartbeats the same way: a log line naming the setting, the run says unavailable', async () => {
+    const w = await world();
+    await w.recorder.record([{ tenantId: w.tenant, at: w.clock.now(), delivered: { [CA_TABLE]: ids(1) } }]);
+    const unreadable = new Heartbeat(
+      {
+        tenants: { list: () => Promise.resolve([w.connection]) },
+        recorder: w.recorder,
+        chain: w.chain,
+        signer: () =>
+          LocalHealthSigner.fromPem('-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----'),
+        ingestion: w.ingestion,
+        clock: w.clock,
+        logger: w.logger,
+      },
+      { intervalMinutes: INTERVAL, graceMs: 120_000, maxWindowsPerTick: 96, maxUnsealedWindows: 4 },
+    );
+    w.clock.set(new Date('2026-12-03T10:18:00Z'));
+    expect(await unreadable.run()).toMatchObject({ signing: 'unavailable', tenants: [] });
+    expect(w.logger.text()).toMatch(
+      /Export heartbeat stopped: signing key unavailable; event delivery is not affected.*HEALTH_SIGNING_PRIVATE_KEY is not a readable PEM/,
+    );
+    // Nothing was sealed or lost: the window's records wait for a readable key.
+    expect((await w.chain.get(w.tenant)).head.sequence).toBe(0);
+    await w.heartbeat.run();
+    expect(w.healthRows().find((row) => row.Table_s === CA_TABLE)).toMatchObject({ DeliveredCount_d: 1 });
+  });
+
+  /**
+   * Table Storage stamps each record with the real write time, and the sweep selects by it: the
+   * fake clock runs a day ahead of the real one, starting on a full hour (the sweep's tick).
+   */
+  const hourAhead = (hours: number, minutes = 0): Date => {
+    const base = Math.ceil(Date.now() / 3_600_000) * 3_600_000 + 86_400_000;
+    return new Date(base + hours * 3_600_000 + minutes * 60_000);
+  };
+
+  it('bounds what forwarders record: a key missing past the bound expires the records, counted, and the next row reports the loss', async () => {
+    const w = await world();
+    w.clock.set(hourAhead(0, 5));
+    // The chain has begun: the window before the first hour is sealed (empty).
+    await w.heartbeat.run();
+    const lost = ids(3, 100);
+    await w.recorder.record([{ tenantId: w.tenant, at: w.clock.now(), delivered: { [CA_TABLE]: lost } }]);
+    await w.recorder.record([
+      {
+        tenantId: w.tenant,
+        at: hourAhead(0, 20),
+        delivered: { [CERTIFICATE_TABLE]: ids(2, 200) },
+        parked: 1,
+      },
+    ]);
+    w.setSigner(false);
+    w.clock.set(hourAhead(0, 33));
+    expect(await w.heartbeat.run()).toMatchObject({ signing: 'unavailable' });
+
+    // Two hours on, the key still missing: both windows ended more than 4 windows ago. The hourly sweep
+    // deletes their records anyway (before it even needs the key), counting them.
+    const recent = ids(1, 300);
+    await w.recorder.record([
+      { tenantId: w.tenant, at: hourAhead(1, 50), delivered: { [CA_TABLE]: recent } },
+    ]);
+    w.clock.set(hourAhead(2, 3));
+    const swept = await w.heartbeat.run();
+    expect(swept).toMatchObject({ signing: 'unavailable', expired: [w.tenant.toLowerCase()] });
+    expect(w.logger.text()).toMatch(/delivery records of windows never sealed expired/);
+    const left = await w.recorder.readUpTo(w.tenant, windowContaining(hourAhead(2, 3), INTERVAL));
+    expect([...left.windows.keys()]).toEqual([hourAhead(1, 45).toISOString()]);
+    expect((await w.chain.get(w.tenant)).expired).toMatchObject({
+      windows: 2,
+      delivered: { [CA_TABLE]: 3, [CERTIFICATE_TABLE]: 2 },
+      parked: 1,
+      firstWindow: hourAhead(0).toISOString(),
+      lastWindow: hourAhead(0, 30).toISOString(),
+    });
+
+    // The key is back: one change row says which windows get no rows and what was lost; the windows
+    // within the bound are sealed as usual, the recent id listed.
+    w.setSigner(true);
+    w.clock.set(hourAhead(2, 8));
+    expect((await w.heartbeat.run()).tenants[0]).toMatchObject({ outcome: 'ok' });
+    const rows = w.healthRows().slice(2);
+    expect(rows[0]).toMatchObject({
+      Sequence_d: 3,
+      RowKind_s: 'change',
+      Change_s: 'deliveryRecordsExpired',
+      Actor_s: 'system:heartbeat',
+    });
+    expect(rows[0]!.Reason_s).toContain(
+      `Windows ${hourAhead(0).toISOString()} .. ${hourAhead(1).toISOString()} were not sealed within 4 windows`,
+    );
+    expect(rows[0]!.Reason_s).toContain(
+      `5 record id(s) (${CA_TABLE} 3, ${CERTIFICATE_TABLE} 2), 1 parked and 0 re-enqueued event(s) are listed by no health row`,
+    );
+    const windowStarts = [...new Set(rows.slice(1).map((row) => row.WindowStart_t))];
+    expect(windowStarts).toEqual(
+      [hourAhead(1), hourAhead(1, 15), hourAhead(1, 30), hourAhead(1, 45)].map((at) => at.toISOString()),
+    );
+    expect(rows.find((row) => row.RecordIds_s === recent[0])).toMatchObject({ DeliveredCount_d: 1 });
+    const state = await w.chain.get(w.tenant);
+    expect(state.expired).toBeUndefined();
+    expect(state.pending).toEqual([]);
+
+    // verify: the chain is intact, but the skipped stretch is not proven (the loss is not hidden).
+    const report = await verifyHealth(
+      w.healthRows(),
+      [...lost, ...recent].map((recordId) => ({ table: CA_TABLE, recordId })),
+      w.verifier,
+      { coverage: { from: hourAhead(0).getTime(), to: hourAhead(2).getTime(), slackMs: 0 } },
+    );
+    expect(report.problems.join('\n')).toMatch(
+      /no health window covers .* and no signed exportDisabled change explains it/,
+    );
+    expect(report.unexpected.map((row) => row.recordId).sort()).toEqual([...lost].sort());
+    expect(report.problems.join('\n')).not.toMatch(/broken chain|signature/);
+  });
+
+  it('expires the records of a tenant whose export was turned off; its next row, once back on, reports them', async () => {
+    const w = await world();
+    w.clock.set(hourAhead(0, 5));
+    await w.recorder.record([{ tenantId: w.tenant, at: w.clock.now(), delivered: { [CA_TABLE]: ids(2) } }]);
+    w.clock.set(hourAhead(0, 18));
+    await w.heartbeat.run();
+    // Turned off inside the next window: what it recorded there is never sealed while off.
+    await w.recorder.record([
+      { tenantId: w.tenant, at: hourAhead(0, 20), delivered: { [CA_TABLE]: ids(4, 10) } },
+    ]);
+    w.setExporting(false);
+    w.clock.set(hourAhead(2, 4));
+    expect((await w.heartbeat.run()).expired).toEqual([w.tenant.toLowerCase()]);
+    const empty = await w.recorder.readUpTo(w.tenant, windowContaining(hourAhead(2, 4), INTERVAL));
+    expect(empty.windows.size).toBe(0);
+
+    // A tick outside the hour's first minutes does not sweep.
+    w.clock.set(hourAhead(2, 20));
+    expect((await w.heartbeat.run()).expired).toBeUndefined();
+
+    w.setExporting(true);
+    await w.heartbeat.run();
+    const change = w.healthRows().find((row) => row.Change_s === 'deliveryRecordsExpired');
+    expect(change?.Reason_s).toContain(`4 record id(s) (${CA_TABLE} 4)`);
+    expect((await w.chain.get(w.tenant)).expired).toBeUndefined();
   });
 });

@@ -177,10 +177,12 @@ describe('forwardAuditEvents: transient failures', () => {
     expect(await deliveredIds(healthy)).toEqual(ids(fine));
     expect(await deliveredIds(throttled)).toEqual([]);
     const copies = await bus.scheduledMessages(queueName);
-    expect(copies.map((copy) => copy.messageId).sort()).toEqual(slow.map((event) => `${event.id}:2`).sort());
+    expect(copies.map((copy) => copy.messageId).sort()).toEqual(
+      slow.map((event) => `${event.tenantId}:${event.id}:2`).sort(),
+    );
     for (const copy of copies) {
       expect(Date.parse(copy.scheduledEnqueueTimeUtc ?? '')).toBeGreaterThanOrEqual(before + 600_000);
-      const original = slow.find((event) => copy.messageId === `${event.id}:2`);
+      const original = slow.find((event) => copy.messageId === `${event.tenantId}:${event.id}:2`);
       expect(JSON.parse(bodyText(copy))).toEqual(original);
       expect(copy.applicationProperties).toMatchObject({
         tenantId: throttled.tenantId,
@@ -207,11 +209,34 @@ describe('forwardAuditEvents: transient failures', () => {
     expect(await deliveredIds(healthy)).toEqual(ids(fine));
     const copies = await bus.scheduledMessages(queueName);
     expect(copies.map((copy) => copy.messageId).sort()).toEqual(
-      failed.map((event) => `${event.id}:2`).sort(),
+      failed.map((event) => `${event.tenantId}:${event.id}:2`).sort(),
     );
     expect((await parked.list(failing.tenantId, { limit: 10 })).items).toEqual([]);
     expect((await stateOf(failing)).state).toBe('active');
     await azure.clearFaults({ tenantId: failing.tenantId });
+  });
+
+  it('gives two tenants whose producers used the same event id copies of their own: duplicate detection drops neither', async () => {
+    const [one, two] = await Promise.all([activeTenant(), activeTenant()]);
+    for (const tenant of [one, two]) {
+      await azure.injectFault({ face: 'ingestion', tenantId: tenant.tenantId, status: 503 });
+    }
+    const shared = auditEvent(one.tenantId).id;
+    const first = { ...auditEvent(one.tenantId), id: shared };
+    const second = { ...auditEvent(two.tenantId), id: shared };
+    const result = await forward([asMessage(first), asMessage(second)]);
+
+    expect(result.outcome).toBe('completed');
+    expect(batchLine(result)).toContain('"retried":2');
+    // The queue requires duplicate detection: a copy id shared across tenants would keep one copy only.
+    const copies = await bus.scheduledMessages(queueName);
+    expect(copies.map((copy) => copy.messageId).sort()).toEqual(
+      [`${one.tenantId}:${shared}:2`, `${two.tenantId}:${shared}:2`].sort(),
+    );
+    expect(copies.map((copy) => (JSON.parse(bodyText(copy)) as AuditEventBody).tenantId).sort()).toEqual(
+      [one.tenantId, two.tenantId].sort(),
+    );
+    for (const tenant of [one, two]) await azure.clearFaults({ tenantId: tenant.tenantId });
   });
 
   it('treats 403 inside the propagation window as pending: retried, connection still active', async () => {
@@ -222,7 +247,7 @@ describe('forwardAuditEvents: transient failures', () => {
 
     expect(result.outcome).toBe('completed');
     expect((await bus.scheduledMessages(queueName)).map((copy) => copy.messageId).sort()).toEqual(
-      pending.map((event) => `${event.id}:2`).sort(),
+      pending.map((event) => `${event.tenantId}:${event.id}:2`).sort(),
     );
     expect(await stateOf(fresh)).toMatchObject({ state: 'active' });
     expect(batchLine(result)).toContain('"retried":2');
@@ -245,7 +270,7 @@ describe('forwardAuditEvents: access lost', () => {
     expect(state.state).toBe('degraded');
     expect(state.stateReason).toMatch(/Monitoring Metrics Publisher/);
     expect((await bus.scheduledMessages(queueName)).map((copy) => copy.messageId).sort()).toEqual(
-      kept.map((event) => `${event.id}:2`).sort(),
+      kept.map((event) => `${event.tenantId}:${event.id}:2`).sort(),
     );
   });
 
@@ -394,7 +419,7 @@ describe('forwardAuditEvents: a failing tenant in a large batch', () => {
     }
     const copies = await bus.scheduledMessages(queueName);
     expect(copies.map((copy) => copy.messageId).sort()).toEqual(
-      (perTenant[0] ?? []).map((event) => `${event.id}:2`).sort(),
+      (perTenant[0] ?? []).map((event) => `${event.tenantId}:${event.id}:2`).sort(),
     );
     await azure.clearFaults({ tenantId: hanging.tenantId });
   });

@@ -150,6 +150,58 @@ describe('verify --workspace against the Logs Query stand-in', () => {
     expect(missing.stdout).toContain(`missing ${CA_TABLE} ${dropped}`);
   });
 
+  it('reads the chain start further back than the one-hour edge: a predecessor 3 hours before --from still links', async () => {
+    const signer = await LocalHealthSigner.generate();
+    const dir = await mkdtemp(join(tmpdir(), 'verify-chain-'));
+    const keys = join(dir, 'keys.json');
+    await writeFile(keys, JSON.stringify({ keys: await signer.publicKeys() }));
+    const now = new Date();
+    const window = windowContaining(now, 15);
+    // The export's heartbeats were off for 3 hours: the window before `window` in the chain is that old.
+    const old = windowContaining(new Date(now.getTime() - 3 * 3_600_000), 15);
+
+    async function chained(customer: Customer, uploadOld: boolean) {
+      const { ingest, immutableId } = await connected(customer);
+      const tenant = customer.tenant.tenantId;
+      const first = await sealRows(
+        windowRows(tenant, old, emptyDeliveries(), { state: 'active' }),
+        EMPTY_CHAIN,
+        signer,
+        now,
+      );
+      const second = await sealRows(
+        windowRows(tenant, window, emptyDeliveries(), { state: 'active' }),
+        first.head,
+        signer,
+        now,
+      );
+      const rows = [...(uploadOld ? first.rows : []), ...second.rows];
+      await ingest.upload(
+        immutableId,
+        HEALTH_STREAM,
+        rows.map((row) => ({ ...row })),
+      );
+      return verify(customer, [
+        '--from',
+        window.start.toISOString(),
+        '--to',
+        window.end.toISOString(),
+        '--keys',
+        keys,
+      ]);
+    }
+
+    const linked = await chained(await seedCustomer(admin, info), true);
+    expect(linked.stderr).toBe('');
+    expect(linked.stdout).toMatch(/complete and intact/);
+    expect(linked.code).toBe(0);
+
+    // The predecessor purged: the chain's start is not proven, and verify says which row it needs.
+    const purged = await chained(await seedCustomer(admin, info), false);
+    expect(purged.code).toBe(3);
+    expect(purged.stdout).toMatch(/earliest health row read is 3 .*predecessor 2 is not among the rows read/);
+  });
+
   it('says which role is missing when the workspace cannot be read', async () => {
     const customer = await seedCustomer(admin, info, { roles: ['Monitoring Metrics Publisher'] });
     const result = await verify(customer, [
@@ -197,8 +249,6 @@ describe('verify --workspace against the Logs Query stand-in', () => {
     const error = await client
       .queryResource(customer.workspaceId, `${CA_TABLE} | take 1`, { duration: 'PT1H' })
       .catch((caught: unknown) => caught);
-    expect(String((error as Error).message)).toMatch(
-      /answers only the two queries pki-siem-export verify sends/,
-    );
+    expect(String((error as Error).message)).toMatch(/answers only the queries pki-siem-export verify sends/);
   });
 });

@@ -173,7 +173,7 @@ describe('Forwarder: transient failures', () => {
     expect(outcome).toMatchObject({ delivered: 1, retried: 1, parked: 0 });
     expect(sink.deliveredRecords().map((record) => record.recordId)).toEqual([b.id]);
     const [copy] = queue.sent;
-    expect(copy?.messageId).toBe(`${a.id}:2`);
+    expect(copy?.messageId).toBe(`${a.tenantId}:${a.id}:2`);
     expect(copy?.messageId).not.toBe(a.id);
     expect(JSON.parse(copy?.body ?? '')).toEqual(a);
     expect(copy?.scheduledEnqueueTime?.getTime()).toBe(clock.now().getTime() + 7_200_000);
@@ -212,10 +212,10 @@ describe('Forwarder: transient failures', () => {
       queue.sent.map((copy) => [copy.messageId, (copy.scheduledEnqueueTime?.getTime() ?? 0) - now.getTime()]),
     );
     // random() = 0 takes the low end of equal jitter: half the exponential delay.
-    expect(delays.get(`${events[0]?.id}:2`)).toBe(15_000);
-    expect(delays.get(`${events[1]?.id}:3`)).toBe(30_000);
-    expect(delays.get(`${events[2]?.id}:5`)).toBe(120_000);
-    expect(delays.get(`${events[3]?.id}:21`)).toBe(1_800_000);
+    expect(delays.get(`${events[0]?.tenantId}:${events[0]?.id}:2`)).toBe(15_000);
+    expect(delays.get(`${events[1]?.tenantId}:${events[1]?.id}:3`)).toBe(30_000);
+    expect(delays.get(`${events[2]?.tenantId}:${events[2]?.id}:5`)).toBe(120_000);
+    expect(delays.get(`${events[3]?.tenantId}:${events[3]?.id}:21`)).toBe(1_800_000);
   });
 
   it('gives the copies of one failure one due time per attempt number, on a whole second', async () => {
@@ -612,7 +612,10 @@ describe('Forwarder: settlement', () => {
     const event = auditEvent(TENANT_A);
     await run(forwarder(), [received(event)]);
     await run(forwarder(), [received(event)]);
-    expect(queue.sent.map((copy) => copy.messageId)).toEqual([`${event.id}:2`, `${event.id}:2`]);
+    expect(queue.sent.map((copy) => copy.messageId)).toEqual([
+      `${event.tenantId}:${event.id}:2`,
+      `${event.tenantId}:${event.id}:2`,
+    ]);
   });
 
   it('parks each event of a batch once when the batch comes back after parking failed half-way', async () => {

@@ -31,8 +31,30 @@ export interface RecordedWindows {
   discard(): Promise<void>;
 }
 
+/**
+ * What expired unsealed for one tenant: records of windows the heartbeat
+ * never sealed within the bound (heartbeats stopped, the export was turned
+ * off, the tenant is gone). Counts only: the ids themselves are dropped.
+ */
+export interface ExpiredRecords {
+  tenantId: string;
+  /** Window starts (ISO) whose records expired, oldest first. */
+  windows: string[];
+  /** Distinct record ids per table among the expired records. */
+  delivered: Partial<Record<TableName, number>>;
+  parked: number;
+  reenqueued: number;
+  /** Deletes the records counted here (and only those). */
+  discard(): Promise<void>;
+}
+
 /** The heartbeat's side. */
 export interface DeliveryRecordStore extends DeliveryRecorder {
   /** Everything recorded for `tenantId` in windows that start before `before.end`. */
   readUpTo(tenantId: string, before: HealthWindow): Promise<RecordedWindows>;
+  /**
+   * Records of any tenant whose window ended at or before `windowsEndingBy`,
+   * at most `limit` records per call (the rest on the next call), per tenant.
+   */
+  readExpired(windowsEndingBy: Date, limit: number): Promise<ExpiredRecords[]>;
 }

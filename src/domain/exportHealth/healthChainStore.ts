@@ -1,5 +1,5 @@
 import type { ChainHead } from './chain';
-import type { SignedHealthRow } from './healthRow';
+import type { HealthChange, SignedHealthRow } from './healthRow';
 
 /**
  * Where each tenant's chain stands, and the sealed rows not yet uploaded.
@@ -14,6 +14,52 @@ export interface HealthChainState {
   /** Sealed, not yet uploaded, in sequence order. */
   pending: SignedHealthRow[];
   etag?: string;
+  /** Delivery records that expired unsealed since the last row that reported such a loss. */
+  expired?: ExpiredTally;
+  /** Changes made outside the service (the operator CLI), waiting for the heartbeat to seal them; oldest first. */
+  requests?: ChangeRequest[];
+}
+
+/**
+ * A change row asked for by a process that holds no signing key (the
+ * operator CLI): the heartbeat seals it with the service's key on its next
+ * tick, as the change it describes, at the time it happened.
+ */
+export interface ChangeRequest {
+  /** The store's id of the request (set when read). */
+  id?: string;
+  at: string;
+  change: HealthChange;
+  actor: string;
+  reason?: string;
+  connectionState: string;
+  connectionReason?: string;
+}
+
+export interface AppendExtras {
+  /** Clears the tally of exactly this version in the same transaction (a conflict if it grew meanwhile). */
+  clearExpired?: ExpiredTally;
+  /** Removes these sealed requests in the same transaction. */
+  consumedRequests?: readonly string[];
+}
+
+/**
+ * A counted loss: delivery records that expired before the heartbeat sealed
+ * their windows, so no health row lists their ids. The next row sealed for the
+ * tenant reports it and clears it in the same transaction.
+ */
+export interface ExpiredTally {
+  /** Start of the earliest and end of the latest window (ISO) whose records expired. */
+  firstWindow: string;
+  lastWindow: string;
+  /** Windows with expired records (a window swept twice counts twice). */
+  windows: number;
+  /** Record ids per table among them (never fewer than were dropped; a sweep retried after a crash may count some twice). */
+  delivered: Partial<Record<string, number>>;
+  parked: number;
+  reenqueued: number;
+  /** The store's version of the tally; `append` clears exactly this version. */
+  etag: string;
 }
 
 export interface HealthChainStore {
@@ -21,6 +67,7 @@ export interface HealthChainStore {
   /**
    * Adds sealed rows and moves the head, atomically and only if the state is
    * still `etag` (ConcurrencyConflictError otherwise). Returns the new etag.
+   * `extras` are done in the same transaction (each takes one of its 100 operations).
    */
   append(
     tenantId: string,
@@ -28,7 +75,12 @@ export interface HealthChainStore {
     head: ChainHead,
     sealedUpTo: string | undefined,
     etag: string | undefined,
+    extras?: AppendExtras,
   ): Promise<string>;
+  /** Stores a change for the heartbeat to seal. */
+  requestChange(tenantId: string, request: ChangeRequest): Promise<void>;
+  /** Adds a sweep's counts to the tenant's tally (creating it). */
+  addExpired(tenantId: string, expired: Omit<ExpiredTally, 'etag'>): Promise<void>;
   /** Forgets pending rows Log Analytics accepted. */
   removePending(tenantId: string, sequences: readonly number[]): Promise<void>;
 }

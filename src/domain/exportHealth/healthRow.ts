@@ -36,7 +36,7 @@ export interface HealthRowContent {
   ReenqueuedCount_d?: number;
   ConnectionState_s?: string;
   ConnectionReason_s?: string;
-  /** Change rows: what changed (connectionCreated, settingsSaved, exportDisabled, replayed, suspended). */
+  /** Change rows: what changed (connectionCreated, settingsSaved, exportDisabled, replayed, suspended, deliveryRecordsExpired). */
   Change_s?: string;
   Actor_s?: string;
   Reason_s?: string;
@@ -88,4 +88,10 @@ export type SignedColumn = (typeof SIGNED_COLUMNS)[number];
 
 /** Configuration changes that write a change row. */
 export type HealthChange =
-  'connectionCreated' | 'settingsSaved' | 'exportDisabled' | 'replayed' | 'suspended';
+  | 'connectionCreated'
+  | 'settingsSaved'
+  | 'exportDisabled'
+  | 'replayed'
+  | 'suspended'
+  /** Written by the heartbeat: windows past the bound were not sealed, and what their records held. */
+  | 'deliveryRecordsExpired';

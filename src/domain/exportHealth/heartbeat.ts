@@ -6,7 +6,7 @@ import type { TenantConnection } from '../tenantConnection';
 import { sealRows } from './chain';
 import type { DeliveryRecordStore } from './deliveryRecorder';
 import type { HealthChange, HealthRowContent, SignedHealthRow } from './healthRow';
-import { MAX_ROWS_PER_APPEND, type HealthChainStore } from './healthChainStore';
+import { MAX_ROWS_PER_APPEND, type ExpiredTally, type HealthChainStore } from './healthChainStore';
 import { SigningKeyUnavailableError, type HealthSigner } from './signing';
 import {
   changeRow,
@@ -15,7 +15,7 @@ import {
   type ConnectionHealth,
   type WindowDeliveries,
 } from './windowRows';
-import { windowsToSeal } from './windows';
+import { windowContaining, windowsToSeal, type HealthWindow } from './windows';
 
 /** Where configuration changes are written as signed health rows into the customer's own workspace. */
 export interface HealthChangeRecorder {
@@ -38,7 +38,23 @@ export interface HeartbeatSettings {
   graceMs: number;
   /** Most windows one tick seals per tenant (catching up after an outage takes several ticks). */
   maxWindowsPerTick: number;
+  /**
+   * The bound on what forwarders record: a window not sealed within this many
+   * windows after it ended (heartbeats stopped, the export was turned off, the
+   * tenant is gone) is never sealed; its delivery records are deleted and
+   * counted, and the tenant's next health row reports the count.
+   */
+  maxUnsealedWindows: number;
 }
+
+/** The actor of rows the heartbeat writes about itself. */
+export const HEARTBEAT_ACTOR = 'system:heartbeat';
+/** A row and the request's delete each take one of a transaction's 100 operations; the head takes one. */
+const MAX_REQUESTS_PER_APPEND = 49;
+/** Most delivery records one sweep expires (the rest go on the next sweep). */
+export const EXPIRY_SWEEP_LIMIT = 20_000;
+/** The sweep runs in the tick that falls in the first minutes of each hour (the timer ticks every 5). */
+const SWEEP_MINUTES = 5;
 
 export type TenantHeartbeatOutcome =
   | { tenantId: string; outcome: 'ok'; sealedRows: number; uploadedRows: number }
@@ -49,6 +65,8 @@ export interface HeartbeatRun {
   signing: 'ok' | 'unavailable';
   reason?: string;
   tenants: TenantHeartbeatOutcome[];
+  /** Tenants whose unsealed delivery records expired this tick (the sweep runs hourly). */
+  expired?: string[];
 }
 
 export interface HeartbeatDeps {
@@ -75,6 +93,10 @@ export class Heartbeat implements HealthChangeRecorder {
   ) {}
 
   async run(): Promise<HeartbeatRun> {
+    // Before the signer: while the key is missing, records pile up, and this is what bounds them.
+    const expired =
+      this.deps.clock.now().getUTCMinutes() < SWEEP_MINUTES ? await this.expireUnsealedRecords() : undefined;
+    const withExpired = expired ? { expired } : {};
     let signer: HealthSigner;
     try {
       signer = await this.deps.signer();
@@ -88,13 +110,76 @@ export class Heartbeat implements HealthChangeRecorder {
           reason: error.message,
         },
       );
-      return { signing: 'unavailable', reason: error.message, tenants: [] };
+      return { signing: 'unavailable', reason: error.message, tenants: [], ...withExpired };
     }
     const outcomes: TenantHeartbeatOutcome[] = [];
     for (const connection of await this.deps.tenants.list()) {
       outcomes.push(await this.runTenant(connection, signer));
     }
-    return { signing: 'ok', tenants: outcomes };
+    return { signing: 'ok', tenants: outcomes, ...withExpired };
+  }
+
+  /**
+   * Deletes the delivery records of windows that can no longer be sealed
+   * (see maxUnsealedWindows), of every tenant, exporting or not: the tally
+   * is stored first, so a crash before the delete counts them again, never
+   * not at all. Returns the tenants whose records expired.
+   */
+  async expireUnsealedRecords(): Promise<string[]> {
+    const cutoff = this.expiryCutoff();
+    let expired;
+    try {
+      expired = await this.deps.recorder.readExpired(cutoff, EXPIRY_SWEEP_LIMIT);
+    } catch (error) {
+      this.deps.logger.error('Export health: could not sweep expired delivery records; retried next hour', {
+        reason: describe(error),
+      });
+      return [];
+    }
+    const tenants: string[] = [];
+    for (const records of expired) {
+      try {
+        const size = this.settings.intervalMinutes * 60_000;
+        await this.deps.chain.addExpired(records.tenantId, {
+          firstWindow: records.windows[0] ?? cutoff.toISOString(),
+          lastWindow: new Date(
+            Date.parse(records.windows.at(-1) ?? cutoff.toISOString()) + size,
+          ).toISOString(),
+          windows: records.windows.length,
+          delivered: records.delivered,
+          parked: records.parked,
+          reenqueued: records.reenqueued,
+        });
+        await records.discard();
+        tenants.push(records.tenantId);
+        this.deps.logger.warn(
+          'Export health: delivery records of windows never sealed expired; the next health row reports the loss',
+          {
+            tenantId: records.tenantId,
+            windows: records.windows.length,
+            recordIds: Object.values(records.delivered).reduce((sum, count) => sum + count, 0),
+            maxUnsealedWindows: this.settings.maxUnsealedWindows,
+          },
+        );
+      } catch (error) {
+        this.deps.logger.error('Export health: could not expire delivery records; retried next hour', {
+          tenantId: records.tenantId,
+          reason: describe(error),
+        });
+      }
+    }
+    return tenants;
+  }
+
+  /** Windows ending at or before this are past the bound: never sealed, their records expire. */
+  private expiryCutoff(): Date {
+    const newestClosedEnd = windowContaining(
+      new Date(this.deps.clock.now().getTime() - this.settings.graceMs),
+      this.settings.intervalMinutes,
+    ).start;
+    return new Date(
+      newestClosedEnd.getTime() - this.settings.maxUnsealedWindows * this.settings.intervalMinutes * 60_000,
+    );
   }
 
   /** Seals one configuration change as its own row now; uploaded now or by the next tick. */
@@ -146,7 +231,50 @@ export class Heartbeat implements HealthChangeRecorder {
     const tenantId = connection.tenantId;
     let sealedRows = 0;
     try {
-      const state = await this.deps.chain.get(tenantId);
+      let state = await this.deps.chain.get(tenantId);
+      const cutoff = this.expiryCutoff();
+      const behind = state.sealedUpTo !== undefined && Date.parse(state.sealedUpTo) < cutoff.getTime();
+      if (behind || state.expired) {
+        // Windows past the bound are not sealed (their records may be gone: an empty window row would
+        // claim nothing was delivered); one signed change row says so, with the counted loss.
+        const skipped = behind ? { start: new Date(state.sealedUpTo!), end: cutoff } : undefined;
+        const content = changeRow(
+          tenantId,
+          this.deps.clock.now(),
+          'deliveryRecordsExpired',
+          HEARTBEAT_ACTOR,
+          expiryReason(skipped, state.expired, this.settings.maxUnsealedWindows),
+          health(connection),
+        );
+        const sealed = await sealRows([content], state.head, signer, this.deps.clock.now());
+        await this.deps.chain.append(
+          tenantId,
+          sealed.rows,
+          sealed.head,
+          skipped ? cutoff.toISOString() : state.sealedUpTo,
+          state.etag,
+          state.expired ? { clearExpired: state.expired } : {},
+        );
+        sealedRows += 1;
+        state = await this.deps.chain.get(tenantId);
+      }
+      // Changes asked for by the operator CLI (it holds no signing key), oldest first.
+      const requests = state.requests ?? [];
+      for (let index = 0; index < requests.length; index += MAX_REQUESTS_PER_APPEND) {
+        const batch = requests.slice(index, index + MAX_REQUESTS_PER_APPEND);
+        const contents = batch.map((request) =>
+          changeRow(tenantId, new Date(request.at), request.change, request.actor, request.reason, {
+            state: request.connectionState,
+            ...(request.connectionReason ? { reason: request.connectionReason } : {}),
+          }),
+        );
+        const sealed = await sealRows(contents, state.head, signer, this.deps.clock.now());
+        await this.deps.chain.append(tenantId, sealed.rows, sealed.head, state.sealedUpTo, state.etag, {
+          consumedRequests: batch.flatMap((request) => (request.id ? [request.id] : [])),
+        });
+        sealedRows += sealed.rows.length;
+        state = await this.deps.chain.get(tenantId);
+      }
       const windows = windowsToSeal(
         state.sealedUpTo ? new Date(state.sealedUpTo) : undefined,
         this.deps.clock.now(),
@@ -234,6 +362,29 @@ export class Heartbeat implements HealthChangeRecorder {
     }
     return uploaded;
   }
+}
+
+function expiryReason(
+  skipped: HealthWindow | undefined,
+  tally: ExpiredTally | undefined,
+  maxUnsealedWindows: number,
+): string {
+  const parts: string[] = [];
+  if (skipped) {
+    parts.push(
+      `Windows ${skipped.start.toISOString()} .. ${skipped.end.toISOString()} were not sealed within ${maxUnsealedWindows} windows of their end (heartbeats stopped or the export was off): no window rows cover them.`,
+    );
+  }
+  if (tally) {
+    const ids = Object.values(tally.delivered).reduce<number>((sum, count) => sum + (count ?? 0), 0);
+    const perTable = Object.entries(tally.delivered)
+      .map(([table, count]) => `${table} ${String(count)}`)
+      .join(', ');
+    parts.push(
+      `Delivery records of ${tally.windows} window(s) between ${tally.firstWindow} and ${tally.lastWindow} expired unsealed: ${ids} record id(s)${perTable ? ` (${perTable})` : ''}, ${tally.parked} parked and ${tally.reenqueued} re-enqueued event(s) are listed by no health row.`,
+    );
+  }
+  return parts.join(' ');
 }
 
 function health(connection: TenantConnection): ConnectionHealth {

@@ -77,7 +77,7 @@ export class RetryOrPark {
       };
       const due = dueTimeOf(event.attempts.attempt);
       batch.settlement.copies.push({
-        messageId: retryMessageId(event.eventRecordId, next.attempt, {
+        messageId: retryMessageId(event.tenantId, event.eventRecordId, next.attempt, {
           messageId: event.messageId,
           attempt: event.attempts.attempt,
         }),

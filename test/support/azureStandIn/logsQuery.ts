@@ -1,4 +1,11 @@
-import { eventsQuery, healthQuery, queryTimespan } from '../../../src/cli/verifyQueries';
+import {
+  chainQuery,
+  chainQueryTimespan,
+  eventsQuery,
+  healthQuery,
+  queryTimespan,
+  type ChainSpan,
+} from '../../../src/cli/verifyQueries';
 import { CONNECTION_TEST_ENTRY } from '../../../src/domain/catalog';
 import { SIGNED_COLUMNS } from '../../../src/domain/exportHealth/healthRow';
 import { HEALTH_COLUMNS, HEALTH_TABLE, TABLE_NAMES } from '../../../src/domain/tableSchema';
@@ -67,15 +74,16 @@ async function query(context: StandInContext, request: RequestContext, resourceI
   };
   const text = body.query ?? '';
   const range = rangeOf(text);
-  if (!range) {
+  const spans = range && chainSpansOf(text, range);
+  if (!range || (!spans && text !== healthQuery(range) && text !== eventsQuery(range))) {
     throw queryError(
       400,
       'BadArgumentError',
-      'The Azure stand-in answers only the two queries pki-siem-export verify sends (src/cli/verifyQueries.ts); this query is not one of them.',
+      'The Azure stand-in answers only the queries pki-siem-export verify sends (src/cli/verifyQueries.ts); this query is not one of them.',
     );
   }
   const [start, end] = (body.timespan ?? '').split('/').map((value) => Date.parse(value));
-  const expected = queryTimespan(range);
+  const expected = spans ? chainQueryTimespan(range) : queryTimespan(range);
   if (start !== expected.startTime.getTime() || end !== expected.endTime.getTime()) {
     throw queryError(
       400,
@@ -87,8 +95,19 @@ async function query(context: StandInContext, request: RequestContext, resourceI
     const at = Date.parse(String(row.TimeGenerated));
     return at >= start && at <= end;
   };
+  if (spans) return json(200, chainAnswer(workspace, range, spans, inSpan));
   if (text === healthQuery(range)) return json(200, healthAnswer(workspace, range, inSpan));
   return json(200, eventsAnswer(workspace, range, inSpan));
+}
+
+/** The tenant and sequence spans of verify's chain query; undefined unless the text is exactly one. */
+function chainSpansOf(text: string, range: { from: Date; to: Date }): ChainSpan[] | undefined {
+  const spans = [
+    ...text.matchAll(
+      /tostring\(CustomerTenantId_g\) == "([^"]+)" and Sequence_d between \((\d+) \.\. (\d+)\)/g,
+    ),
+  ].map((match) => ({ tenantId: match[1]!, from: Number(match[2]), to: Number(match[3]) }));
+  return spans.length > 0 && text === chainQuery(range, spans) ? spans : undefined;
 }
 
 /** Recovers from/to from verify's query text; undefined unless the text is exactly one of verify's. */
@@ -98,7 +117,7 @@ function rangeOf(text: string): { from: Date; to: Date } | undefined {
   const edge = 60 * 60_000;
   const range = { from: new Date(Date.parse(match[1]!) + edge), to: new Date(Date.parse(match[2]!) - edge) };
   if (Number.isNaN(range.from.getTime()) || Number.isNaN(range.to.getTime())) return undefined;
-  return text === healthQuery(range) || text === eventsQuery(range) ? range : undefined;
+  return range;
 }
 
 function healthAnswer(
@@ -108,16 +127,41 @@ function healthAnswer(
 ) {
   const from = range.from.getTime() - 60 * 60_000;
   const to = range.to.getTime() + 60 * 60_000;
+  return healthTable(
+    workspace,
+    (row) =>
+      inSpan(row) &&
+      Date.parse(String(row.WindowStart_t)) >= from &&
+      Date.parse(String(row.WindowEnd_t)) <= to,
+  );
+}
+
+/** The rows of the spans' tenants and sequence numbers that lie outside the health query's windows. */
+function chainAnswer(
+  workspace: WorkspaceRecord,
+  range: { from: Date; to: Date },
+  spans: readonly ChainSpan[],
+  inSpan: (row: Record<string, unknown>) => boolean,
+) {
+  const from = range.from.getTime() - 60 * 60_000;
+  const to = range.to.getTime() + 60 * 60_000;
+  return healthTable(workspace, (row) => {
+    const tenant = String(row.CustomerTenantId_g).toLowerCase();
+    const sequence = Number(row.Sequence_d);
+    return (
+      inSpan(row) &&
+      (Date.parse(String(row.WindowStart_t)) < from || Date.parse(String(row.WindowEnd_t)) > to) &&
+      spans.some((span) => span.tenantId === tenant && sequence >= span.from && sequence <= span.to)
+    );
+  });
+}
+
+function healthTable(workspace: WorkspaceRecord, keep: (row: Record<string, unknown>) => boolean) {
   const names = [...SIGNED_COLUMNS, 'Signature_s'];
   const types = new Map(HEALTH_COLUMNS.map((column) => [column.name, column.type]));
   const rows = (workspace.rows.get(HEALTH_TABLE.toLowerCase()) ?? [])
     .map((recorded) => recorded.row)
-    .filter(
-      (row) =>
-        inSpan(row) &&
-        Date.parse(String(row.WindowStart_t)) >= from &&
-        Date.parse(String(row.WindowEnd_t)) <= to,
-    )
+    .filter(keep)
     .map((row) => names.map((name) => row[name] ?? null));
   return {
     tables: [
