@@ -33,6 +33,8 @@ Options:
                          catalog ID), print the landed rows and the alerts they raise, then exit
   --timer-every SECONDS  fire timer functions this often instead of on their schedules
   --location REGION      region of the demo workspace (default westeurope)
+  --instances N          run N forwarder hosts on the audit queue, N-1 of them as separate processes
+                         (competing consumers, each with its own caches; default 1)
   --setting NAME=VALUE   override an app setting (repeatable), e.g. --setting RETRY_BASE_DELAY_SECONDS=5
   --help                 show this text
 `;
@@ -42,6 +44,7 @@ interface CliOptions {
   demo: boolean;
   timerEveryMs?: number;
   location?: string;
+  instances?: number;
   settings: Record<string, string>;
   help: boolean;
 }
@@ -58,6 +61,7 @@ function parseCli(argv: string[]): CliOptions {
         demo: { type: 'boolean', default: false },
         'timer-every': { type: 'string' },
         location: { type: 'string' },
+        instances: { type: 'string' },
         setting: { type: 'string', multiple: true },
         help: { type: 'boolean', default: false },
       },
@@ -82,6 +86,13 @@ function parseCli(argv: string[]): CliOptions {
     options.timerEveryMs = seconds * 1000;
   }
   if (values.location !== undefined) options.location = values.location;
+  if (values.instances !== undefined) {
+    const instances = Number(values.instances);
+    if (!Number.isInteger(instances) || instances < 1 || instances > 16) {
+      throw new UsageError(`--instances must be a whole number from 1 to 16, got "${values.instances}".`);
+    }
+    options.instances = instances;
+  }
   for (const setting of values.setting ?? []) {
     const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(setting);
     if (!match) throw new UsageError(`--setting must look like NAME=VALUE, got "${setting}".`);
@@ -154,6 +165,7 @@ async function runSandboxHere(options: CliOptions): Promise<number> {
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.timerEveryMs !== undefined ? { timerEveryMs: options.timerEveryMs } : {}),
     ...(options.location !== undefined ? { location: options.location } : {}),
+    ...(options.instances !== undefined ? { instances: options.instances } : {}),
     settings: options.settings,
     log: progress,
   }));
