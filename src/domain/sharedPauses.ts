@@ -134,7 +134,7 @@ export class TenantPauses {
     };
     try {
       const etag = await this.storeCall((signal) => this.deps.store!.put(claimed, row.etag, signal));
-      rows?.set(tenantId, { value: claimed, etag });
+      this.remember(tenantId, { value: claimed, etag });
       return { paused: false, probe: 'shared' };
     } catch (error) {
       if (error instanceof ConcurrencyConflictError) {
@@ -196,13 +196,22 @@ export class TenantPauses {
       if (current && current.value.untilMs >= pause.untilMs && !probing) return;
       try {
         const etag = await this.storeCall((signal) => this.deps.store!.put(pause, current?.etag, signal));
-        this.snapshot?.rows?.set(tenantId, { value: pause, etag });
+        this.remember(tenantId, { value: pause, etag });
         return;
       } catch (error) {
         if (!(error instanceof ConcurrencyConflictError) || attempt >= 3) throw error;
         current = await this.storeCall((signal) => this.deps.store!.get(tenantId, signal));
+        // What this instance now knows is newer than its last read: its next checks go by it.
+        this.remember(tenantId, current);
       }
     }
+  }
+
+  private remember(tenantId: string, row: Versioned<SharedPause> | undefined): void {
+    const rows = this.snapshot?.rows;
+    if (!rows) return;
+    if (row) rows.set(tenantId, row);
+    else rows.delete(tenantId);
   }
 
   /** A delivery ends the pause, unless a newer outage was written meanwhile. */
@@ -213,11 +222,12 @@ export class TenantPauses {
       try {
         const etag = current.etag;
         await this.storeCall((signal) => this.deps.store!.remove(tenantId, etag, signal));
-        this.snapshot?.rows?.delete(tenantId);
+        this.remember(tenantId, undefined);
         return;
       } catch (error) {
         if (!(error instanceof ConcurrencyConflictError) || attempt >= 3) throw error;
         current = await this.storeCall((signal) => this.deps.store!.get(tenantId, signal));
+        this.remember(tenantId, current);
       }
     }
   }
@@ -229,7 +239,7 @@ export class TenantPauses {
     const { probe: _released, ...rest } = current.value;
     try {
       const etag = await this.storeCall((signal) => this.deps.store!.put(rest, current.etag, signal));
-      this.snapshot?.rows?.set(tenantId, { value: rest, etag });
+      this.remember(tenantId, { value: rest, etag });
     } catch (error) {
       // Changed meanwhile (a new pause, or gone): not ours to hand back any more.
       if (!(error instanceof ConcurrencyConflictError)) throw error;
