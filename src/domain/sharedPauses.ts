@@ -58,7 +58,7 @@ export interface SharedPauseStore {
   remove(tenantId: string, etag: string, signal: AbortSignal): Promise<void>;
 }
 
-export interface TenantPausesSettings {
+export interface PauseCoordinatorSettings {
   /** Shortest pause after an outage; longer when the service asked (Retry-After). */
   minPauseMs: number;
   /** How long a probe claim holds: the longest a probing batch can run. */
@@ -70,7 +70,7 @@ export interface TenantPausesSettings {
   limits: TenantCacheLimits;
 }
 
-export interface TenantPausesDependencies {
+export interface PauseCoordinatorDependencies {
   /** Undefined: pauses are this instance's only. */
   store?: SharedPauseStore;
   clock: Clock;
@@ -103,15 +103,15 @@ const ABANDONED_AFTER_MS = 60 * 60_000;
 const MAX_MESSAGE_CHARS = 1_000;
 const GO: PauseDecision = { paused: false, probe: 'none' };
 
-export class TenantPauses {
+export class PauseCoordinator {
   private readonly local: TenantCache<LocalPause>;
   private snapshot: { readAtMs: number; rows: Map<string, Versioned<SharedPause>> | undefined } | undefined;
   private refreshing: Promise<Map<string, Versioned<SharedPause>> | undefined> | undefined;
   private storeDown = false;
 
   constructor(
-    private readonly deps: TenantPausesDependencies,
-    private readonly settings: TenantPausesSettings,
+    private readonly deps: PauseCoordinatorDependencies,
+    private readonly settings: PauseCoordinatorSettings,
   ) {
     this.local = new TenantCache({ ...settings.limits, now: () => this.nowMs() });
   }

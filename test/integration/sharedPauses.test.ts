@@ -3,7 +3,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { TableSharedPauseStore } from '../../src/adapters/sharedPauseStore';
 import { openTable } from '../../src/adapters/tableStorage';
 import { ConcurrencyConflictError } from '../../src/domain/errors';
-import { TenantPauses, type OutageFailure, type SharedPause } from '../../src/domain/sharedPauses';
+import { PauseCoordinator, type OutageFailure, type SharedPause } from '../../src/domain/sharedPauses';
 
 /** Pauses shared by forwarder instances, against Azurite: ETag-guarded writes and one probe at a time. */
 
@@ -25,13 +25,13 @@ function store(table: string): TableSharedPauseStore {
 
 class Instance {
   readonly warnings: string[] = [];
-  readonly pauses: TenantPauses;
+  readonly pauses: PauseCoordinator;
   constructor(
     readonly clock: { nowMs: number },
     pauseStore: TableSharedPauseStore | undefined,
     storeTimeoutMs = 10_000,
   ) {
-    this.pauses = new TenantPauses(
+    this.pauses = new PauseCoordinator(
       {
         ...(pauseStore ? { store: pauseStore } : {}),
         clock: { now: () => new Date(clock.nowMs) },
@@ -85,7 +85,7 @@ describe('TableSharedPauseStore', () => {
   });
 });
 
-describe('TenantPauses shared through Table Storage', () => {
+describe('PauseCoordinator shared through Table Storage', () => {
   it('pauses every instance after one failed, and lets exactly one of them probe when it runs out', async () => {
     const table = freshTable();
     const clock = { nowMs: T0 };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  TenantPauses,
+  PauseCoordinator,
   type OutageFailure,
   type PauseDecision,
   type SharedPauseStore,
@@ -38,7 +38,7 @@ async function simulate(sim: Simulation): Promise<SimulationResult> {
   const tickMs = sim.tickMs ?? 50;
   const clock = { nowMs: T0 };
   const fleet = Array.from({ length: sim.instances }, (_unused, index) => ({
-    pauses: new TenantPauses(
+    pauses: new PauseCoordinator(
       {
         ...(sim.store ? { store: sim.store } : {}),
         clock: { now: () => new Date(clock.nowMs) },
@@ -120,7 +120,7 @@ describe('shared pauses bound the requests a fleet sends to a failing workspace'
     const store = new InMemoryPauseStore();
     const fleet = [0, 1].map(
       (index) =>
-        new TenantPauses(
+        new PauseCoordinator(
           {
             store,
             clock: { now: () => new Date(T0) },
@@ -151,7 +151,7 @@ describe('shared pauses bound the requests a fleet sends to a failing workspace'
     const warnings: string[] = [];
     const infos: string[] = [];
     const clock = { nowMs: T0 };
-    const pauses = new TenantPauses(
+    const pauses = new PauseCoordinator(
       {
         store,
         clock: { now: () => new Date(clock.nowMs) },
