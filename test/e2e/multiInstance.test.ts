@@ -60,16 +60,18 @@ async function publishInWaves(events: readonly AuditEvent[], waves: number): Pro
   }
 }
 
-/** Which instances settled batches of the queue function, from the sandbox's progress lines. */
-function instancesThatSettledBatches(): Set<number> {
-  const seen = new Set<number>();
+/** Batches of the queue function each instance settled, from the sandbox's progress lines. */
+function batchesSettledByInstance(): Map<number, number> {
+  const counts = new Map<number, number>();
   for (const line of sandbox.stderr().split('\n')) {
     const match = /^\[sandbox\] (?:instance (\d+): )?forwardAuditEvents: \d+ message\(s\) completed/.exec(
       line,
     );
-    if (match) seen.add(match[1] ? Number(match[1]) : 1);
+    if (!match) continue;
+    const instance = match[1] ? Number(match[1]) : 1;
+    counts.set(instance, (counts.get(instance) ?? 0) + 1);
   }
-  return seen;
+  return counts;
 }
 
 /** Per instance, the tenant outcome lines that say the tenant was paused (its events re-enqueued unsent). */
@@ -166,7 +168,7 @@ describe(`${INSTANCES} forwarder instances on one queue`, { timeout: 240_000 }, 
       );
     }
     // The queue had competing consumers: more than one process settled batches.
-    expect(instancesThatSettledBatches().size).toBeGreaterThan(1);
+    expect(batchesSettledByInstance().size).toBeGreaterThan(1);
     await azure.clearFaults({ tenantId: refusing.tenantId });
   });
 
@@ -192,17 +194,18 @@ describe(`${INSTANCES} forwarder instances on one queue`, { timeout: 240_000 }, 
       60,
     );
 
-    // The outage lasts until every instance has been holding the tenant's events back, and the
+    // The outage lasts until several instances have been holding the tenant's events back, and the
     // workspace has been probed repeatedly.
     await eventually(
-      'every instance paused the throttled tenant and the workspace was probed repeatedly',
+      'instances pausing the throttled tenant and the workspace probed repeatedly',
       async () => {
         const paused = pausedLinesByInstance(throttled.tenantId);
         const hits = (await azure.listFaults()).find((f) => f.id === fault.id)?.hits ?? 0;
-        if (paused.size === INSTANCES && [...paused.values()].every((count) => count >= 2) && hits >= 6) {
-          return true;
-        }
-        throw new Error(`paused lines per instance ${JSON.stringify([...paused])}, fault hits ${hits}`);
+        // The queue hands each message to whichever listener asks first: not every instance need get them.
+        if ([...paused.values()].filter((count) => count >= 2).length >= 2 && hits >= 10) return true;
+        throw new Error(
+          `paused lines per instance ${JSON.stringify([...paused])}, fault hits ${hits}, batches per instance ${JSON.stringify([...batchesSettledByInstance()])}`,
+        );
       },
       { timeoutMs: 150_000, intervalMs: 500 },
     );
@@ -215,7 +218,9 @@ describe(`${INSTANCES} forwarder instances on one queue`, { timeout: 240_000 }, 
     const pauseMs = RETRY_AFTER_SECONDS * 1000;
     const bound = Math.ceil(outageMs / pauseMs) + 1 + INSTANCES * PER_TENANT_IN_FLIGHT;
     process.stdout.write(
-      `outage ${outageMs} ms, P ${pauseMs} ms: ${requests.length} requests to the throttled DCR (bound ${bound})\n`,
+      `outage ${outageMs} ms, P ${pauseMs} ms: ${requests.length} requests to the throttled DCR (bound ${bound}); ` +
+        `paused lines per instance ${JSON.stringify([...pausedLinesByInstance(throttled.tenantId)])}, ` +
+        `batches per instance ${JSON.stringify([...batchesSettledByInstance()])}\n`,
     );
     expect(requests.length).toBeLessThanOrEqual(bound);
 
@@ -236,9 +241,14 @@ describe(`${INSTANCES} forwarder instances on one queue`, { timeout: 240_000 }, 
       for (const event of list) expect(counts.get(event.id), `event ${event.id}`).toBe(1);
     }
     const tables = await workspaceRows(sandbox.info, throttled.workspaceResourceId);
-    for (const row of TABLE_NAMES.flatMap((table) => tables[table] ?? [])) {
-      expect(throttledEvents.some((event) => event.id === row.EventRecordId_g)).toBe(true);
-    }
+    const landed = TABLE_NAMES.flatMap((table) => tables[table] ?? []);
+    expect(landed.filter((row) => row.CustomerTenantId_g !== throttled.tenantId.toLowerCase())).toEqual([]);
+    const own = new Set(throttledEvents.map((event) => event.id));
+    expect(
+      landed.filter(
+        (row) => row.EventID_d !== CONNECTION_TEST_EVENT_ID && !own.has(String(row.EventRecordId_g)),
+      ),
+    ).toEqual([]);
   });
 });
 
