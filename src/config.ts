@@ -281,7 +281,7 @@ export const SETTINGS = {
   PAUSE_CACHE_SECONDS: {
     schema: positiveInt(5),
     description:
-      "How long a forwarder instance uses its last read of the shared pauses (tenants whose workspace throttled or failed, paused for every instance) before reading them again: one Table Storage query per period per instance, whatever the number of tenants. An instance learns a pause at the latest this long after another wrote it, or at its own first failed upload.",
+      'How long a forwarder instance uses its last read of the shared pauses (tenants whose workspace throttled or failed, paused for every instance) before reading them again: one Table Storage query per period per instance, whatever the number of tenants. An instance learns a pause at the latest this long after another wrote it, or at its own first failed upload.',
     example: '5',
   },
   HEARTBEAT_INTERVAL_MINUTES: {
