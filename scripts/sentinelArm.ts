@@ -44,6 +44,18 @@ export function parentTechniques(techniques: readonly string[]): string[] {
   return [...new Set(techniques.map((technique) => technique.split('.')[0] ?? technique))];
 }
 
+/** A scheduled rule's query frequency, period and trigger, in the order both templates write them (NRT: none). */
+export function scheduleSettings(rule: AnalyticRule): Record<string, unknown> {
+  return rule.kind === 'Scheduled'
+    ? {
+        queryFrequency: sentinelDurationToIso(rule.queryFrequency),
+        queryPeriod: sentinelDurationToIso(rule.queryPeriod),
+        triggerOperator: TRIGGER_OPERATORS[rule.triggerOperator],
+        triggerThreshold: rule.triggerThreshold,
+      }
+    : {};
+}
+
 /** The rule settings a YAML may leave out, in the order both templates write them. */
 export function optionalRuleSettings(rule: AnalyticRule): Record<string, unknown> {
   return {
@@ -64,15 +76,6 @@ function generatedFrom(file: string): string {
 }
 
 function alertRuleResource({ file, content: rule }: Sourced<AnalyticRule>): Record<string, unknown> {
-  const schedule =
-    rule.kind === 'Scheduled'
-      ? {
-          queryFrequency: sentinelDurationToIso(rule.queryFrequency),
-          queryPeriod: sentinelDurationToIso(rule.queryPeriod),
-          triggerOperator: TRIGGER_OPERATORS[rule.triggerOperator],
-          triggerThreshold: rule.triggerThreshold,
-        }
-      : {};
   return {
     type: 'Microsoft.SecurityInsights/alertRules',
     apiVersion: ALERT_RULES_API_VERSION,
@@ -86,7 +89,7 @@ function alertRuleResource({ file, content: rule }: Sourced<AnalyticRule>): Reco
       severity: rule.severity,
       enabled: true,
       query: armLiteral(rule.query.trim()),
-      ...schedule,
+      ...scheduleSettings(rule),
       suppressionEnabled: rule.suppressionEnabled,
       suppressionDuration: rule.suppressionDuration,
       tactics: rule.tactics,

@@ -31,7 +31,7 @@ export * from './sentinelRuleSchema';
  * Azure-Sentinel repository's Solutions/<Name> (sentinel/EZCA). This module
  * reads and validates every file of it, and the checks across files (unique
  * ids, connectors the solution defines, the packaging input listing every
- * file). scripts/sentinelArm.ts and scripts/sentinelPackage.ts derive the
+ * file). scripts/sentinelArm.ts and scripts/sentinelPackage/ derive the
  * direct-deploy template and the Content Hub package from what it returns,
  * so the sources stay the single source of truth.
  */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { TokenCredential } from '@azure/identity';
 import type { CustomerCredentials } from './adapters/customerCredentials';
 import type { Config } from './config';
-import type { ConnectionUseCases } from './domain/connectionUseCases';
+import type { ConnectionUseCases } from './domain/connection';
 import type { Forwarder } from './domain/forwarder';
 import type { ParkedEvents } from './domain/parkedEvents';
 import type { SchemaUpgrades } from './domain/schemaUpgrade';
@@ -92,7 +92,7 @@ let provisionerPromise: Promise<WorkspaceProvisioner> | undefined;
 
 /** ARM provisioning with the route tenant's credential; one instance keeps its per-tenant pipelines. */
 function workspaceProvisioner(infra: Infrastructure): Promise<WorkspaceProvisioner> {
-  provisionerPromise ??= import('./adapters/armWorkspaceProvisioner').then(
+  provisionerPromise ??= import('./adapters/armWorkspace').then(
     ({ ArmWorkspaceProvisioner }) =>
       new ArmWorkspaceProvisioner({
         armEndpoint: infra.config.cloud.armEndpoint,
@@ -126,7 +126,7 @@ export async function connectionUseCases(
 ): Promise<ConnectionUseCases> {
   const infra = await infrastructure();
   const [{ ConnectionUseCases }, provisioner, leases] = await Promise.all([
-    import('./domain/connectionUseCases'),
+    import('./domain/connection'),
     workspaceProvisioner(infra),
     createConnectionLeases(infra),
   ]);

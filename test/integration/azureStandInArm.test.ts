@@ -1,6 +1,6 @@
 import { LogsIngestionClient } from '@azure/monitor-ingestion';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { dataCollectionRuleBody, diagnosticSettingBody } from '../../src/adapters/armWorkspaceProvisioner';
+import { dataCollectionRuleBody, diagnosticSettingBody } from '../../src/adapters/armWorkspace';
 import { CA_TABLE, CERTIFICATE_TABLE, HEALTH_TABLE, tablesApiColumns } from '../../src/domain/tableSchema';
 import { parseWorkspaceResourceId } from '../../src/domain/workspaceResourceId';
 import { AzureStandInAdmin, type StandInInfo } from '../support/azureStandIn';

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { ClientSecretCredential } from '@azure/identity';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { dataCollectionRuleBody } from '../../src/adapters/armWorkspaceProvisioner';
+import { dataCollectionRuleBody } from '../../src/adapters/armWorkspace';
 import { resetCompositionForTests } from '../../src/composition';
-import { resetConfigForTests } from '../../src/config';
 import {
   CA_TABLE,
   HEALTH_SCHEMA_VERSION,
@@ -13,7 +12,8 @@ import {
 } from '../../src/domain/tableSchema';
 import type { TenantConnection } from '../../src/domain/tenantConnection';
 import { parseWorkspaceResourceId } from '../../src/domain/workspaceResourceId';
-import { AzureStandInAdmin, type RoleName, type StandInInfo } from '../support/azureStandIn';
+import { AzureStandInAdmin, type StandInInfo } from '../support/azureStandIn';
+import { ALL_ROLES, configureConnectionApp, REQUIRED_ROLE } from '../support/connectionApp';
 import { auditEvent } from '../support/forwarderFixtures';
 import { connectionStore } from '../support/forwarderWorld';
 import {
@@ -35,49 +35,20 @@ import { arm } from './azureStandInHelpers';
  */
 
 const admin = new AzureStandInAdmin(inject('azureStandInUrl'));
-const REQUIRED_ROLE = 'SiemExport.Manage';
 const TENANTS_TABLE = `Upg${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-const ALL_ROLES: RoleName[] = [
-  'Monitoring Contributor',
-  'Monitoring Metrics Publisher',
-  'Log Analytics Contributor',
-];
 const connections = connectionStore(inject('azuriteConnectionString'), TENANTS_TABLE);
 let info: StandInInfo;
 let clientId: string;
 let clientSecret: string;
 
 beforeAll(async () => {
-  info = await admin.info();
-  const app = await admin.registerApp({ secret: true, displayName: 'Keytos' });
-  clientId = app.clientId;
-  clientSecret = app.secret!;
-  Object.assign(process.env, {
-    TABLE_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
-    TENANTS_TABLE,
-    PARKED_TABLE: `${TENANTS_TABLE}Parked`,
-    AUDIT_QUEUE_NAME: 'audit-events',
-    ServiceBusConnection:
-      'Endpoint=sb://127.0.0.1;SharedAccessKeyName=unused;SharedAccessKey=unused;UseDevelopmentEmulator=true;',
-    CUSTOMER_APP_CLIENT_ID: clientId,
-    CUSTOMER_APP_CREDENTIAL: 'secret',
-    CUSTOMER_APP_CLIENT_SECRET: clientSecret,
-    AZURE_AUTHORITY_HOST: info.authorityHost,
-    AZURE_DISABLE_INSTANCE_DISCOVERY: 'true',
-    ARM_ENDPOINT: info.armEndpoint,
-    LOGS_INGESTION_AUDIENCE: info.audiences.monitor[0],
-    API_AUDIENCE: info.apiAudience,
-    API_ISSUERS: info.issuerTemplate,
-    API_JWKS_URI: info.jwksUri,
-    API_REQUIRED_ROLE: REQUIRED_ROLE,
-    API_ALL_TENANTS_ROLE: 'SiemExport.AllTenants',
+  ({ info, clientId, clientSecret } = await configureConnectionApp(admin, {
+    azuriteConnectionString: inject('azuriteConnectionString'),
+    tenantsTable: TENANTS_TABLE,
     // No operator crosses tenants here: every call uses the route tenant's own token.
-    API_OPERATOR_TENANT_ID: '5e2a7b3c-1d4f-4a6e-9b8c-0f1e2d3c4b5a',
-    CONNECTION_TIMEOUT_SECONDS: '30',
-    PROPAGATION_WINDOW_MINUTES: '30',
-  });
-  resetConfigForTests();
-  resetCompositionForTests();
+    operatorTenantId: '5e2a7b3c-1d4f-4a6e-9b8c-0f1e2d3c4b5a',
+    extra: { AUDIT_QUEUE_NAME: 'audit-events' },
+  }));
   await startFunctionApp({
     entryPoints: [
       'src/functions/siemConnection.ts',

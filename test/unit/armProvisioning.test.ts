@@ -9,7 +9,7 @@ import {
   planTable,
   type TableColumn,
   type TableResource,
-} from '../../src/adapters/armWorkspaceProvisioner';
+} from '../../src/adapters/armWorkspace';
 import {
   AuthorizationError,
   DependencyRejectedError,

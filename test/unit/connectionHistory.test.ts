@@ -6,7 +6,7 @@ import {
   withChange,
   type ConnectionActor,
 } from '../../src/domain/connectionHistory';
-import { ConnectionUseCases } from '../../src/domain/connectionUseCases';
+import { ConnectionUseCases } from '../../src/domain/connection';
 import { ParkedEvents } from '../../src/domain/parkedEvents';
 import { FakeIngestionSink as ConnectionSink, FakeWorkspaceProvisioner } from '../support/connectionFakes';
 import type { FakeIngestionSink } from '../support/fakeIngestion';

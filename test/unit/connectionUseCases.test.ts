@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CONNECTION_TEST_EVENT_ID } from '../../src/domain/catalog';
 import { type ConnectionActor, describeActor } from '../../src/domain/connectionHistory';
-import { ConnectionUseCases } from '../../src/domain/connectionUseCases';
+import { ConnectionUseCases } from '../../src/domain/connection';
 import type { HealthChange } from '../../src/domain/exportHealth/healthRow';
 import type { HealthChangeRecorder } from '../../src/domain/exportHealth/heartbeat';
 import type { TenantConnection } from '../../src/domain/tenantConnection';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dataCollectionRuleBody } from '../../src/adapters/armWorkspaceProvisioner';
+import { dataCollectionRuleBody } from '../../src/adapters/armWorkspace';
 import { EVENT_CATALOG } from '../../src/domain/catalog';
 import { validateEvent } from '../../src/domain/eventContract';
 import { eventToRow } from '../../src/domain/rowMapper';

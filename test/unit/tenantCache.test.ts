@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createHttpHeaders, type HttpClient } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
 import { describe, expect, it } from 'vitest';
-import { ArmWorkspaceProvisioner } from '../../src/adapters/armWorkspaceProvisioner';
+import { ArmWorkspaceProvisioner } from '../../src/adapters/armWorkspace';
 import { CustomerCredentials } from '../../src/adapters/customerCredentials';
 import { TenantCache } from '../../src/domain/tenantCache';
 import { parseWorkspaceResourceId } from '../../src/domain/workspaceResourceId';

@@ -361,7 +361,7 @@ class ArmFace {
       // A second PUT while the table's operation runs is refused, not queued. No public recording or
       // issue quoting Azure's exact answer was found (searched azure-cli / terraform-provider-azurerm
       // issues); this is the stricter choice, and it is what a double-clicked Create Connection used
-      // to run into before calls for one tenant were serialized (test/integration/connection.test.ts).
+      // to run into before calls for one tenant were serialized (test/integration/connectionProvisioning.test.ts).
       throw armError(
         409,
         'Conflict',

@@ -1,21 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CreateConnectionResult, DataCollectionRuleView } from './connectionUseCases';
-import type { Deadline } from './deadline';
+import type { CreateConnectionResult, DataCollectionRuleView } from './types';
+import type { Deadline } from '../deadline';
 import type {
   Clock,
   CreateConnectionLeases,
   CreateConnectionRun,
   Logger,
   TenantConnectionStore,
-} from './ports';
+} from '../ports';
 import type {
   ConnectionTarget,
   StepResult,
   TenantConnection,
   TestedConnection,
   Versioned,
-} from './tenantConnection';
-import { sameResourceId } from './workspaceResourceId';
+} from '../tenantConnection';
+import { sameResourceId } from '../workspaceResourceId';
 
 /**
  * Create Connection one run at a time per tenant. A double click (or two
