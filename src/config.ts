@@ -74,7 +74,8 @@ export const SETTINGS = {
   },
   TENANTS_TABLE: {
     schema: tableName('SiemConnections'),
-    description: 'Table holding one connection entity per customer tenant.',
+    description:
+      'Table holding one connection entity per customer tenant; also the pauses forwarder instances share (partition "pauses", one row per paused tenant).',
     example: 'SiemConnections',
   },
   PARKED_TABLE: {
