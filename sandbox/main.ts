@@ -35,6 +35,8 @@ Options:
                          (timers every 2 s unless --timer-every), then exit
   --timer-every SECONDS  fire timer functions this often instead of on their schedules
   --location REGION      region of the demo workspace (default westeurope)
+  --instances N          run N forwarder hosts on the audit queue, N-1 of them as separate processes
+                         (competing consumers, each with its own caches; default 1)
   --setting NAME=VALUE   override an app setting (repeatable), e.g. --setting RETRY_BASE_DELAY_SECONDS=5
   --service-bus-identity run Service Bus as production does: local (SAS) auth disabled, the app and its
                          trigger use Entra tokens of a managed identity (ServiceBusConnection__*)
@@ -48,6 +50,7 @@ interface CliOptions {
   demo: boolean;
   timerEveryMs?: number;
   location?: string;
+  instances?: number;
   settings: Record<string, string>;
   serviceBusIdentity?: { roles?: ServiceBusDataRole[] };
   help: boolean;
@@ -65,6 +68,7 @@ function parseCli(argv: string[]): CliOptions {
         demo: { type: 'boolean', default: false },
         'timer-every': { type: 'string' },
         location: { type: 'string' },
+        instances: { type: 'string' },
         setting: { type: 'string', multiple: true },
         'service-bus-identity': { type: 'boolean', default: false },
         'service-bus-roles': { type: 'string' },
@@ -91,6 +95,13 @@ function parseCli(argv: string[]): CliOptions {
     options.timerEveryMs = seconds * 1000;
   }
   if (values.location !== undefined) options.location = values.location;
+  if (values.instances !== undefined) {
+    const instances = Number(values.instances);
+    if (!Number.isInteger(instances) || instances < 1 || instances > 16) {
+      throw new UsageError(`--instances must be a whole number from 1 to 16, got "${values.instances}".`);
+    }
+    options.instances = instances;
+  }
   for (const setting of values.setting ?? []) {
     const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(setting);
     if (!match) throw new UsageError(`--setting must look like NAME=VALUE, got "${setting}".`);
@@ -180,6 +191,7 @@ async function runSandboxHere(options: CliOptions): Promise<number> {
       : {}),
     ...(options.location !== undefined ? { location: options.location } : {}),
     ...(options.serviceBusIdentity ? { serviceBusIdentity: options.serviceBusIdentity } : {}),
+    ...(options.instances !== undefined ? { instances: options.instances } : {}),
     settings: options.settings,
     log: progress,
   }));

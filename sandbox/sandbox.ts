@@ -13,7 +13,6 @@ import {
   listFunctions,
   setLogListener,
   startFunctionApp,
-  type CapturedLog,
 } from '../test/support/functionsHost';
 import { assertLoopback } from '../test/support/loopback';
 import { ServiceBusStandIn } from '../test/support/serviceBus';
@@ -27,6 +26,8 @@ import {
 import { functionEntryPoints } from './entryPoints';
 import { readHostJson, serviceBusHostOptions } from './hostJson';
 import { startHttpServer, type RunningHttpServer } from './httpServer';
+import { startInstanceHosts } from './instances';
+import { errorText, formatLog, shouldShow } from './logLines';
 import { panelRoutes } from './panelServer';
 import { ServiceBusListener } from './serviceBusListener';
 import {
@@ -36,7 +37,6 @@ import {
   type ServiceBusIdentityInfo,
 } from './serviceBusIdentity';
 import { TimerScheduler } from './timerScheduler';
-import { errorMessage } from '../src/domain/errorText';
 import { demoVerifyCommand } from './verifyAccess';
 
 /**
@@ -110,6 +110,8 @@ export interface SandboxOptions {
   serviceBusIdentity?: { roles?: ServiceBusDataRole[] };
   /** Human-readable progress (stderr in main.ts). */
   log?: (line: string) => void;
+  /** Forwarder instances consuming the queue, this process's included (default 1). */
+  instances?: number;
 }
 
 export interface RunningSandbox {
@@ -139,6 +141,7 @@ const SANDBOX_TUNING: Partial<Record<SettingName, string>> = {
   PROPAGATION_WINDOW_MINUTES: '1',
   CONNECTION_TIMEOUT_SECONDS: '30',
   CONNECTION_CACHE_SECONDS: '1',
+  PAUSE_CACHE_SECONDS: '1',
   RETRY_BASE_DELAY_SECONDS: '1',
   RETRY_MAX_DELAY_SECONDS: '2',
   RETRY_BUDGET_HOURS: '1',
@@ -359,6 +362,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
       stops.push({ name: `listener of ${fn.name}`, stop: () => listener.stop() });
     }
 
+    if ((options.instances ?? 1) > 1) {
+      const hosts = await startInstanceHosts({
+        count: options.instances!,
+        env: process.env,
+        appDirectory,
+        log,
+      });
+      stops.push({ name: 'forwarder instances', stop: () => hosts.stop() });
+      log(`forwarder instances: ${options.instances} (this process and pids ${hosts.pids.join(', ')})`);
+    }
+
     const timerFunctions = functions.filter((f) => f.triggerType.toLowerCase() === 'timertrigger');
     if (timerFunctions.length > 0) {
       const timers = new TimerScheduler({
@@ -438,19 +452,4 @@ function connectionRequest(
   } catch {
     return undefined;
   }
-}
-
-function shouldShow(line: CapturedLog): boolean {
-  if (line.category === 'user') return line.level !== 'trace' && line.level !== 'debug';
-  return line.level === 'error' || line.level === 'critical';
-}
-
-function formatLog(line: CapturedLog): string {
-  const where = line.functionName ? `${line.functionName}` : 'host';
-  const text = line.message.length > 2000 ? `${line.message.slice(0, 2000)}…` : line.message;
-  return `${where} [${line.level}] ${text}`;
-}
-
-function errorText(error: unknown): string {
-  return errorMessage(error);
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { TokenCredential } from '@azure/identity';
 import type { CustomerCredentials } from './adapters/customerCredentials';
 import type { Config } from './config';
@@ -201,14 +202,23 @@ export function forwarderUseCases(): Promise<ForwarderUseCases> {
 
 async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
   const infra = await infrastructure();
-  const [{ Forwarder }, { ParkedEvents }, { ServiceBusAuditQueue }, { UploadCoalescer }, exportHealth] =
-    await Promise.all([
-      import('./domain/forwarder'),
-      import('./domain/parkedEvents'),
-      import('./adapters/serviceBusAuditQueue'),
-      import('./domain/uploadCoalescer'),
-      import('./exportHealthComposition'),
-    ]);
+  const [
+    { Forwarder },
+    { ParkedEvents },
+    { ServiceBusAuditQueue },
+    { UploadCoalescer },
+    exportHealth,
+    { TableSharedPauseStore },
+    tables,
+  ] = await Promise.all([
+    import('./domain/forwarder'),
+    import('./domain/parkedEvents'),
+    import('./adapters/serviceBusAuditQueue'),
+    import('./domain/uploadCoalescer'),
+    import('./exportHealthComposition'),
+    import('./adapters/sharedPauseStore'),
+    import('./adapters/tableStorage'),
+  ]);
   const queue = new ServiceBusAuditQueue(infra.config.serviceBus, infra.appCredential);
   // Built once per process, outside any invocation: its health-row failures go to the host's console log.
   const processLogger: Logger = {
@@ -227,6 +237,18 @@ async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
       deliveries: await exportHealth.deliveryRecords(),
       healthChanges: {
         recordChange: async (...args) => (await exportHealth.heartbeat(processLogger)).recordChange(...args),
+      },
+      // Throttled or failing workspaces are paused for every instance, next to the connections.
+      sharedPauses: {
+        store: new TableSharedPauseStore(
+          tables.openTable(infra.config.tableStorage, infra.config.tables.tenants, infra.appCredential),
+        ),
+        instanceId: randomUUID(),
+        // Both lines matter to an operator (lost and regained sharing): warnings, so they are kept.
+        logger: {
+          warn: processLogger.warn.bind(processLogger),
+          info: processLogger.warn.bind(processLogger),
+        },
       },
     },
     {

@@ -74,7 +74,8 @@ export const SETTINGS = {
   },
   TENANTS_TABLE: {
     schema: tableName('SiemConnections'),
-    description: 'Table holding one connection entity per customer tenant.',
+    description:
+      'Table holding one connection entity per customer tenant; also the pauses forwarder instances share (partition "pauses", one row per paused tenant).',
     example: 'SiemConnections',
   },
   PARKED_TABLE: {
@@ -278,6 +279,12 @@ export const SETTINGS = {
       'How many recently delivered event record ids one forwarder instance remembers, so a copy delivered again (producer retry, redelivered batch) is not uploaded twice; about 150 bytes each.',
     example: '100000',
   },
+  PAUSE_CACHE_SECONDS: {
+    schema: positiveInt(5),
+    description:
+      'How long a forwarder instance uses its last read of the shared pauses (tenants whose workspace throttled or failed, paused for every instance) before reading them again: one Table Storage query per period per instance, whatever the number of tenants. An instance learns a pause at the latest this long after another wrote it, or at its own first failed upload.',
+    example: '5',
+  },
   HEARTBEAT_INTERVAL_MINUTES: {
     schema: z.coerce.number().int().min(1).max(1440).default(15),
     description:
@@ -367,6 +374,7 @@ export interface Config {
     retryMaxDelayMs: number;
     connectionCacheMs: number;
     deliveredIdsRemembered: number;
+    pauseCacheMs: number;
   };
   exportHealth: {
     intervalMinutes: number;
@@ -494,6 +502,7 @@ export function loadConfig(env: Env = process.env): Config {
       retryMaxDelayMs: v.RETRY_MAX_DELAY_SECONDS * 1000,
       connectionCacheMs: v.CONNECTION_CACHE_SECONDS * 1000,
       deliveredIdsRemembered: v.DELIVERED_IDS_REMEMBERED,
+      pauseCacheMs: v.PAUSE_CACHE_SECONDS * 1000,
     },
     exportHealth: {
       intervalMinutes: v.HEARTBEAT_INTERVAL_MINUTES,

@@ -10,6 +10,7 @@ import type {
   TenantConnectionStore,
 } from '../ports';
 import type { TenantCacheLimits } from '../tenantCache';
+import type { SharedPausesOption } from './tenantPauses';
 import type { ConnectionState } from '../tenantConnection';
 
 /** The forwarder's public contract: what a caller hands it, and what one batch reports back. */
@@ -40,6 +41,8 @@ export interface ForwarderSettings extends RetrySettings {
   tenantCache?: TenantCacheLimits;
   /** How many delivered (tenant, record id) pairs are remembered so they are not uploaded again. */
   deliveredIdsRemembered?: number;
+  /** How long one read of the shared pauses is used (their staleness); default 5 s. */
+  pauseCacheMs?: number;
 }
 
 export interface ForwarderDependencies {
@@ -54,6 +57,8 @@ export interface ForwarderDependencies {
   deliveries?: DeliveryRecorder;
   /** Export health: a suspension also becomes a signed change row in the customer's workspace. */
   healthChanges?: HealthChangeRecorder;
+  /** Pauses shared by every instance (Table Storage); without it each instance pauses on its own. */
+  sharedPauses?: SharedPausesOption;
 }
 
 export interface ForwardOptions {

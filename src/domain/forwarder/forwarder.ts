@@ -63,7 +63,7 @@ export class Forwarder {
     const random = deps.random ?? Math.random;
     const limits = settings.tenantCache ?? DEFAULT_TENANT_CACHE_LIMITS;
     this.connectionCache = new ConnectionCache(deps.connections, deps.clock, settings, limits);
-    const pauses = new TenantPauses(deps.clock, settings, limits);
+    const pauses = new TenantPauses(deps.clock, settings, limits, deps.sharedPauses);
     // Bounded by maxSize, not max: with max, lru-cache allocates every slot up front (tens of
     // milliseconds for 100,000), paid by each new instance before its first batch.
     this.delivered = new LRUCache({

@@ -21,6 +21,7 @@ import {
 import type { ConnectionCache } from './connectionCache';
 import type { ForwarderSettings, TenantOutcome } from './contract';
 import { classify, duration, errorLine, untilAborted, uploadSignal } from './failures';
+import type { PauseDecision } from '../sharedPauses';
 import type { RetryOrPark } from './retryOrPark';
 import type { TenantPauses } from './tenantPauses';
 
@@ -118,14 +119,15 @@ export class TenantDelivery {
     }
 
     run.target = target;
-    const paused = this.deps.pauses.pauseFor(tenantId);
-    if (paused) {
+    const decision = await this.deps.pauses.decide(tenantId);
+    if (decision.paused) {
       // Not attempted, but still retried: an event past its budget is parked and the tenant
       // suspended (the intent below), as after a failed attempt.
+      const paused = this.deps.pauses.pausedFailure(decision);
       run.pausedUntil = paused.until;
       outcomes.retry(run, events, batch, paused.failure);
     } else {
-      await this.upload(run, target, events, batch);
+      await this.upload(run, target, events, batch, decision);
     }
 
     batch.settlement.intents.push({
@@ -134,7 +136,7 @@ export class TenantDelivery {
       target,
       delivered: run.delivered > 0,
       // The batch that failed recorded the failure; a paused one has no news for the connection.
-      lastFailure: paused ? undefined : run.lastFailure,
+      lastFailure: decision.paused ? undefined : run.lastFailure,
       accessFailure: run.accessFailure,
       exhausted: run.exhausted,
     });
@@ -142,13 +144,18 @@ export class TenantDelivery {
     return finish(state);
   }
 
-  /** Uploads a tenant's events, per table, in request-sized chunks. */
+  /**
+   * Uploads a tenant's events, per table, in request-sized chunks. A probe
+   * sends them one at a time: a workspace still failing costs it one request.
+   */
   private async upload(
     run: TenantRun,
     target: ConnectionTarget,
     events: PendingEvent[],
     batch: BatchContext,
+    decision: PauseDecision,
   ): Promise<void> {
+    const limit = decision.paused || decision.probe === 'none' ? run.limit : pLimit(1);
     const byTable = new Map<TableName, PendingEvent[]>();
     for (const event of events) {
       const list = byTable.get(event.table) ?? [];
@@ -158,27 +165,28 @@ export class TenantDelivery {
     const sends: Array<Promise<void>> = [];
     for (const [table, tableEvents] of byTable) {
       for (const chunk of chunkBySize(tableEvents, (event) => event.bytes)) {
-        sends.push(this.sendChunk(run, target, target.streams[table], chunk, batch));
+        sends.push(this.sendChunk(run, limit, target, target.streams[table], chunk, batch));
       }
     }
     try {
       await Promise.all(sends);
     } finally {
       // Even if something unforeseen throws, a probe must not leave the tenant paused for good.
-      this.deps.pauses.update(run.tenantId, run);
+      await this.deps.pauses.update(run.tenantId, run, decision);
     }
   }
 
   /** Uploads one chunk; a refused chunk is halved until the refused record stands alone. */
   private async sendChunk(
     run: TenantRun,
+    limit: pLimit.Limit,
     target: ConnectionTarget,
     stream: string,
     events: PendingEvent[],
     batch: BatchContext,
   ): Promise<void> {
     // Splitting happens outside the slots: waiting for a slot while holding one could deadlock.
-    const refusal = await run.limit(() =>
+    const refusal = await limit(() =>
       batch.limit(() => this.attemptUpload(run, target, stream, events, batch)),
     );
     if (!refusal) return;
@@ -196,8 +204,8 @@ export class TenantDelivery {
     }
     const middle = Math.ceil(events.length / 2);
     await Promise.all([
-      this.sendChunk(run, target, stream, events.slice(0, middle), batch),
-      this.sendChunk(run, target, stream, events.slice(middle), batch),
+      this.sendChunk(run, limit, target, stream, events.slice(0, middle), batch),
+      this.sendChunk(run, limit, target, stream, events.slice(middle), batch),
     ]);
   }
 
@@ -255,6 +263,8 @@ export class TenantDelivery {
         (failure.kind === 'unavailable' && !batch.signal.aborted)
       ) {
         run.outage ??= failure;
+        // Other batches of this process stop uploading for the tenant now, not when this one settles.
+        this.deps.pauses.noteOutage(run.tenantId, failure);
       }
       this.deps.outcomes.retry(run, events, batch, failure);
       return undefined;

@@ -1,47 +1,83 @@
 import type { RetrySettings } from '../deliveryAttempts';
-import type { Clock } from '../ports';
-import { TenantCache, type TenantCacheLimits } from '../tenantCache';
+import type { Clock, Logger } from '../ports';
+import {
+  PauseCoordinator,
+  type OutageFailure,
+  type PauseDecision,
+  type SharedPauseStore,
+} from '../sharedPauses';
+import type { TenantCacheLimits } from '../tenantCache';
 import type { DeliveryFailure, TenantRun } from './batchState';
 
 /**
- * A tenant whose workspace just throttled or failed to answer: until `untilMs`
- * no batch of this process uploads for it (its events are re-enqueued at once),
+ * A tenant whose workspace just throttled or failed to answer: until the
+ * pause runs out no batch uploads for it (its events are re-enqueued at once),
  * then one batch probes while the others keep re-enqueueing. So a workspace
  * that hangs holds up one batch per pause, not every batch that has its events.
+ * With a shared store the pause and the probe are shared by every instance
+ * (see PauseCoordinator); without one, they are this process's.
  */
-interface TenantPause {
-  untilMs: number;
-  failure: DeliveryFailure;
-  probing: boolean;
+
+export interface SharedPausesOption {
+  store: SharedPauseStore;
+  /** Names this process in probe claims. */
+  instanceId: string;
+  /** The process's logger: the store's outages are logged once, not per batch. */
+  logger: Pick<Logger, 'warn' | 'info'>;
 }
 
+const DEFAULT_PAUSE_CACHE_MS = 5_000;
+
 export class TenantPauses {
-  private readonly pauses: TenantCache<TenantPause>;
+  private readonly coordinator: PauseCoordinator;
 
   constructor(
     private readonly clock: Clock,
-    private readonly settings: Pick<RetrySettings, 'retryBaseDelayMs'>,
+    settings: Pick<RetrySettings, 'retryBaseDelayMs'> & { timeBudgetMs: number; pauseCacheMs?: number },
     limits: TenantCacheLimits,
+    shared?: SharedPausesOption,
   ) {
-    this.pauses = new TenantCache({ ...limits, now: () => clock.now().getTime() });
+    this.coordinator = new PauseCoordinator(
+      {
+        ...(shared ? { store: shared.store } : {}),
+        clock,
+        logger: shared?.logger ?? { warn: () => undefined, info: () => undefined },
+        instanceId: shared?.instanceId ?? 'this-process',
+      },
+      {
+        minPauseMs: settings.retryBaseDelayMs / 2,
+        // No probing batch outlives its time budget.
+        probeLeaseMs: settings.timeBudgetMs,
+        cacheMs: settings.pauseCacheMs ?? DEFAULT_PAUSE_CACHE_MS,
+        limits,
+      },
+    );
   }
 
-  /** The failure to re-enqueue with when the tenant is paused; undefined when this batch may upload (maybe as the probe). */
-  pauseFor(tenantId: string): { failure: DeliveryFailure; until: string } | undefined {
-    const pause = this.pauses.get(tenantId);
-    if (!pause) return undefined;
+  /** Whether this batch may upload for the tenant (maybe as the probe). */
+  decide(tenantId: string): Promise<PauseDecision> {
+    return this.coordinator.check(tenantId);
+  }
+
+  /** The failure to re-enqueue a paused tenant's events with. */
+  pausedFailure(decision: Extract<PauseDecision, { paused: true }>): {
+    failure: DeliveryFailure;
+    until: string;
+  } {
     const nowMs = this.clock.now().getTime();
-    if (nowMs >= pause.untilMs && !pause.probing) {
-      pause.probing = true;
-      return undefined;
-    }
-    const until = new Date(Math.max(pause.untilMs, nowMs)).toISOString();
+    const until = new Date(Math.max(decision.untilMs, nowMs)).toISOString();
     const failure: DeliveryFailure = {
-      ...pause.failure,
-      message: `Not attempted: the workspace failed moments ago and uploads for this tenant pause until ${until}${pause.probing ? ' (another batch is trying it)' : ''}. ${pause.failure.message}`,
-      retryAfterMs: Math.max(0, pause.untilMs - nowMs),
+      ...decision.failure,
+      message: `Not attempted: the workspace failed moments ago and uploads for this tenant pause until ${until}${decision.probing ? ' (another batch is trying it)' : ''}. ${decision.failure.message}`,
+      retryAfterMs: Math.max(0, decision.untilMs - nowMs),
     };
     return { failure, until };
+  }
+
+  /** The first answer that says the workspace is overloaded or unreachable: stop uploading for it at once. */
+  noteOutage(tenantId: string, failure: DeliveryFailure): void {
+    const outage = asOutage(failure);
+    if (outage) this.coordinator.noteOutage(tenantId, outage);
   }
 
   /**
@@ -50,19 +86,21 @@ export class TenantPauses {
    * back (half the base delay); a delivery ends the pause; a batch that
    * probed without learning either lets the next one probe.
    */
-  update(tenantId: string, run: TenantRun): void {
-    if (run.outage) {
-      const pauseMs = Math.max(run.outage.retryAfterMs ?? 0, this.settings.retryBaseDelayMs / 2);
-      this.pauses.set(tenantId, {
-        untilMs: this.clock.now().getTime() + pauseMs,
-        failure: run.outage,
-        probing: false,
-      });
-    } else if (run.delivered > 0) {
-      this.pauses.delete(tenantId);
-    } else {
-      const pause = this.pauses.get(tenantId);
-      if (pause) pause.probing = false;
-    }
+  update(tenantId: string, run: TenantRun, decision: PauseDecision): Promise<void> {
+    return this.coordinator.settle(
+      tenantId,
+      { outage: run.outage ? asOutage(run.outage) : undefined, delivered: run.delivered > 0 },
+      decision,
+    );
   }
+}
+
+function asOutage(failure: DeliveryFailure): OutageFailure | undefined {
+  if (failure.kind !== 'throttled' && failure.kind !== 'unavailable') return undefined;
+  return {
+    kind: failure.kind,
+    message: failure.message,
+    ...(failure.status !== undefined ? { status: failure.status } : {}),
+    ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
+  };
 }
