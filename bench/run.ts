@@ -6,23 +6,23 @@ import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { prepareTestTrust } from '../test/support/testCa';
 import { measureColdStart } from './coldStart';
+import { evaluateTargets, verdictTable } from './figures';
 
 /**
  * `npm run bench` (after `npm run build`): starts the services (Azurite, the
- * Service Bus and Azure stand-ins) in one process, runs the measured function
- * app in another, then times cold starts. Prints one JSON line per figure on
- * stdout, `{"figure": NAME, "value": NUMBER}`; progress goes to stderr.
+ * Service Bus and Azure stand-ins) in one process, seeded with as many
+ * tenants as the largest scenario needs; runs each scenario's measured
+ * process (the built function app) on its own, the world passed in a file;
+ * then times cold starts. Prints one JSON line per figure on stdout,
+ * `{"figure": NAME, "value": NUMBER}`, then one per target of issue 16
+ * (`{"target", "measured", "comparison", "limit", "met"}`); progress and a
+ * table of the targets go to stderr.
  */
 
 const ROOT = path.resolve(__dirname, '..');
-
-function servicesProcess(env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'services.ts')], {
-    cwd: ROOT,
-    env,
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-}
+const TENANTS = Number(process.env.BENCH_TENANTS ?? 50);
+const TENANTS_LARGE = Number(process.env.BENCH_TENANTS_LARGE ?? 1_000);
+const TENANTS_RSS = Number(process.env.BENCH_TENANTS_RSS ?? 10_000);
 
 /**
  * The measured process runs plain JavaScript, as the Functions worker does:
@@ -30,9 +30,7 @@ function servicesProcess(env: NodeJS.ProcessEnv): ChildProcess {
  * than loaded through tsx, whose loader alone would add ~35 MB to the process.
  * The app itself is the tsc build in dist/, loaded as the worker loads it.
  */
-async function bundlePipeline(): Promise<string> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pki-bench-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+async function bundlePipeline(dir: string): Promise<string> {
   const outfile = path.join(dir, 'pipeline.js');
   await build({
     entryPoints: [path.join(ROOT, 'bench', 'pipeline.ts')],
@@ -66,30 +64,77 @@ function exited(child: ChildProcess): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pki-bench-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const worldFile = path.join(dir, 'world.json');
   const trust = await prepareTestTrust();
-  const env = { ...process.env, ...trust.env };
-  const services = servicesProcess(env);
+  const env = { ...process.env, ...trust.env, BENCH_WORLD_FILE: worldFile };
+  const figures: Record<string, number> = {};
+  const report = (line: string): void => {
+    process.stdout.write(`${line}\n`);
+    const parsed = JSON.parse(line) as { figure: string; value: number };
+    figures[parsed.figure] = parsed.value;
+  };
+
+  const services = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_SERVICES_PROF
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVICES_PROF}`]
+        : []),
+      '--import',
+      'tsx',
+      path.join(ROOT, 'bench', 'services.ts'),
+    ],
+    {
+      cwd: ROOT,
+      env: { ...env, BENCH_WORLD_TENANTS: String(Math.max(TENANTS, TENANTS_LARGE, TENANTS_RSS)) },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   try {
-    const world = await firstLine(services);
+    const [ready, pipelineScript] = await Promise.all([firstLine(services), bundlePipeline(dir)]);
+    if (ready !== 'ready') throw new Error(`the services process said ${ready}`);
     // BENCH_PROFILE_DIR=<dir> writes a CPU profile of the measured process there (for tuning, not the figures).
     const profile = process.env.BENCH_PROFILE_DIR
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
       : [];
-    const pipeline = spawn(process.execPath, [...profile, await bundlePipeline()], {
-      cwd: ROOT,
-      env: { ...env, BENCH_WORLD: world, BENCH_ROOT: ROOT, NODE_PATH: path.join(ROOT, 'node_modules') },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    const code = await exited(pipeline);
-    if (code !== 0) throw new Error(`the pipeline benchmark failed (exit code ${code})`);
+    const scenarios: Array<[string, number, string, ...string[]]> = [
+      ['compare', TENANTS, '', 'full'],
+      ['compare', TENANTS_LARGE, `_${TENANTS_LARGE}_tenants`],
+      ['rss', TENANTS_RSS, `_${TENANTS_RSS}_tenants`],
+    ];
+    // BENCH_SCENARIOS=1,2 runs only those (1: 50 tenants, 2: 1,000, 3: 10,000), for tuning.
+    const only = process.env.BENCH_SCENARIOS?.split(',').map(Number);
+    for (const [index, [scenario, count, ...rest]] of scenarios.entries()) {
+      if (only && !only.includes(index + 1)) continue;
+      // A process per scenario: peak RSS and caches start from nothing each time.
+      const pipeline = spawn(
+        process.execPath,
+        [...profile, pipelineScript, scenario, String(count), ...rest],
+        {
+          cwd: ROOT,
+          env: { ...env, BENCH_ROOT: ROOT, NODE_PATH: path.join(ROOT, 'node_modules') },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      createInterface({ input: pipeline.stdout }).on('line', report);
+      const code = await exited(pipeline);
+      if (code !== 0)
+        throw new Error(`the ${scenario} benchmark at ${count} tenants failed (exit code ${code})`);
+    }
   } finally {
     services.stdin?.end();
     await exited(services);
   }
   process.stderr.write('bench: cold start of the built app and of bare node\n');
   const { coldStartMs, bareNodeMs } = measureColdStart(ROOT);
-  process.stdout.write(`${JSON.stringify({ figure: 'cold_start_ms', value: coldStartMs })}\n`);
-  process.stdout.write(`${JSON.stringify({ figure: 'bare_node_ms', value: bareNodeMs })}\n`);
+  report(JSON.stringify({ figure: 'cold_start_ms', value: coldStartMs }));
+  report(JSON.stringify({ figure: 'bare_node_ms', value: bareNodeMs }));
+
+  const verdicts = evaluateTargets(figures);
+  for (const verdict of verdicts) process.stdout.write(`${JSON.stringify(verdict)}\n`);
+  process.stderr.write(`\n${verdictTable(verdicts)}\n`);
 }
 
 main().catch((error: unknown) => {
