@@ -9,11 +9,11 @@ import { measureColdStart } from './coldStart';
 import { evaluateTargets, verdictTable } from './figures';
 
 /**
- * `npm run bench` (after `npm run build`): starts the services (Azurite, the
- * Service Bus and Azure stand-ins) in one process, seeded with as many
- * tenants as the largest scenario needs; runs each scenario's measured
- * process (the built function app) on its own, the world passed in a file;
- * then times cold starts. Prints one JSON line per figure on stdout,
+ * `npm run bench` (after `npm run build`): per scenario (50, 1,000 and 10,000
+ * tenants), starts the services (Azurite, the Service Bus and Azure
+ * stand-ins) in one process, seeded with the scenario's tenants, and runs the
+ * measured process (the built function app) in another, the world passed in
+ * a file; then times cold starts. Prints one JSON line per figure on stdout,
  * `{"figure": NAME, "value": NUMBER}`, then one per target of issue 16
  * (`{"target", "measured", "comparison", "limit", "met"}`); progress and a
  * table of the targets go to stderr.
@@ -23,6 +23,7 @@ const ROOT = path.resolve(__dirname, '..');
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 50);
 const TENANTS_LARGE = Number(process.env.BENCH_TENANTS_LARGE ?? 1_000);
 const TENANTS_RSS = Number(process.env.BENCH_TENANTS_RSS ?? 10_000);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 
 /**
  * The measured process runs plain JavaScript, as the Functions worker does:
@@ -76,56 +77,72 @@ async function main(): Promise<void> {
     figures[parsed.figure] = parsed.value;
   };
 
-  const services = spawn(
-    process.execPath,
+  const pipelineScript = await bundlePipeline(dir);
+  // BENCH_PROFILE_DIR=<dir> writes a CPU profile of the measured process there, BENCH_SERVICES_PROF=<dir>
+  // one of the services process (for tuning, not the figures).
+  const profile = (setting: string | undefined): string[] =>
+    setting ? ['--cpu-prof', `--cpu-prof-dir=${setting}`] : [];
+  // Worlds, each with its runs of the measured process: [scenario, tenants, figure suffix, extra].
+  const worlds: Array<[tenants: number, runs: Array<[string, number, string, string?]>]> = [
     [
-      ...(process.env.BENCH_SERVICES_PROF
-        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVICES_PROF}`]
-        : []),
-      '--import',
-      'tsx',
-      path.join(ROOT, 'bench', 'services.ts'),
+      TENANTS,
+      [
+        ['compare', TENANTS, '', 'full'],
+        ['rss', TENANTS, '', String(EVENTS)],
+      ],
     ],
-    {
-      cwd: ROOT,
-      env: { ...env, BENCH_WORLD_TENANTS: String(Math.max(TENANTS, TENANTS_LARGE, TENANTS_RSS)) },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
-  try {
-    const [ready, pipelineScript] = await Promise.all([firstLine(services), bundlePipeline(dir)]);
-    if (ready !== 'ready') throw new Error(`the services process said ${ready}`);
-    // BENCH_PROFILE_DIR=<dir> writes a CPU profile of the measured process there (for tuning, not the figures).
-    const profile = process.env.BENCH_PROFILE_DIR
-      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
-      : [];
-    const scenarios: Array<[string, number, string, ...string[]]> = [
-      ['compare', TENANTS, '', 'full'],
-      ['compare', TENANTS_LARGE, `_${TENANTS_LARGE}_tenants`],
-      ['rss', TENANTS_RSS, `_${TENANTS_RSS}_tenants`],
-    ];
-    // BENCH_SCENARIOS=1,2 runs only those (1: 50 tenants, 2: 1,000, 3: 10,000), for tuning.
-    const only = process.env.BENCH_SCENARIOS?.split(',').map(Number);
-    for (const [index, [scenario, count, ...rest]] of scenarios.entries()) {
-      if (only && !only.includes(index + 1)) continue;
-      // A process per scenario: peak RSS and caches start from nothing each time.
-      const pipeline = spawn(
-        process.execPath,
-        [...profile, pipelineScript, scenario, String(count), ...rest],
-        {
-          cwd: ROOT,
-          env: { ...env, BENCH_ROOT: ROOT, NODE_PATH: path.join(ROOT, 'node_modules') },
-          stdio: ['ignore', 'pipe', 'inherit'],
-        },
-      );
-      createInterface({ input: pipeline.stdout }).on('line', report);
-      const code = await exited(pipeline);
-      if (code !== 0)
-        throw new Error(`the ${scenario} benchmark at ${count} tenants failed (exit code ${code})`);
+    [TENANTS_LARGE, [['compare', TENANTS_LARGE, `_${TENANTS_LARGE}_tenants`]]],
+    [TENANTS_RSS, [['rss', TENANTS_RSS, `_${TENANTS_RSS}_tenants`]]],
+  ];
+  // BENCH_SCENARIOS=1,2 runs only those worlds (1: 50 tenants, 2: 1,000, 3: 10,000), for tuning.
+  const only = process.env.BENCH_SCENARIOS?.split(',').map(Number);
+  for (const [index, [tenants, runs]] of worlds.entries()) {
+    if (only && !only.includes(index + 1)) continue;
+    // A world per scenario, holding exactly its tenants: the stand-in's work per request grows with them.
+    const services = spawn(
+      process.execPath,
+      [
+        ...profile(process.env.BENCH_SERVICES_PROF),
+        '--import',
+        'tsx',
+        path.join(ROOT, 'bench', 'services.ts'),
+      ],
+      {
+        cwd: ROOT,
+        env: { ...env, BENCH_WORLD_TENANTS: String(tenants) },
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      const ready = await firstLine(services);
+      if (ready !== 'ready') throw new Error(`the services process said ${ready}`);
+      for (const [scenario, count, suffix, extra] of runs) {
+        // A process per run: peak RSS and caches start from nothing each time.
+        const pipeline = spawn(
+          process.execPath,
+          [
+            ...profile(process.env.BENCH_PROFILE_DIR),
+            pipelineScript,
+            scenario,
+            String(count),
+            suffix,
+            ...(extra ? [extra] : []),
+          ],
+          {
+            cwd: ROOT,
+            env: { ...env, BENCH_ROOT: ROOT, NODE_PATH: path.join(ROOT, 'node_modules') },
+            stdio: ['ignore', 'pipe', 'inherit'],
+          },
+        );
+        createInterface({ input: pipeline.stdout }).on('line', report);
+        const code = await exited(pipeline);
+        if (code !== 0)
+          throw new Error(`the ${scenario} benchmark at ${count} tenants failed (exit code ${code})`);
+      }
+    } finally {
+      services.stdin?.end();
+      await exited(services);
     }
-  } finally {
-    services.stdin?.end();
-    await exited(services);
   }
   process.stderr.write('bench: cold start of the built app and of bare node\n');
   const { coldStartMs, bareNodeMs } = measureColdStart(ROOT);
