@@ -144,7 +144,7 @@ describe('LogsIngestionSink clients', () => {
         armEndpoint: 'https://management.azure.com',
         logsIngestionAudience: 'https://monitor.azure.com',
       },
-    } as ConstructorParameters<typeof CustomerCredentials>[0]);
+    });
     const sink = new LogsIngestionSink(credentials, 'https://monitor.azure.com');
     const names = sink
       .clientFor('00000000-0000-4000-8000-000000000002', 'https://dce.westeurope-1.ingest.monitor.azure.com')
