@@ -36,13 +36,15 @@ import { registerStraightforward } from './straightforward';
  *   no-op handler on the same batches, through the same trigger, in rounds;
  *   requests per 1,000 events; with extra `full` also the floor, naive and
  *   isolation.
- * - `rss`: ours alone, <extra> events (default one per tenant); peak RSS.
+ * - `rss`: ours alone; peak RSS.
+ * BENCH_RUN_EVENTS events each.
  *
  * Batches go in as the host sends them: `maxMessageBatchSize` messages each,
  * up to `maxConcurrentCalls` invocations at a time (both from host.json).
  */
 
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
+// Set per run by bench/run.ts.
+const EVENTS = Number(process.env.BENCH_RUN_EVENTS ?? 20_000);
 const NAIVE_SAMPLE = 1_000;
 const ISOLATION_BATCHES = 12;
 const ROUNDS = 4;
@@ -340,7 +342,7 @@ async function main(): Promise<void> {
   if (scenario === 'rss') {
     // Ours alone, as an instance runs. Without a warm-up: at 10,000 tenants, one event each, every
     // tenant is a first sight (token, client, connection read).
-    const events = Number(extra ?? tenants.length);
+    const events = EVENTS;
     const batches = batchesOf(messagesFor(tenants, events, 0), batchSize);
     note(
       `rss: ${events} events over ${tenants.length} tenants, ${batches.length} batches, ${concurrentCalls} at a time`,
