@@ -76,6 +76,8 @@ export class LogsIngestionSink implements IngestionSink {
       });
       client.pipeline.removePolicy({ name: GZIP_POLICY_NAME });
       client.pipeline.addPolicy(gzipPolicy);
+      // After gzip, so a second attempt sends the same compressed bytes.
+      client.pipeline.addPolicy(staleConnectionPolicy, { afterPolicies: [GZIP_POLICY_NAME] });
       return client;
     });
   }
@@ -105,6 +107,31 @@ const gzipPolicy: PipelinePolicy = {
       throw new TypeError('The Logs Ingestion request body is not text or bytes; it cannot be gzipped.');
     }
     return next(request);
+  },
+};
+
+/**
+ * With the SDK's retries off, a request written to a pooled keep-alive connection the server has
+ * just closed (idle longer than its timeout; the close not yet read here) fails with ECONNRESET or
+ * EPIPE before any answer, and the forwarder would re-enqueue the tenant's events for seconds to
+ * minutes. The SDK's default retry policy retries exactly these at once; so does this, once, on a
+ * fresh connection (the pool drops the dead one). A second reset is a real outage and goes to the
+ * forwarder. As with any retry of a request without an answer, the first may have been ingested:
+ * rows keep their record id (at least once).
+ */
+export const staleConnectionPolicy: PipelinePolicy = {
+  name: 'staleConnectionRetry',
+  async sendRequest(request, next) {
+    try {
+      return await next(request);
+    } catch (error) {
+      const reset =
+        error instanceof RestError &&
+        error.statusCode === undefined &&
+        (error.code === 'ECONNRESET' || error.code === 'EPIPE');
+      if (!reset || request.abortSignal?.aborted) throw error;
+      return next(request);
+    }
   },
 };
 

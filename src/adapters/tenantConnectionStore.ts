@@ -27,7 +27,7 @@ export interface ConnectionEntity {
   historyJson?: string;
 }
 
-function toEntity(connection: TenantConnection): ConnectionEntity {
+export function toEntity(connection: TenantConnection): ConnectionEntity {
   return {
     partitionKey: connection.tenantId,
     rowKey: ROW_KEY,

@@ -1,7 +1,18 @@
-import { createHttpHeaders, createPipelineRequest, RestError } from '@azure/core-rest-pipeline';
+import {
+  createEmptyPipeline,
+  createHttpHeaders,
+  createPipelineRequest,
+  type HttpClient,
+  RestError,
+} from '@azure/core-rest-pipeline';
 import { AuthenticationError, AuthenticationRequiredError } from '@azure/identity';
 import { describe, expect, it } from 'vitest';
-import { classifyUploadError } from '../../src/adapters/logsIngestionSink';
+import { CustomerCredentials } from '../../src/adapters/customerCredentials';
+import {
+  classifyUploadError,
+  LogsIngestionSink,
+  staleConnectionPolicy,
+} from '../../src/adapters/logsIngestionSink';
 
 function restError(
   status: number | undefined,
@@ -60,5 +71,85 @@ describe('classifyUploadError', () => {
     const failure = classifyUploadError(aggregate);
     expect(failure.kind).toBe('rejected');
     expect(failure.message).not.toContain('secret second line');
+  });
+});
+
+describe('staleConnectionPolicy', () => {
+  // A pooled keep-alive connection the server closed while idle fails before any answer; the SDK's
+  // default retry policy would resend at once, and with its retries off this policy does, once.
+  function pipelineAnswering(answers: Array<number | string>) {
+    const sent: Array<string | undefined> = [];
+    const httpClient: HttpClient = {
+      sendRequest(request) {
+        sent.push(typeof request.body === 'string' ? request.body : undefined);
+        const answer = answers.shift();
+        if (typeof answer === 'string') {
+          return Promise.reject(new RestError(`socket ${answer}`, { code: answer, request }));
+        }
+        return Promise.resolve({ status: answer ?? 500, headers: createHttpHeaders(), request });
+      },
+    };
+    const pipeline = createEmptyPipeline();
+    pipeline.addPolicy(staleConnectionPolicy);
+    const send = (abortSignal?: AbortSignal) =>
+      pipeline.sendRequest(
+        httpClient,
+        createPipelineRequest({
+          url: 'https://127.0.0.1/dataCollectionRules/dcr-1/streams/s',
+          method: 'POST',
+          body: 'gzipped rows',
+          ...(abortSignal ? { abortSignal } : {}),
+        }),
+      );
+    return { sent, send };
+  }
+
+  it('sends the same body again once after a reset before any answer', async () => {
+    const { sent, send } = pipelineAnswering(['ECONNRESET', 204]);
+    expect((await send()).status).toBe(204);
+    expect(sent).toEqual(['gzipped rows', 'gzipped rows']);
+  });
+
+  it('gives a second reset to the forwarder as the outage it is', async () => {
+    const { sent, send } = pipelineAnswering(['EPIPE', 'ECONNRESET', 204]);
+    await expect(send()).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(sent).toHaveLength(2);
+  });
+
+  it('leaves answers, other network errors and aborted uploads alone', async () => {
+    const answered = pipelineAnswering([503, 204]);
+    expect((await answered.send()).status).toBe(503);
+    expect(answered.sent).toHaveLength(1);
+    const refused = pipelineAnswering(['ECONNREFUSED', 204]);
+    await expect(refused.send()).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(refused.sent).toHaveLength(1);
+    const controller = new AbortController();
+    controller.abort();
+    const aborted = pipelineAnswering(['ECONNRESET', 204]);
+    await expect(aborted.send(controller.signal)).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(aborted.sent).toHaveLength(1);
+  });
+});
+
+describe('LogsIngestionSink clients', () => {
+  it('retry a reset after gzip, so the second attempt sends the same compressed bytes', () => {
+    const credentials = new CustomerCredentials({
+      customerApp: {
+        clientId: '00000000-0000-4000-8000-000000000001',
+        credential: { kind: 'secret', clientSecret: 'not-a-secret' },
+      },
+      cloud: {
+        authorityHost: 'https://login.microsoftonline.com',
+        disableInstanceDiscovery: true,
+        armEndpoint: 'https://management.azure.com',
+        logsIngestionAudience: 'https://monitor.azure.com',
+      },
+    });
+    const sink = new LogsIngestionSink(credentials, 'https://monitor.azure.com');
+    const names = sink
+      .clientFor('00000000-0000-4000-8000-000000000002', 'https://dce.westeurope-1.ingest.monitor.azure.com')
+      .pipeline.getOrderedPolicies()
+      .map((policy) => policy.name);
+    expect(names.indexOf('staleConnectionRetry')).toBe(names.indexOf('GzippingPolicy') + 1);
   });
 });

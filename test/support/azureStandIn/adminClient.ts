@@ -26,6 +26,7 @@ import type {
   DroppedData,
   DroppedQuery,
   SeededTenant,
+  SeedDcrInput,
   SeedTableInput,
   SeedTenantInput,
   SigningKeysInfo,
@@ -121,6 +122,9 @@ export class AzureStandInAdmin implements AzureStandInControl {
   }
   deleteDcr(input: { id: string }): Promise<{ deleted: boolean }> {
     return this.call('deleteDcr', input);
+  }
+  seedDcr(input: SeedDcrInput): Promise<DcrInfo> {
+    return this.call('seedDcr', input);
   }
   injectFault(input: FaultInput): Promise<FaultInfo> {
     return this.call('injectFault', input);

@@ -3,12 +3,15 @@ import type { JWTPayload } from 'jose';
 import { z } from 'zod';
 import { certificateThumbprints } from '../testCa';
 import { issuerFor, type StandInContext } from './context';
+import { upsertDcr } from './arm';
 import { addFault } from './faults';
+import { HttpError } from './http';
 import {
   CLASSIC_STANDARD_COLUMNS,
   normalizeLocation,
   parseWorkspaceId,
   workspaceResourceId,
+  type DcrRecord,
   type ResourceGroupRecord,
   type RoleAssignmentRecord,
   type SubscriptionRecord,
@@ -24,6 +27,7 @@ import {
   type ConfigureInput,
   type ProviderRegistrationInput,
   type DcrInfo,
+  type SeedDcrInput,
   type FaultInfo,
   type FaultInput,
   type FederatedCredentialInput,
@@ -79,6 +83,7 @@ export interface AzureStandInControl {
   getTable(input: { workspaceId: string; name: string }): Promise<TableInfo | null>;
   listDcrs(input?: { tenantId?: string }): Promise<DcrInfo[]>;
   deleteDcr(input: { id: string }): Promise<{ deleted: boolean }>;
+  seedDcr(input: SeedDcrInput): Promise<DcrInfo>;
   injectFault(input: FaultInput): Promise<FaultInfo>;
   listFaults(): Promise<FaultInfo[]>;
   clearFaults(input?: ClearFaultsInput): Promise<{ removed: number }>;
@@ -207,6 +212,12 @@ export const INPUT_SCHEMAS = {
   getTable: z.object({ workspaceId: z.string().min(1), name: id }),
   listDcrs: z.object({ tenantId: id.optional() }).optional(),
   deleteDcr: z.object({ id: z.string().min(1) }),
+  seedDcr: z.object({
+    subscriptionId: id,
+    resourceGroup: id,
+    name: id,
+    body: z.record(z.string(), z.unknown()),
+  }),
   injectFault: z.object({
     face: z.enum(['entra', 'managedIdentity', 'arm', 'ingestion']).optional(),
     operation: z
@@ -690,22 +701,27 @@ export class StandInControl implements AzureStandInControl {
           (dcr) =>
             input.tenantId === undefined || dcr.tenantId.toLowerCase() === input.tenantId.toLowerCase(),
         )
-        .map((dcr) => ({
-          id: dcr.id,
-          name: dcr.name,
-          tenantId: dcr.tenantId,
-          location: dcr.location,
-          immutableId: dcr.immutableId,
-          logsIngestionEndpoint: dcr.logsIngestionEndpoint,
-          streams: Object.keys(dcr.streamDeclarations),
-          createdAt: new Date(dcr.createdAt).toISOString(),
-          diagnosticSettings: [...(dcr.diagnosticSettings?.values() ?? [])].map((setting) => ({
-            name: setting.name,
-            workspaceId: setting.workspaceId,
-            categories: [...setting.categories],
-          })),
-        })),
+        .map(dcrInfo),
     );
+  }
+
+  /** A DCR as a validated PUT by a caller with every right would leave it, without a token or HTTP. */
+  seedDcr(input: SeedDcrInput): Promise<DcrInfo> {
+    const subscription = this.state.subscription(input.subscriptionId);
+    const group = subscription?.resourceGroups.get(input.resourceGroup.toLowerCase());
+    if (!subscription || !group) {
+      throw new AdminError(
+        `Unknown resource group ${input.resourceGroup} in subscription ${input.subscriptionId}: seed the tenant first.`,
+      );
+    }
+    try {
+      return Promise.resolve(
+        dcrInfo(upsertDcr(this.context, subscription, group, input.name, input.body).record),
+      );
+    } catch (error) {
+      if (error instanceof HttpError) throw new AdminError(`seedDcr refused: ${JSON.stringify(error.body)}`);
+      throw error;
+    }
   }
 
   deleteDcr(input: { id: string }): Promise<{ deleted: boolean }> {
@@ -931,4 +947,22 @@ export function validatedControl(implementation: StandInControl): AzureStandInCo
       await methods[method]!.call(implementation, parseControlInput(method, input));
   }
   return wrapper as unknown as AzureStandInControl;
+}
+
+function dcrInfo(dcr: DcrRecord): DcrInfo {
+  return {
+    id: dcr.id,
+    name: dcr.name,
+    tenantId: dcr.tenantId,
+    location: dcr.location,
+    immutableId: dcr.immutableId,
+    logsIngestionEndpoint: dcr.logsIngestionEndpoint,
+    streams: Object.keys(dcr.streamDeclarations),
+    createdAt: new Date(dcr.createdAt).toISOString(),
+    diagnosticSettings: [...(dcr.diagnosticSettings?.values() ?? [])].map((setting) => ({
+      name: setting.name,
+      workspaceId: setting.workspaceId,
+      categories: [...setting.categories],
+    })),
+  };
 }

@@ -223,6 +223,15 @@ export interface ConfigureInput {
 export type TableColumnType =
   'string' | 'int' | 'long' | 'real' | 'boolean' | 'dateTime' | 'guid' | 'dynamic';
 
+/** A data collection rule seeded as if PUT (same validation), for worlds of many tenants. */
+export interface SeedDcrInput {
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  /** The body a DCR PUT would carry. */
+  body: Record<string, unknown>;
+}
+
 export interface SeedTableInput {
   workspaceId: string;
   name: string;
