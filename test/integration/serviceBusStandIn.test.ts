@@ -235,6 +235,36 @@ describe('other ways in', () => {
     await receiver.close();
     await sender.close();
   });
+
+  it('shares a burst among competing receivers holding credit instead of handing it all to the first', async () => {
+    const queue = await newQueue();
+    const sender = client.createSender(queue);
+    const second = new ServiceBusClient(inject('serviceBusConnectionString'));
+    const receivers = [client.createReceiver(queue), second.createReceiver(queue)];
+    const counts = [0, 0];
+    const subscriptions = receivers.map((receiver, index) =>
+      receiver.subscribe(
+        {
+          processMessage: () => {
+            counts[index] = counts[index]! + 1;
+            return Promise.resolve();
+          },
+          processError: () => Promise.resolve(),
+        },
+        { maxConcurrentCalls: 20 },
+      ),
+    );
+    // Both links have their credit before the burst arrives.
+    await expect.poll(async () => (await admin.getQueue(queue)).receiversWithCredit).toBe(2);
+    await sender.sendMessages(Array.from({ length: 20 }, (_, i) => ({ body: i })));
+    await expect.poll(async () => (await admin.getQueue(queue)).messagesCompleted).toBe(20);
+    expect(counts[0]).toBeGreaterThan(0);
+    expect(counts[1]).toBeGreaterThan(0);
+    await Promise.all(subscriptions.map((subscription) => subscription.close()));
+    await Promise.all(receivers.map((receiver) => receiver.close()));
+    await second.close();
+    await sender.close();
+  });
 });
 
 describe('batches and the Standard-tier size limit', () => {

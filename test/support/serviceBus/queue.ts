@@ -467,7 +467,7 @@ export class StandInQueue {
     this.locks.clear();
   }
 
-  summary(nowMs: number): QueueSummary {
+  summary(nowMs: number): Omit<QueueSummary, 'receiversWithCredit'> {
     this.expireMessages(nowMs);
     return {
       name: this.name,

@@ -98,6 +98,7 @@ type LinkRole =
   | ({ kind: 'managementRequests' } & EntityTarget)
   | { kind: 'producer'; queueKey: string }
   | ({ kind: 'consumer'; receiveAndDelete: boolean } & EntityTarget);
+type ConsumerRole = Extract<LinkRole, { kind: 'consumer' }>;
 
 interface ConnectionState {
   /** Audiences this connection proved a token for, with what the token grants and until when. */
@@ -161,6 +162,7 @@ export class ServiceBusStandIn {
   private admin: RunningAdminServer | undefined;
   private port = 0;
   private pumpHandle: NodeJS.Immediate | undefined;
+  private pumpRotation = 0;
   private stopped = false;
   private tlsServer: Server | undefined;
   private tlsPort = 0;
@@ -322,7 +324,7 @@ export class ServiceBusStandIn {
       this.schedulePump(),
     );
     this.queues.set(key, queue);
-    return queue.summary(Date.now());
+    return this.summaryOf(key, queue, Date.now());
   }
 
   /** Deletes a queue and its messages; links attached to it are detached with not-found, as Service Bus does. */
@@ -347,11 +349,28 @@ export class ServiceBusStandIn {
 
   listQueues(): QueueSummary[] {
     const now = Date.now();
-    return [...this.queues.values()].map((queue) => queue.summary(now));
+    return [...this.queues.entries()].map(([key, queue]) => this.summaryOf(key, queue, now));
   }
 
   getQueue(name: string): QueueSummary {
-    return this.queue(name).summary(Date.now());
+    return this.summaryOf(name.toLowerCase(), this.queue(name), Date.now());
+  }
+
+  private summaryOf(key: string, queue: StandInQueue, now: number): QueueSummary {
+    let receiversWithCredit = 0;
+    for (const link of this.entityLinks) {
+      const role = this.roles.get(link);
+      if (
+        role?.kind === 'consumer' &&
+        role.queueKey === key &&
+        role.subQueue === 'active' &&
+        link.is_open() &&
+        internals(link).credit > 0
+      ) {
+        receiversWithCredit += 1;
+      }
+    }
+    return { ...queue.summary(now), receiversWithCredit };
   }
 
   /** Messages in the queue, locked ones included (state `locked`). */
@@ -910,17 +929,47 @@ export class ServiceBusStandIn {
     }
     this.pumpHandle = setImmediate(() => {
       this.pumpHandle = undefined;
+      const consumers = new Map<string, Array<{ sender: Sender; role: ConsumerRole }>>();
       for (const link of this.entityLinks) {
         const role = this.roles.get(link);
         if (role?.kind === 'consumer') {
-          this.pump(link as Sender, role);
+          const key = `${role.queueKey}/${role.subQueue}`;
+          consumers.set(key, [...(consumers.get(key) ?? []), { sender: link as Sender, role }]);
         }
+      }
+      for (const links of consumers.values()) {
+        this.pumpCompeting(links);
       }
     });
   }
 
+  /**
+   * Competing consumers of one queue get its messages dealt one at a time in turn, starting with a
+   * different link on each pump. Service Bus documents competing consumers without promising an
+   * order among them; with no evidence of how it spreads messages we pick the stricter behaviour for
+   * the app: a burst is shared among every receiver holding credit, not handed to the first one, so
+   * several instances really process the same tenants' batches concurrently
+   * (https://learn.microsoft.com/azure/service-bus-messaging/service-bus-queues-topics-subscriptions#queues).
+   */
+  private pumpCompeting(links: Array<{ sender: Sender; role: ConsumerRole }>): void {
+    const budgets = links.map(({ sender }) => (sender.is_open() ? internals(sender).credit : 0));
+    const start = this.pumpRotation++ % links.length;
+    let progressed = true;
+    while (progressed) {
+      progressed = false;
+      for (let offset = 0; offset < links.length; offset += 1) {
+        const index = (start + offset) % links.length;
+        const { sender, role } = links[index]!;
+        if (budgets[index]! <= 0 || !sender.is_open() || !sender.sendable()) continue;
+        if (!this.pumpOne(sender, role)) return;
+        budgets[index] = budgets[index]! - 1;
+        progressed = true;
+      }
+    }
+  }
+
   /** Sends available messages to one consumer while it has credit. */
-  private pump(sender: Sender, role: Extract<LinkRole, { kind: 'consumer' }>): void {
+  private pump(sender: Sender, role: ConsumerRole): void {
     const queue = this.queues.get(role.queueKey);
     if (!queue || !sender.is_open()) {
       return;
@@ -929,15 +978,22 @@ export class ServiceBusStandIn {
     let budget = internals(sender).credit;
     while (budget > 0 && sender.sendable()) {
       budget -= 1;
-      const next = queue.deliver(role.subQueue, role.receiveAndDelete, Date.now());
-      if (!next) {
-        return;
-      }
-      const delivery = sender.send(next.bytes, next.tag ?? undefined, 0);
-      if (next.token !== null) {
-        this.deliveries.set(delivery, { queueKey: role.queueKey, token: next.token });
-      }
+      if (!this.pumpOne(sender, role)) return;
     }
+  }
+
+  /** Sends the next available message, if any, to one consumer. */
+  private pumpOne(sender: Sender, role: ConsumerRole): boolean {
+    const queue = this.queues.get(role.queueKey);
+    const next = queue?.deliver(role.subQueue, role.receiveAndDelete, Date.now());
+    if (!next) {
+      return false;
+    }
+    const delivery = sender.send(next.bytes, next.tag ?? undefined, 0);
+    if (next.token !== null) {
+      this.deliveries.set(delivery, { queueKey: role.queueKey, token: next.token });
+    }
+    return true;
   }
 
   /** A draining receiver gets what is available now, then its remaining credit back (receiveMessages relies on it). */

@@ -53,6 +53,8 @@ export interface QueueSummary {
   duplicatesDropped: number;
   /** Messages settled with complete (or received in receive-and-delete mode). */
   messagesCompleted: number;
+  /** Open receiver links on the active queue that hold credit now: a readiness signal for tests. */
+  receiversWithCredit: number;
 }
 
 /**
