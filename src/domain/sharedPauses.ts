@@ -22,7 +22,7 @@ import type { Versioned } from './tenantConnection';
  *
  * The store is never in delivery's way: when it cannot be read or written, the
  * instance falls back to its own pauses (as a single instance would) and logs
- * that once, until the store answers again; after a failed read it waits
+ * that once, until the store answers again; after a failed call it waits
  * STORE_RETRY_AFTER_FAILURE_MS before the next. Pauses are capped at
  * `maxPauseMs`, whatever Retry-After says.
  */
@@ -341,7 +341,9 @@ export class PauseCoordinator {
     return pausedBy(Math.max(local.untilMs, now), local.failure, true);
   }
 
+  /** Any failed call, not only a read: the store is left alone for STORE_RETRY_AFTER_FAILURE_MS. */
   private noteStoreDown(error: unknown): void {
+    this.snapshot = { readAtMs: this.nowMs(), rows: undefined };
     if (this.storeDown) return;
     this.storeDown = true;
     this.deps.logger.warn(

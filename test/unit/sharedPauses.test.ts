@@ -295,6 +295,36 @@ describe('shared pauses after an adversarial review', () => {
     expect(lists).toBe(2);
   });
 
+  it('leaves a store alone for 30 s after a write hung too, not only after a read', async () => {
+    const inner = new InMemoryPauseStore();
+    const clock = { nowMs: T0 };
+    const writer = coordinator(inner, clock, 'writer');
+    for (const tenant of [T1, T2]) {
+      await writer.settle(tenant, { outage: OUTAGE, delivered: false }, { paused: false, probe: 'none' });
+    }
+    clock.nowMs += 2_000;
+    let calls = 0;
+    // Reads answer; every write takes the whole store timeout and fails.
+    const hangingWrites: SharedPauseStore = {
+      list: () => ((calls += 1), inner.list()),
+      get: (tenantId) => ((calls += 1), inner.get(tenantId)),
+      put: () => {
+        calls += 1;
+        clock.nowMs += 5_000;
+        return Promise.reject(new Error('The shared pause store did not answer within 5000 ms.'));
+      },
+      remove: () => ((calls += 1), Promise.reject(new Error('unreachable'))),
+    };
+    const pauses = coordinator(hangingWrites, clock, 'instance-a', { cacheMs: 5_000 });
+    // The claim of T1 fails: its own (absent) pause lets it probe locally.
+    expect(await pauses.check(T1)).toEqual({ paused: false, probe: 'none' });
+    expect(calls).toBe(2);
+    // T2's pause has run out too: the old code tried (and waited for) a claim of it at once.
+    expect(await pauses.check(T2)).toEqual({ paused: false, probe: 'none' });
+    await pauses.settle(T2, { outage: undefined, delivered: true }, { paused: false, probe: 'none' });
+    expect(calls).toBe(2);
+  });
+
   it('caps a huge Retry-After at the longest pause, in the store and locally', async () => {
     const store = new InMemoryPauseStore();
     const clock = { nowMs: T0 };
