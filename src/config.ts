@@ -252,7 +252,8 @@ export const SETTINGS = {
   },
   RETRY_MAX_DELAY_SECONDS: {
     schema: positiveInt(3600),
-    description: 'Longest delay between two delivery attempts of an event.',
+    description:
+      'Longest delay between two delivery attempts of an event, and longest pause of a throttled or failing tenant, whatever its Retry-After says.',
     example: '3600',
   },
   CONNECTION_CACHE_SECONDS: {
@@ -282,7 +283,7 @@ export const SETTINGS = {
   PAUSE_CACHE_SECONDS: {
     schema: positiveInt(5),
     description:
-      'How long a forwarder instance uses its last read of the shared pauses (tenants whose workspace throttled or failed, paused for every instance) before reading them again: one Table Storage query per period per instance, whatever the number of tenants. An instance learns a pause at the latest this long after another wrote it, or at its own first failed upload.',
+      'How long a forwarder instance uses its last read of the shared pauses (tenants whose workspace throttled or failed, paused for every instance) before reading them again: one Table Storage query per period per instance, whatever the number of tenants. An instance learns a pause at the latest this long after another wrote it, or at its own first failed upload. After a failed Table Storage call an instance uses its own pauses for 30 seconds.',
     example: '5',
   },
   HEARTBEAT_INTERVAL_MINUTES: {

@@ -22,7 +22,9 @@ import type { Versioned } from './tenantConnection';
  *
  * The store is never in delivery's way: when it cannot be read or written, the
  * instance falls back to its own pauses (as a single instance would) and logs
- * that once, until the store answers again.
+ * that once, until the store answers again; after a failed call it waits
+ * STORE_RETRY_AFTER_FAILURE_MS before the next. Pauses are capped at
+ * `maxPauseMs`, whatever Retry-After says.
  */
 
 /** The failures that pause a tenant: the workspace is overloaded or does not answer. */
@@ -61,6 +63,11 @@ export interface SharedPauseStore {
 export interface PauseCoordinatorSettings {
   /** Shortest pause after an outage; longer when the service asked (Retry-After). */
   minPauseMs: number;
+  /**
+   * Longest pause, whatever Retry-After says: a huge or far-future Retry-After
+   * must not stop a tenant on every instance for long (the retry settings' max delay).
+   */
+  maxPauseMs: number;
   /** How long a probe claim holds: the longest a probing batch can run. */
   probeLeaseMs: number;
   /** How long an instance uses one read of the store before reading it again (the staleness). */
@@ -98,6 +105,8 @@ interface LocalPause {
 }
 
 const DEFAULT_STORE_TIMEOUT_MS = 5_000;
+/** After a failed read of the store, how long the instance goes by its own pauses before trying it again. */
+export const STORE_RETRY_AFTER_FAILURE_MS = 30_000;
 /** A pause nobody probed for this long belongs to a tenant without traffic: forgotten, and deleted. */
 const ABANDONED_AFTER_MS = 60 * 60_000;
 const MAX_MESSAGE_CHARS = 1_000;
@@ -106,6 +115,14 @@ const GO: PauseDecision = { paused: false, probe: 'none' };
 export class PauseCoordinator {
   private readonly local: TenantCache<LocalPause>;
   private snapshot: { readAtMs: number; rows: Map<string, Versioned<SharedPause>> | undefined } | undefined;
+  /**
+   * The probe claims this instance holds, with the version it wrote: kept apart
+   * from the cached read so that no refresh or invalidation of that read can
+   * make the instance forget a claim it has to end or hand back.
+   */
+  private readonly claims: TenantCache<Versioned<SharedPause>>;
+  /** Tenants whose cached row is known to be outdated (a conflicting write): read by themselves next time. */
+  private readonly outdated: TenantCache<{ since: number }>;
   private refreshing: Promise<Map<string, Versioned<SharedPause>> | undefined> | undefined;
   private storeDown = false;
 
@@ -114,6 +131,8 @@ export class PauseCoordinator {
     private readonly settings: PauseCoordinatorSettings,
   ) {
     this.local = new TenantCache({ ...settings.limits, now: () => this.nowMs() });
+    this.claims = new TenantCache({ ...settings.limits, now: () => this.nowMs() });
+    this.outdated = new TenantCache({ ...settings.limits, now: () => this.nowMs() });
   }
 
   /** Before uploading a tenant's events. */
@@ -123,10 +142,22 @@ export class PauseCoordinator {
     // The instance's own fresh failure needs no store read.
     if (local && now < local.untilMs) return pausedBy(local.untilMs, local.failure, local.probing);
     const rows = this.deps.store ? await this.rows() : undefined;
-    const row = rows?.get(tenantId);
+    let row = rows?.get(tenantId);
+    if (rows && this.outdated.get(tenantId)) {
+      // Only this tenant's row changed under us: read it alone rather than the whole store again.
+      try {
+        row = await this.storeCall((signal) => this.deps.store!.get(tenantId, signal));
+        this.outdated.delete(tenantId);
+        this.remember(tenantId, row);
+      } catch (error) {
+        this.noteStoreDown(error);
+        return this.localProbe(local, now);
+      }
+    }
     if (!row) return this.localProbe(local, now);
     const pause = row.value;
     if (now < pause.untilMs) return pausedBy(pause.untilMs, pause.failure, false);
+    // Someone probes: another instance, or another batch of this one (its claim is settled by that batch).
     if (pause.probe && pause.probe.untilMs > now) return pausedBy(now, pause.failure, true);
     const claimed: SharedPause = {
       ...pause,
@@ -134,12 +165,13 @@ export class PauseCoordinator {
     };
     try {
       const etag = await this.storeCall((signal) => this.deps.store!.put(claimed, row.etag, signal));
+      this.claims.set(tenantId, { value: claimed, etag });
       this.remember(tenantId, { value: claimed, etag });
       return { paused: false, probe: 'shared' };
     } catch (error) {
       if (error instanceof ConcurrencyConflictError) {
-        // Another instance claimed it (or wrote a new pause): read the store again next time.
-        this.snapshot = undefined;
+        // Another instance claimed it (or wrote a new pause): this tenant's row, and only it, is read again.
+        this.outdated.set(tenantId, { since: now });
         return pausedBy(now, pause.failure, true);
       }
       this.noteStoreDown(error);
@@ -172,15 +204,23 @@ export class PauseCoordinator {
       const local = this.local.get(tenantId);
       if (local) local.probing = false;
     }
-    // The last read failed: no write either before the next read finds the store answering again.
-    if (!this.deps.store || (this.storeDown && !this.snapshot?.rows)) return;
     try {
+      // The last read failed: no write either before the next read finds the store answering again.
+      if (!this.deps.store || (this.storeDown && !this.snapshot?.rows)) return;
       if (evidence.outage) await this.writePause(tenantId, evidence.outage, now);
       else if (evidence.delivered) await this.endPause(tenantId, now);
       else if (!decision.paused && decision.probe === 'shared') await this.releaseProbe(tenantId);
     } catch (error) {
       this.noteStoreDown(error);
+    } finally {
+      // Settled one way or another (written, deleted, handed back, or the lease will run out).
+      if (!decision.paused && decision.probe === 'shared') this.claims.delete(tenantId);
     }
+  }
+
+  /** The row as this instance knows it best: its own claim if it holds one, else the last read. */
+  private known(tenantId: string): Versioned<SharedPause> | undefined {
+    return this.claims.get(tenantId) ?? this.snapshot?.rows?.get(tenantId);
   }
 
   private async writePause(tenantId: string, failure: OutageFailure, now: number): Promise<void> {
@@ -189,7 +229,7 @@ export class PauseCoordinator {
       untilMs: now + this.pauseMs(failure),
       failure: { ...failure, message: failure.message.slice(0, MAX_MESSAGE_CHARS) },
     };
-    let current = this.snapshot?.rows?.get(tenantId);
+    let current = this.known(tenantId);
     for (let attempt = 1; ; attempt += 1) {
       const probing = current?.value.probe?.holder === this.deps.instanceId;
       // A longer pause already stands: nothing to add (unless ours is the probe to hand back).
@@ -216,7 +256,7 @@ export class PauseCoordinator {
 
   /** A delivery ends the pause, unless a newer outage was written meanwhile. */
   private async endPause(tenantId: string, now: number): Promise<void> {
-    let current = this.snapshot?.rows?.get(tenantId);
+    let current = this.known(tenantId);
     for (let attempt = 1; current; attempt += 1) {
       if (current.value.untilMs > now) return;
       try {
@@ -234,7 +274,7 @@ export class PauseCoordinator {
 
   /** A probe that learned nothing (nothing sent, or a non-outage answer) lets the next batch probe. */
   private async releaseProbe(tenantId: string): Promise<void> {
-    const current = this.snapshot?.rows?.get(tenantId);
+    const current = this.known(tenantId);
     if (current?.value.probe?.holder !== this.deps.instanceId) return;
     const { probe: _released, ...rest } = current.value;
     try {
@@ -243,26 +283,32 @@ export class PauseCoordinator {
     } catch (error) {
       // Changed meanwhile (a new pause, or gone): not ours to hand back any more.
       if (!(error instanceof ConcurrencyConflictError)) throw error;
-      this.snapshot = undefined;
+      this.outdated.set(tenantId, { since: this.nowMs() });
     }
   }
 
-  /** The pauses as last read, read again when older than cacheMs; undefined when the store failed. */
+  /**
+   * The pauses as last read, read again when older than cacheMs (counted from
+   * when the read answered); undefined when the store failed, and then not
+   * tried again for STORE_RETRY_AFTER_FAILURE_MS.
+   */
   private rows(): Promise<Map<string, Versioned<SharedPause>> | undefined> {
     const now = this.nowMs();
-    if (this.snapshot && now - this.snapshot.readAtMs < this.settings.cacheMs) {
-      return Promise.resolve(this.snapshot.rows);
+    if (this.snapshot) {
+      const validMs = this.snapshot.rows ? this.settings.cacheMs : STORE_RETRY_AFTER_FAILURE_MS;
+      if (now - this.snapshot.readAtMs < validMs) return Promise.resolve(this.snapshot.rows);
     }
-    this.refreshing ??= this.read(now).finally(() => {
+    this.refreshing ??= this.read().finally(() => {
       this.refreshing = undefined;
     });
     return this.refreshing;
   }
 
-  private async read(now: number): Promise<Map<string, Versioned<SharedPause>> | undefined> {
+  private async read(): Promise<Map<string, Versioned<SharedPause>> | undefined> {
     let rows: Map<string, Versioned<SharedPause>> | undefined;
     try {
       const listed = await this.storeCall((signal) => this.deps.store!.list(signal));
+      const now = this.nowMs();
       rows = new Map();
       for (const row of listed) {
         if (now - Math.max(row.value.untilMs, row.value.probe?.untilMs ?? 0) > ABANDONED_AFTER_MS) {
@@ -280,8 +326,9 @@ export class PauseCoordinator {
     } catch (error) {
       this.noteStoreDown(error);
     }
-    // A failed read is not retried before cacheMs either: a store that is down costs one wait per period.
-    this.snapshot = { readAtMs: now, rows };
+    // Stamped when the read answered: a store that hangs costs one wait, then the cache (or the
+    // back-off after a failure) runs from there, not from when the wait began.
+    this.snapshot = { readAtMs: this.nowMs(), rows };
     return rows;
   }
 
@@ -294,7 +341,9 @@ export class PauseCoordinator {
     return pausedBy(Math.max(local.untilMs, now), local.failure, true);
   }
 
+  /** Any failed call, not only a read: the store is left alone for STORE_RETRY_AFTER_FAILURE_MS. */
   private noteStoreDown(error: unknown): void {
+    this.snapshot = { readAtMs: this.nowMs(), rows: undefined };
     if (this.storeDown) return;
     this.storeDown = true;
     this.deps.logger.warn(
@@ -321,7 +370,7 @@ export class PauseCoordinator {
   }
 
   private pauseMs(failure: OutageFailure): number {
-    return Math.max(failure.retryAfterMs ?? 0, this.settings.minPauseMs);
+    return Math.min(Math.max(failure.retryAfterMs ?? 0, this.settings.minPauseMs), this.settings.maxPauseMs);
   }
 
   private nowMs(): number {

@@ -40,6 +40,7 @@ class Instance {
       },
       {
         minPauseMs: 1_000,
+        maxPauseMs: 300_000,
         probeLeaseMs: 30_000,
         cacheMs: 500,
         storeTimeoutMs,
@@ -165,6 +166,31 @@ describe('PauseCoordinator shared through Table Storage', () => {
       untilMs: T0 + 20_000,
       failure: { kind: 'throttled', status: 429 },
     });
+  });
+
+  it("ends a delivering probe's pause even after this instance lost a claim on another tenant", async () => {
+    const table = freshTable();
+    const clock = { nowMs: T0 };
+    const writer = new Instance(clock, store(table));
+    const [t1, t2] = [randomUUID(), randomUUID()];
+    for (const tenantId of [t1, t2]) {
+      await writer.pauses.settle(
+        tenantId,
+        { outage: OUTAGE, delivered: false },
+        { paused: false, probe: 'none' },
+      );
+    }
+    clock.nowMs += 1_100;
+    const [a, b] = [new Instance(clock, store(table)), new Instance(clock, store(table))];
+    const probe = await a.pauses.check(t1);
+    expect(probe).toEqual({ paused: false, probe: 'shared' });
+    expect(await b.pauses.check(t2)).toEqual({ paused: false, probe: 'shared' });
+    // a's read shows t2 unclaimed: its claim loses to b's (412 from the table).
+    expect(await a.pauses.check(t2)).toMatchObject({ paused: true, probing: true });
+    await a.pauses.settle(t1, { outage: undefined, delivered: true }, probe);
+    // Before the fix the row kept a's claim for the whole lease, pausing a healthy tenant everywhere.
+    expect(await store(table).get(t1, signal())).toBeUndefined();
+    expect((await store(table).get(t2, signal()))?.value.probe).toBeDefined();
   });
 
   it('falls back to its own pauses when Table Storage does not answer, and says so once', async () => {

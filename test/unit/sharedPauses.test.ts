@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   PauseCoordinator,
+  STORE_RETRY_AFTER_FAILURE_MS,
   type OutageFailure,
   type PauseDecision,
   type SharedPauseStore,
@@ -47,6 +48,7 @@ async function simulate(sim: Simulation): Promise<SimulationResult> {
       },
       {
         minPauseMs: sim.pauseMs,
+        maxPauseMs: 300_000,
         probeLeaseMs: 30_000,
         cacheMs: sim.cacheMs,
         limits: { maxTenants: 100, idleMs: 3_600_000 },
@@ -127,7 +129,13 @@ describe('shared pauses bound the requests a fleet sends to a failing workspace'
             logger: { warn: () => undefined, info: () => undefined },
             instanceId: `instance-${index}`,
           },
-          { minPauseMs: 1_000, probeLeaseMs: 30_000, cacheMs: 0, limits: { maxTenants: 10, idleMs: 60_000 } },
+          {
+            minPauseMs: 1_000,
+            maxPauseMs: 300_000,
+            probeLeaseMs: 30_000,
+            cacheMs: 0,
+            limits: { maxTenants: 10, idleMs: 60_000 },
+          },
         ),
     );
     await fleet[0]!.settle(
@@ -158,7 +166,13 @@ describe('shared pauses bound the requests a fleet sends to a failing workspace'
         logger: { warn: (message) => warnings.push(message), info: (message) => infos.push(message) },
         instanceId: 'instance-1',
       },
-      { minPauseMs: 1_000, probeLeaseMs: 30_000, cacheMs: 100, limits: { maxTenants: 10, idleMs: 60_000 } },
+      {
+        minPauseMs: 1_000,
+        maxPauseMs: 300_000,
+        probeLeaseMs: 30_000,
+        cacheMs: 100,
+        limits: { maxTenants: 10, idleMs: 60_000 },
+      },
     );
     for (let step = 0; step < 10; step += 1) {
       clock.nowMs += 150;
@@ -169,8 +183,163 @@ describe('shared pauses bound the requests a fleet sends to a failing workspace'
       'The shared pause store cannot be used: this instance keeps its own pauses until it answers again.',
     ]);
     store.failure = undefined;
-    clock.nowMs += 150;
+    // A failed read backs off: the store is tried again only STORE_RETRY_AFTER_FAILURE_MS later.
+    clock.nowMs += STORE_RETRY_AFTER_FAILURE_MS;
     await pauses.check(TENANT);
     expect(infos).toHaveLength(1);
+  });
+});
+
+describe('shared pauses after an adversarial review', () => {
+  const T1 = '0b7c2a3e-0000-4000-8000-0000000000a1';
+  const T2 = '0b7c2a3e-0000-4000-8000-0000000000a2';
+  const silent = { warn: () => undefined, info: () => undefined };
+
+  function coordinator(
+    store: SharedPauseStore,
+    clock: { nowMs: number },
+    instanceId: string,
+    overrides: { cacheMs?: number; maxPauseMs?: number; storeTimeoutMs?: number } = {},
+  ): PauseCoordinator {
+    return new PauseCoordinator(
+      { store, clock: { now: () => new Date(clock.nowMs) }, logger: silent, instanceId },
+      {
+        minPauseMs: 1_000,
+        maxPauseMs: overrides.maxPauseMs ?? 300_000,
+        probeLeaseMs: 120_000,
+        cacheMs: overrides.cacheMs ?? 60_000,
+        ...(overrides.storeTimeoutMs !== undefined ? { storeTimeoutMs: overrides.storeTimeoutMs } : {}),
+        limits: { maxTenants: 10, idleMs: 3_600_000 },
+      },
+    );
+  }
+
+  it("a delivering probe ends its tenant's pause even after a claim conflict on another tenant", async () => {
+    const store = new InMemoryPauseStore();
+    const clock = { nowMs: T0 };
+    const writer = coordinator(store, clock, 'writer');
+    for (const tenant of [T1, T2]) {
+      await writer.settle(tenant, { outage: OUTAGE, delivered: false }, { paused: false, probe: 'none' });
+    }
+    clock.nowMs += 2_000;
+    const a = coordinator(store, clock, 'instance-a');
+    const b = coordinator(store, clock, 'instance-b');
+    const probeT1 = await a.check(T1);
+    expect(probeT1).toEqual({ paused: false, probe: 'shared' });
+    expect(await b.check(T2)).toEqual({ paused: false, probe: 'shared' });
+    // A's cached read still shows T2 unclaimed: its claim conflicts with B's.
+    expect(await a.check(T2)).toMatchObject({ paused: true, probing: true });
+
+    await a.settle(T1, { outage: undefined, delivered: true }, probeT1);
+    // The old code forgot every row on the conflict and left T1 claimed by A for the whole lease.
+    expect(store.peek(T1)).toBeUndefined();
+    expect(await coordinator(store, clock, 'instance-c').check(T1)).toEqual({ paused: false, probe: 'none' });
+    // And T2, whose row A knows to be outdated, is read again by itself: B's claim stands.
+    expect(store.peek(T2)?.probe?.holder).toBe('instance-b');
+    expect(await a.check(T2)).toMatchObject({ paused: true, probing: true });
+  });
+
+  it('a probe that learned nothing hands its claim back even after a conflict on another tenant', async () => {
+    const store = new InMemoryPauseStore();
+    const clock = { nowMs: T0 };
+    const writer = coordinator(store, clock, 'writer');
+    for (const tenant of [T1, T2]) {
+      await writer.settle(tenant, { outage: OUTAGE, delivered: false }, { paused: false, probe: 'none' });
+    }
+    clock.nowMs += 2_000;
+    const a = coordinator(store, clock, 'instance-a');
+    const b = coordinator(store, clock, 'instance-b');
+    const probeT1 = await a.check(T1);
+    await b.check(T2);
+    await a.check(T2);
+    await a.settle(T1, { outage: undefined, delivered: false }, probeT1);
+    expect(store.peek(T1)).toBeDefined();
+    expect(store.peek(T1)?.probe).toBeUndefined();
+    expect(await coordinator(store, clock, 'instance-c').check(T1)).toEqual({
+      paused: false,
+      probe: 'shared',
+    });
+  });
+
+  it('a store that fails after a long wait is not waited on again for 30 s, and is read again after', async () => {
+    const inner = new InMemoryPauseStore();
+    const clock = { nowMs: T0 };
+    let lists = 0;
+    let failing = true;
+    // Each read takes the whole store timeout (5 s) and then fails, as a hanging store does.
+    const hanging: SharedPauseStore = {
+      list: () => {
+        lists += 1;
+        if (!failing) return inner.list();
+        clock.nowMs += 5_000;
+        return Promise.reject(new Error('The shared pause store did not answer within 5000 ms.'));
+      },
+      get: (tenantId) => inner.get(tenantId),
+      put: (pause, etag) => inner.put(pause, etag),
+      remove: (tenantId, etag) => inner.remove(tenantId, etag),
+    };
+    const pauses = coordinator(hanging, clock, 'instance-a', { cacheMs: 5_000 });
+    expect(await pauses.check(TENANT)).toEqual({ paused: false, probe: 'none' });
+    // Its own pause goes on meanwhile.
+    pauses.noteOutage(T1, OUTAGE);
+    expect(await pauses.check(T1)).toMatchObject({ paused: true });
+    for (let step = 0; step < 28; step += 1) {
+      clock.nowMs += 1_000;
+      await pauses.check(TENANT);
+    }
+    // The old code stamped the read with its start and read again on every later batch.
+    expect(lists).toBe(1);
+    failing = false;
+    clock.nowMs += 3_000;
+    await pauses.check(TENANT);
+    expect(lists).toBe(2);
+  });
+
+  it('leaves a store alone for 30 s after a write hung too, not only after a read', async () => {
+    const inner = new InMemoryPauseStore();
+    const clock = { nowMs: T0 };
+    const writer = coordinator(inner, clock, 'writer');
+    for (const tenant of [T1, T2]) {
+      await writer.settle(tenant, { outage: OUTAGE, delivered: false }, { paused: false, probe: 'none' });
+    }
+    clock.nowMs += 2_000;
+    let calls = 0;
+    // Reads answer; every write takes the whole store timeout and fails.
+    const hangingWrites: SharedPauseStore = {
+      list: () => ((calls += 1), inner.list()),
+      get: (tenantId) => ((calls += 1), inner.get(tenantId)),
+      put: () => {
+        calls += 1;
+        clock.nowMs += 5_000;
+        return Promise.reject(new Error('The shared pause store did not answer within 5000 ms.'));
+      },
+      remove: () => ((calls += 1), Promise.reject(new Error('unreachable'))),
+    };
+    const pauses = coordinator(hangingWrites, clock, 'instance-a', { cacheMs: 5_000 });
+    // The claim of T1 fails: its own (absent) pause lets it probe locally.
+    expect(await pauses.check(T1)).toEqual({ paused: false, probe: 'none' });
+    expect(calls).toBe(2);
+    // T2's pause has run out too: the old code tried (and waited for) a claim of it at once.
+    expect(await pauses.check(T2)).toEqual({ paused: false, probe: 'none' });
+    await pauses.settle(T2, { outage: undefined, delivered: true }, { paused: false, probe: 'none' });
+    expect(calls).toBe(2);
+  });
+
+  it('caps a huge Retry-After at the longest pause, in the store and locally', async () => {
+    const store = new InMemoryPauseStore();
+    const clock = { nowMs: T0 };
+    const a = coordinator(store, clock, 'instance-a', { maxPauseMs: 60_000 });
+    const throttled: OutageFailure = {
+      kind: 'throttled',
+      status: 429,
+      message: 'Too Many Requests',
+      retryAfterMs: 30 * 24 * 3_600_000,
+    };
+    a.noteOutage(TENANT, throttled);
+    expect(await a.check(TENANT)).toMatchObject({ paused: true, untilMs: T0 + 60_000 });
+    await a.settle(TENANT, { outage: throttled, delivered: false }, { paused: false, probe: 'none' });
+    expect(store.peek(TENANT)?.untilMs).toBe(T0 + 60_000);
+    const b = coordinator(store, clock, 'instance-b', { maxPauseMs: 60_000 });
+    expect(await b.check(TENANT)).toMatchObject({ paused: true, untilMs: T0 + 60_000 });
   });
 });

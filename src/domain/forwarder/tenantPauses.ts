@@ -33,7 +33,10 @@ export class TenantPauses {
 
   constructor(
     private readonly clock: Clock,
-    settings: Pick<RetrySettings, 'retryBaseDelayMs'> & { timeBudgetMs: number; pauseCacheMs?: number },
+    settings: Pick<RetrySettings, 'retryBaseDelayMs' | 'retryMaxDelayMs'> & {
+      timeBudgetMs: number;
+      pauseCacheMs?: number;
+    },
     limits: TenantCacheLimits,
     shared?: SharedPausesOption,
   ) {
@@ -46,6 +49,8 @@ export class TenantPauses {
       },
       {
         minPauseMs: settings.retryBaseDelayMs / 2,
+        // Retry-After has no upper limit of its own; no tenant is paused fleet-wide longer than a retry may wait.
+        maxPauseMs: settings.retryMaxDelayMs,
         // No probing batch outlives its time budget.
         probeLeaseMs: settings.timeBudgetMs,
         cacheMs: settings.pauseCacheMs ?? DEFAULT_PAUSE_CACHE_MS,
