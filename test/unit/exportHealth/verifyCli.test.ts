@@ -114,6 +114,48 @@ describe('pki-siem-export verify --rows', () => {
     expect(result.stdout).toMatch(/2026-12-03T10:30:00.000Z \.\. 2026-12-03T10:45:00.000Z {2}rowsMissing/);
   });
 
+  it('judges the windows only partly inside the range: a purged row of an edge window fails the run', async () => {
+    // --from 10:07 lies inside window 10:00-10:15, --to 10:50 inside 10:45-11:00. Before: both edge windows were
+    // left out of the verdict while coverage counted them, so a row purged from either verified as complete.
+    const e = await exported();
+    const edges = ['--from', '2026-12-03T10:07:00Z', '--to', '2026-12-03T10:50:00Z'];
+    const complete = await run([
+      'verify',
+      '--rows',
+      await e.write('all.json', e.rows, e.events),
+      '--keys',
+      e.keys,
+      ...edges,
+    ]);
+    expect(complete.stdout).toContain(
+      'judged: whole windows 2026-12-03T10:00:00.000Z .. 2026-12-03T11:00:00.000Z (every window that overlaps --from 2026-12-03T10:07:00.000Z .. --to 2026-12-03T10:50:00.000Z)',
+    );
+    expect(complete.stdout).toMatch(/verdict: complete and intact \(4 windows, 8 health rows\)/);
+    expect(complete.code).toBe(0);
+
+    for (const purgedId of [id(1), id(32)]) {
+      const purged = e.events.filter((row) => row.EventRecordId_g !== purgedId);
+      const result = await run([
+        'verify',
+        '--rows',
+        await e.write(`purged-${purgedId}.json`, e.rows, purged),
+        '--keys',
+        e.keys,
+        ...edges,
+        '--json',
+      ]);
+      expect(result.code).toBe(3);
+      const report = JSON.parse(result.stdout) as {
+        ok: boolean;
+        windows: Array<{ missing: Array<{ recordId: string }> }>;
+      };
+      expect(report.ok).toBe(false);
+      expect(report.windows.flatMap((window) => window.missing.map((row) => row.recordId))).toEqual([
+        purgedId,
+      ]);
+    }
+  });
+
   it('exits 3 on a deleted health row (broken chain) and on an altered one', async () => {
     const e = await exported();
     const deleted = await run([
