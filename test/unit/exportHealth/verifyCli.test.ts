@@ -156,6 +156,46 @@ describe('pki-siem-export verify --rows', () => {
     }
   });
 
+  it('says when an edge window reaches past the hour of event rows read, instead of calling the trail complete', async () => {
+    const signer = await LocalHealthSigner.generate();
+    const deliveries = emptyDeliveries();
+    deliveries.delivered[CA_TABLE] = new Set([id(1)]);
+    // Two-hour windows (HEARTBEAT_INTERVAL_MINUTES=120): 10:00-12:00 reaches past --to 10:30 + 1 hour.
+    const window = windowContaining(new Date('2026-12-03T10:00:00Z'), 120);
+    const sealed = await sealRows(
+      windowRows(TENANT, window, deliveries, { state: 'active', reason: 'Saved' }),
+      EMPTY_CHAIN,
+      signer,
+      new Date('2026-12-03T12:05:00Z'),
+    );
+    const dir = await mkdtemp(join(tmpdir(), 'verify-long-'));
+    const keys = join(dir, 'jwks.json');
+    await writeFile(keys, JSON.stringify({ keys: await signer.publicKeys() }));
+    const rows = join(dir, 'rows.json');
+    await writeFile(
+      rows,
+      JSON.stringify([
+        ...sealed.rows,
+        { Type: CA_TABLE, EventRecordId_g: id(1), IngestedAt: '2026-12-03T10:01:00Z' },
+      ]),
+    );
+    const result = await run([
+      'verify',
+      '--rows',
+      rows,
+      '--keys',
+      keys,
+      '--from',
+      '2026-12-03T10:07:00Z',
+      '--to',
+      '2026-12-03T10:30:00Z',
+    ]);
+    expect(result.stdout).toContain(
+      'problem: window 2026-12-03T10:00:00.000Z .. 2026-12-03T12:00:00.000Z reaches more than an hour beyond --from/--to',
+    );
+    expect(result.code).toBe(3);
+  });
+
   it('exits 3 on a deleted health row (broken chain) and on an altered one', async () => {
     const e = await exported();
     const deleted = await run([
