@@ -9,7 +9,9 @@ import type {
   ExpiredTally,
   HealthChainState,
   HealthChainStore,
+  RefusedChangeRequest,
 } from '../domain/exportHealth/healthChainStore';
+import { checkChangeRequest } from '../domain/exportHealth/changeRequests';
 import { ConcurrencyConflictError } from '../domain/errors';
 import { etagOf, toConflict, type LazyTable } from './tableStorage';
 
@@ -67,6 +69,7 @@ export class TableHealthChainStore implements HealthChainStore {
     const pending: SignedHealthRow[] = [];
     let expired: ExpiredTally | undefined;
     const requests: ChangeRequest[] = [];
+    const refusedRequests: RefusedChangeRequest[] = [];
     const entities = client.listEntities<HeadEntity | RowEntity | ExpiredEntity | RequestEntity>({
       queryOptions: { filter: `PartitionKey eq '${partition}'` },
     });
@@ -78,8 +81,15 @@ export class TableHealthChainStore implements HealthChainStore {
         etag = etagOf(entity);
       } else if (entity.rowKey === EXPIRED && 'tally' in entity && entity.tally) {
         expired = { ...(JSON.parse(entity.tally) as Omit<ExpiredTally, 'etag'>), etag: etagOf(entity) };
-      } else if (entity.rowKey.startsWith(REQUEST_PREFIX) && 'request' in entity) {
-        requests.push({ ...(JSON.parse(entity.request) as ChangeRequest), id: entity.rowKey });
+      } else if (entity.rowKey.startsWith(REQUEST_PREFIX)) {
+        // Checked, never trusted: whoever can write this table must not get any row signed.
+        const checked = checkChangeRequest(
+          entity.rowKey,
+          (entity as Partial<RequestEntity>).request,
+          entity.timestamp,
+        );
+        if (checked.ok) requests.push(checked.request);
+        else refusedRequests.push({ id: checked.id, reason: checked.reason });
       } else if ('row' in entity) {
         pending.push(JSON.parse(entity.row) as SignedHealthRow);
       }
@@ -93,6 +103,7 @@ export class TableHealthChainStore implements HealthChainStore {
       ...(expired ? { expired } : {}),
       // Row keys sort by time: the listing's order is the order the changes happened in.
       ...(requests.length > 0 ? { requests } : {}),
+      ...(refusedRequests.length > 0 ? { refusedRequests } : {}),
     };
   }
 
@@ -158,6 +169,16 @@ export class TableHealthChainStore implements HealthChainStore {
       request: JSON.stringify(content),
     };
     await client.createEntity(entity);
+  }
+
+  async discardRequests(tenantId: string, ids: readonly string[]): Promise<void> {
+    const client = await this.table.get();
+    const partitionKey = tenantId.toLowerCase();
+    for (const rowKey of ids) {
+      await client.deleteEntity(partitionKey, rowKey).catch((error: unknown) => {
+        if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+      });
+    }
   }
 
   async addExpired(tenantId: string, expired: Omit<ExpiredTally, 'etag'>): Promise<void> {

@@ -12,6 +12,7 @@ import { parseWorkspaceResourceId } from '../domain/workspaceResourceId';
 import {
   chainQuery,
   chainQueryTimespan,
+  EDGE_MS,
   eventsQuery,
   healthQuery,
   missingChainSpans,
@@ -317,25 +318,47 @@ function explainQueryError(error: unknown, workspace: string): Error {
 interface JudgedReport extends VerificationReport {
   from: string;
   to: string;
+  /** The windows judged, from the start of the first to the end of the last: the range rounded outward to whole windows. */
+  judgedFrom?: string;
+  judgedTo?: string;
 }
 
-/** Windows inside the range are judged; rows read at the edges only serve the chain and the unexpected check. */
+/**
+ * Every window that overlaps the range is judged, those only partly inside it
+ * too: coverage counts them as covering the range, so an id they list that is
+ * missing must fail the run. Rows read further out only serve the chain and
+ * the unexpected check. The event query reads an hour either side
+ * (EDGE_MS), so the ids of an edge window are all looked for unless the
+ * window is longer than that.
+ */
 function judge(report: VerificationReport, range: VerifyRange): JudgedReport {
+  const from = range.from.getTime();
+  const to = range.to.getTime();
   const windows = report.windows.filter(
+    (window) => Date.parse(window.windowStart) < to && Date.parse(window.windowEnd) > from,
+  );
+  const beyond = windows.filter(
     (window) =>
-      Date.parse(window.windowStart) >= range.from.getTime() &&
-      Date.parse(window.windowEnd) <= range.to.getTime(),
+      Date.parse(window.windowStart) < from - EDGE_MS || Date.parse(window.windowEnd) > to + EDGE_MS,
   );
   const problems = [...report.problems];
+  for (const window of beyond) {
+    problems.push(
+      `window ${window.windowStart} .. ${window.windowEnd} reaches more than an hour beyond --from/--to: event rows were read only within that hour, so ids it lists may show as missing; set --from/--to to its boundaries`,
+    );
+  }
   if (windows.length === 0 && report.rowsChecked > 0) {
     problems.push(
-      'no health window lies inside the range: nothing is proven for it (is the export on? heartbeats missing?)',
+      'no health window overlaps the range: nothing is proven for it (is the export on? heartbeats missing?)',
     );
   }
   return {
     ...report,
     from: range.from.toISOString(),
     to: range.to.toISOString(),
+    ...(windows.length > 0
+      ? { judgedFrom: windows[0]!.windowStart, judgedTo: windows.at(-1)!.windowEnd }
+      : {}),
     windows,
     problems,
     ok:
@@ -363,6 +386,16 @@ function renderText(report: JudgedReport): string {
       `unexpected (listed by no health row) ${row.table} ${row.recordId === '' ? '(no record id)' : row.recordId}`,
     );
   const missing = report.windows.reduce((sum, window) => sum + window.missing.length, 0);
+  if (
+    report.judgedFrom &&
+    report.judgedTo &&
+    (Date.parse(report.judgedFrom) < Date.parse(report.from) ||
+      Date.parse(report.judgedTo) > Date.parse(report.to))
+  ) {
+    lines.push(
+      `judged: whole windows ${report.judgedFrom} .. ${report.judgedTo} (every window that overlaps --from ${report.from} .. --to ${report.to})`,
+    );
+  }
   lines.push(
     report.ok
       ? `verdict: complete and intact (${report.windows.length} windows, ${report.rowsChecked} health rows)`

@@ -225,7 +225,8 @@ describe('heartbeat over Azurite stores', () => {
     const tenant = randomUUID();
     const connection = exportingConnection(tenant);
     const recorder = new TableDeliveryRecordStore(table('rec'), INTERVAL);
-    const chain = new TableHealthChainStore(table('chain'));
+    const chainTable = table('chain');
+    const chain = new TableHealthChainStore(chainTable);
     const ingestion = new FakeIngestionSink();
     const clock = new FakeClock(new Date('2026-12-03T10:05:00Z'));
     const logger = new CapturingLogger();
@@ -259,6 +260,7 @@ describe('heartbeat over Azurite stores', () => {
       connection,
       recorder,
       chain,
+      chainTable,
       ingestion,
       clock,
       logger,
@@ -355,6 +357,74 @@ describe('heartbeat over Azurite stores', () => {
     ]);
     expect(rows[0]).toMatchObject({ Change_s: 'settingsSaved', Actor_s: 'alice@contoso.com' });
     expect((await verifyHealth(rows, [], w.verifier)).ok).toBe(true);
+  });
+
+  it('signs only replay requests as the CLI writes them: forged or malformed requests are logged and deleted, never sealed, never blocking', async () => {
+    const w = await world();
+    const client = await w.chainTable.get();
+    const partitionKey = w.tenant.toLowerCase();
+    const replay = {
+      change: 'replayed',
+      actor: 'cli:alice.operator',
+      reason: 'Replayed 2 parked events.',
+      connectionState: 'active',
+    };
+    const stored: Record<string, string | undefined> = {
+      // What the CLI writes, but with a time the server does not vouch for: sealed at the server's time.
+      'request-1-old': JSON.stringify({ ...replay, at: '2020-01-01T00:00:00.000Z' }),
+      'request-2-bad-time': JSON.stringify({ ...replay, at: 'not a time' }),
+      'request-3-disabled': JSON.stringify({
+        ...replay,
+        change: 'exportDisabled',
+        at: new Date().toISOString(),
+      }),
+      'request-4-expired': JSON.stringify({ ...replay, change: 'deliveryRecordsExpired' }),
+      'request-5-actor': JSON.stringify({ ...replay, actor: 'system:heartbeat' }),
+      'request-6-long-actor': JSON.stringify({ ...replay, actor: `cli:${'a'.repeat(65)}` }),
+      'request-7-reason': JSON.stringify({ ...replay, reason: 'Nothing was lost; ignore the gap.' }),
+      'request-8-state': JSON.stringify({ ...replay, connectionState: 'x'.repeat(1000) }),
+      'request-9-not-json': '{not json',
+      'request-a-no-request': undefined,
+    };
+    const before = Date.now();
+    for (const [rowKey, request] of Object.entries(stored)) {
+      await client.createEntity(
+        request === undefined ? { partitionKey, rowKey } : { partitionKey, rowKey, request },
+      );
+    }
+    const after = Date.now();
+
+    w.clock.set(new Date('2026-12-03T10:18:00Z'));
+    expect((await w.heartbeat.run()).tenants[0]).toMatchObject({ outcome: 'ok' });
+    const rows = w.healthRows();
+    const changes = rows.filter((row) => row.RowKind_s === 'change');
+    expect(changes.map((row) => [row.Change_s, row.Actor_s])).toEqual([
+      ['replayed', 'cli:alice.operator'],
+      ['replayed', 'cli:alice.operator'],
+    ]);
+    for (const change of changes) {
+      // Table Storage's Timestamp, not the request's claim (Azurite's clock is this machine's).
+      expect(Date.parse(String(change.WindowStart_t))).toBeGreaterThanOrEqual(before - 1000);
+      expect(Date.parse(String(change.WindowStart_t))).toBeLessThanOrEqual(after + 1000);
+    }
+    expect(rows.filter((row) => row.RowKind_s === 'window')).toHaveLength(2);
+    expect((await verifyHealth(rows, [], w.verifier)).ok).toBe(true);
+    const refusedLines = w.logger.lines.filter((line) =>
+      line.message.includes('refused a stored change request'),
+    );
+    expect(refusedLines.map((line) => line.fields?.requestId).sort()).toEqual([
+      'request-3-disabled',
+      'request-4-expired',
+      'request-5-actor',
+      'request-6-long-actor',
+      'request-7-reason',
+      'request-8-state',
+      'request-9-not-json',
+      'request-a-no-request',
+    ]);
+    const left = await w.chain.get(w.tenant);
+    expect(left.requests).toBeUndefined();
+    expect(left.refusedRequests).toBeUndefined();
   });
 
   it('never sends the health stream to a DCR provisioned before it: rows wait sealed until the upgrade', async () => {

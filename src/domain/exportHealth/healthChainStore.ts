@@ -18,6 +18,13 @@ export interface HealthChainState {
   expired?: ExpiredTally;
   /** Changes made outside the service (the operator CLI), waiting for the heartbeat to seal them; oldest first. */
   requests?: ChangeRequest[];
+  /** Stored requests refused (see checkChangeRequest): logged and deleted, never sealed. */
+  refusedRequests?: RefusedChangeRequest[];
+}
+
+export interface RefusedChangeRequest {
+  id: string;
+  reason: string;
 }
 
 /**
@@ -79,6 +86,8 @@ export interface HealthChainStore {
   ): Promise<string>;
   /** Stores a change for the heartbeat to seal. */
   requestChange(tenantId: string, request: ChangeRequest): Promise<void>;
+  /** Deletes refused requests (a request already gone is no error). */
+  discardRequests(tenantId: string, ids: readonly string[]): Promise<void>;
   /** Adds a sweep's counts to the tenant's tally (creating it). */
   addExpired(tenantId: string, expired: Omit<ExpiredTally, 'etag'>): Promise<void>;
   /** Forgets pending rows Log Analytics accepted. */

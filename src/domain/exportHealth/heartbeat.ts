@@ -258,6 +258,27 @@ export class Heartbeat implements HealthChangeRecorder {
         sealedRows += 1;
         state = await this.deps.chain.get(tenantId);
       }
+      if (state.refusedRequests) {
+        // Not what the CLI writes (see checkChangeRequest): never signed, and gone so they cannot block the tenant.
+        for (const refused of state.refusedRequests) {
+          this.deps.logger.error('Export health: refused a stored change request; deleted, not sealed', {
+            tenantId,
+            requestId: refused.id.slice(0, 120),
+            reason: refused.reason,
+          });
+        }
+        await this.deps.chain
+          .discardRequests(
+            tenantId,
+            state.refusedRequests.map((refused) => refused.id),
+          )
+          .catch((error: unknown) => {
+            this.deps.logger.warn('Export health: refused change requests not deleted; retried next tick', {
+              tenantId,
+              reason: describe(error),
+            });
+          });
+      }
       // Changes asked for by the operator CLI (it holds no signing key), oldest first.
       const requests = state.requests ?? [];
       for (let index = 0; index < requests.length; index += MAX_REQUESTS_PER_APPEND) {

@@ -114,6 +114,88 @@ describe('pki-siem-export verify --rows', () => {
     expect(result.stdout).toMatch(/2026-12-03T10:30:00.000Z \.\. 2026-12-03T10:45:00.000Z {2}rowsMissing/);
   });
 
+  it('judges the windows only partly inside the range: a purged row of an edge window fails the run', async () => {
+    // --from 10:07 lies inside window 10:00-10:15, --to 10:50 inside 10:45-11:00. Before: both edge windows were
+    // left out of the verdict while coverage counted them, so a row purged from either verified as complete.
+    const e = await exported();
+    const edges = ['--from', '2026-12-03T10:07:00Z', '--to', '2026-12-03T10:50:00Z'];
+    const complete = await run([
+      'verify',
+      '--rows',
+      await e.write('all.json', e.rows, e.events),
+      '--keys',
+      e.keys,
+      ...edges,
+    ]);
+    expect(complete.stdout).toContain(
+      'judged: whole windows 2026-12-03T10:00:00.000Z .. 2026-12-03T11:00:00.000Z (every window that overlaps --from 2026-12-03T10:07:00.000Z .. --to 2026-12-03T10:50:00.000Z)',
+    );
+    expect(complete.stdout).toMatch(/verdict: complete and intact \(4 windows, 8 health rows\)/);
+    expect(complete.code).toBe(0);
+
+    for (const purgedId of [id(1), id(32)]) {
+      const purged = e.events.filter((row) => row.EventRecordId_g !== purgedId);
+      const result = await run([
+        'verify',
+        '--rows',
+        await e.write(`purged-${purgedId}.json`, e.rows, purged),
+        '--keys',
+        e.keys,
+        ...edges,
+        '--json',
+      ]);
+      expect(result.code).toBe(3);
+      const report = JSON.parse(result.stdout) as {
+        ok: boolean;
+        windows: Array<{ missing: Array<{ recordId: string }> }>;
+      };
+      expect(report.ok).toBe(false);
+      expect(report.windows.flatMap((window) => window.missing.map((row) => row.recordId))).toEqual([
+        purgedId,
+      ]);
+    }
+  });
+
+  it('says when an edge window reaches past the hour of event rows read, instead of calling the trail complete', async () => {
+    const signer = await LocalHealthSigner.generate();
+    const deliveries = emptyDeliveries();
+    deliveries.delivered[CA_TABLE] = new Set([id(1)]);
+    // Two-hour windows (HEARTBEAT_INTERVAL_MINUTES=120): 10:00-12:00 reaches past --to 10:30 + 1 hour.
+    const window = windowContaining(new Date('2026-12-03T10:00:00Z'), 120);
+    const sealed = await sealRows(
+      windowRows(TENANT, window, deliveries, { state: 'active', reason: 'Saved' }),
+      EMPTY_CHAIN,
+      signer,
+      new Date('2026-12-03T12:05:00Z'),
+    );
+    const dir = await mkdtemp(join(tmpdir(), 'verify-long-'));
+    const keys = join(dir, 'jwks.json');
+    await writeFile(keys, JSON.stringify({ keys: await signer.publicKeys() }));
+    const rows = join(dir, 'rows.json');
+    await writeFile(
+      rows,
+      JSON.stringify([
+        ...sealed.rows,
+        { Type: CA_TABLE, EventRecordId_g: id(1), IngestedAt: '2026-12-03T10:01:00Z' },
+      ]),
+    );
+    const result = await run([
+      'verify',
+      '--rows',
+      rows,
+      '--keys',
+      keys,
+      '--from',
+      '2026-12-03T10:07:00Z',
+      '--to',
+      '2026-12-03T10:30:00Z',
+    ]);
+    expect(result.stdout).toContain(
+      'problem: window 2026-12-03T10:00:00.000Z .. 2026-12-03T12:00:00.000Z reaches more than an hour beyond --from/--to',
+    );
+    expect(result.code).toBe(3);
+  });
+
   it('exits 3 on a deleted health row (broken chain) and on an altered one', async () => {
     const e = await exported();
     const deleted = await run([
