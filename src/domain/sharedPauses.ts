@@ -154,7 +154,13 @@ export class PauseCoordinator {
         return this.localProbe(local, now);
       }
     }
-    if (!row) return this.localProbe(local, now);
+    if (!row) {
+      if (!rows) return this.localProbe(local, now);
+      // The store answered and holds no pause: a probe elsewhere delivered (or none was needed), so
+      // this instance's own expired pause is history, whichever instance's probe won the race.
+      this.local.delete(tenantId);
+      return GO;
+    }
     const pause = row.value;
     if (now < pause.untilMs) return pausedBy(pause.untilMs, pause.failure, false);
     // Someone probes: another instance, or another batch of this one (its claim is settled by that batch).
