@@ -1,31 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo, Server, Socket } from 'node:net';
-import rhea, {
-  type AmqpError,
-  type Connection,
-  type Container,
-  type Delivery,
-  type EventContext,
-  type Message,
-  type Receiver,
-  type Sender,
-} from 'rhea';
+import rhea, { type Connection, type Container, type Delivery, type EventContext, type Message } from 'rhea';
 import { assertLoopback } from '../loopback';
 import { startAdminServer, type RunningAdminServer } from './adminServer';
 import { captureRawMessageBytes } from './amqpMessage';
-import { StandInQueue, assertValidQueueName, resolveQueueOptions, type SubQueue } from './queue';
-import { checkPutToken, type CbsClaim } from './cbs';
+import { StandInQueue, assertValidQueueName, resolveQueueOptions } from './queue';
+import { checkPutToken } from './cbs';
 import { DeliveryPump } from './deliveryPump';
 import {
   CONDITION,
   DEAD_LETTER_SUFFIX,
   MANAGEMENT_SUFFIX,
   entityNotFound,
-  entityPathOf,
   internals,
-  type ConsumerRole,
   type EntityTarget,
-  type LinkRole,
 } from './links';
 import {
   managementError,
@@ -34,13 +22,12 @@ import {
   type ManagementResponse,
 } from './managementOperations';
 import { acceptProducerTransfer } from './producerTransfers';
-import { resourceCovers } from './sasToken';
+import { LinkBroker } from './linkAttach';
 import { QueueAlreadyExistsError, QueueNotFoundError } from './errors';
 import { TimerRegistry } from './timers';
 import type {
   QueueOptions,
   QueueSummary,
-  ServiceBusRight,
   ServiceBusTokenAuthority,
   StandInMessage,
   StandInTransfer,
@@ -73,34 +60,24 @@ export interface ServiceBusStandInOptions {
 const HOST = '127.0.0.1';
 const STOP_GRACE_MS = 1_000;
 
-interface ConnectionState {
-  /** Audiences this connection proved a token for, with what the token grants and until when. */
-  claims: Map<string, CbsClaim>;
-  /** Reply links by their address (the request's reply-to). */
-  replyLinks: Map<string, Sender>;
-}
-
 /**
  * A small AMQP 1.0 broker that speaks enough Service Bus for the real
  * `@azure/service-bus` client: CBS with SAS tokens, send and batch send,
  * scheduled messages, peek-lock with delivery counts and lock expiry, settle
  * (complete, abandon, dead-letter), the dead-letter sub-queue, duplicate
  * detection, and the `$management` operations the SDK uses for those.
- * Link roles and errors live in links.ts, delivery in deliveryPump.ts, `$management` operations in
- * managementOperations.ts, producer transfers in producerTransfers.ts.
+ * Link attach and authorization live in linkAttach.ts, link roles and errors in links.ts,
+ * delivery in deliveryPump.ts, `$management` operations in managementOperations.ts, producer
+ * transfers in producerTransfers.ts.
  * Loopback only, plain TCP (the SDK's `UseDevelopmentEmulator=true`).
  */
-export class ServiceBusStandIn {
+export class ServiceBusStandIn extends LinkBroker {
   private readonly keyName: string;
   private readonly key: string;
   private readonly timers = new TimerRegistry();
-  private readonly queues = new Map<string, StandInQueue>();
-  private readonly roles = new WeakMap<Sender | Receiver, LinkRole>();
-  private readonly entityLinks = new Set<Sender | Receiver>();
-  private readonly connectionStates = new WeakMap<Connection, ConnectionState>();
   private readonly connections = new Set<Connection>();
   private readonly sockets = new Set<Socket>();
-  private readonly pump = new DeliveryPump({
+  protected readonly pump = new DeliveryPump({
     queue: (queueKey) => this.queues.get(queueKey),
     consumers: () => this.consumerLinks(),
   });
@@ -113,6 +90,7 @@ export class ServiceBusStandIn {
   private tokenAuthority: ServiceBusTokenAuthority | undefined;
 
   constructor(private readonly options: ServiceBusStandInOptions = {}) {
+    super();
     this.keyName = options.sharedAccessKeyName ?? 'RootManageSharedAccessKey';
     this.key = options.sharedAccessKey ?? randomBytes(32).toString('base64');
     this.tokenAuthority = options.tokenAuthority;
@@ -394,142 +372,6 @@ export class ServiceBusStandIn {
     }
   }
 
-  private forgetLink(link: Sender | Receiver): void {
-    this.entityLinks.delete(link);
-    const role = this.roles.get(link);
-    if (role?.kind === 'replies') {
-      const state = this.connectionStates.get(link.connection);
-      if (state?.replyLinks.get(role.address) === link) {
-        state.replyLinks.delete(role.address);
-      }
-    }
-    this.roles.delete(link);
-  }
-
-  /** Echoes the peer's terminus addresses in our attach, as Service Bus does. */
-  private echoTermini(link: Sender | Receiver): void {
-    const remote = internals(link).remote.attach;
-    link.set_source({ address: remote?.source?.address ?? '' });
-    link.set_target({ address: remote?.target?.address ?? '' });
-  }
-
-  private resolveEntity(path: string): EntityTarget | { error: AmqpError } {
-    const [queueName, subQueueName, ...rest] = path.split('/');
-    const queueKey = (queueName ?? '').toLowerCase();
-    const subQueue: SubQueue | undefined =
-      subQueueName === undefined
-        ? 'active'
-        : subQueueName.toLowerCase() === DEAD_LETTER_SUFFIX
-          ? 'deadLetter'
-          : undefined;
-    if (!queueName || !this.queues.has(queueKey) || subQueue === undefined || rest.length > 0) {
-      return { error: entityNotFound(this.endpoint, path) };
-    }
-    return { queueKey, subQueue };
-  }
-
-  /** Does a live claim of the connection cover the path with one of `rights`? */
-  private isAuthorized(connection: Connection, path: string, rights: readonly ServiceBusRight[]): boolean {
-    const claims = this.connectionStates.get(connection)?.claims;
-    const now = Date.now();
-    for (const [audience, claim] of claims ?? []) {
-      if (
-        claim.expiresAtMs > now &&
-        rights.some((right) => claim.rights.has(right)) &&
-        resourceCovers(new URL(audience).pathname, `/${path}`)
-      ) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  private unauthorized(path: string, claim: string): AmqpError {
-    return {
-      condition: CONDITION.unauthorized,
-      description: `Unauthorized access. '${claim}' claim(s) are required to perform this operation. Resource: '${this.endpoint}${path}'.`,
-    };
-  }
-
-  /** The client attached a sending link: to $cbs, to a $management node, or to a queue. */
-  private onClientSenderAttached(receiver: Receiver, connection: Connection): void {
-    this.echoTermini(receiver);
-    const path = entityPathOf(internals(receiver).remote.attach?.target?.address);
-    if (path === '$cbs') {
-      this.roles.set(receiver, { kind: 'cbsRequests' });
-      return;
-    }
-    const isManagement = path.toLowerCase().endsWith(MANAGEMENT_SUFFIX);
-    const entityPath = isManagement ? path.slice(0, -MANAGEMENT_SUFFIX.length) : path;
-    const entity = this.resolveEntity(entityPath);
-    if ('error' in entity) {
-      receiver.close(entity.error);
-      return;
-    }
-    // A management link serves senders (schedule) and receivers (renew, peek, settle): either right
-    // opens it, and each operation then checks its own (see manage).
-    if (!this.isAuthorized(connection, path, isManagement ? ['Send', 'Listen'] : ['Send'])) {
-      receiver.close(this.unauthorized(path, isManagement ? 'Manage' : 'Send'));
-      return;
-    }
-    if (isManagement) {
-      this.roles.set(receiver, { kind: 'managementRequests', ...entity });
-    } else if (entity.subQueue === 'deadLetter') {
-      receiver.close({
-        condition: CONDITION.notAllowed,
-        description: `Sending to a dead-letter queue is not allowed: '${this.endpoint}${path}'.`,
-      });
-      return;
-    } else {
-      internals(receiver).local.attach.max_message_size = this.queues.get(entity.queueKey)?.options
-        .maxMessageSizeBytes;
-      this.roles.set(receiver, { kind: 'producer', queueKey: entity.queueKey });
-    }
-    this.entityLinks.add(receiver);
-  }
-
-  /** The client attached a receiving link: a reply link, or a consumer of a queue or its dead-letter queue. */
-  private onClientReceiverAttached(sender: Sender, connection: Connection): void {
-    this.echoTermini(sender);
-    const attach = internals(sender).remote.attach;
-    const path = entityPathOf(attach?.source?.address);
-    if (path === '$cbs' || path.toLowerCase().endsWith(MANAGEMENT_SUFFIX)) {
-      // Requests name their reply link in reply-to: by its target address or, when it has none, its link name.
-      const address = attach?.target?.address || sender.name;
-      this.roles.set(sender, { kind: 'replies', address });
-      this.connectionStates.get(connection)?.replyLinks.set(address, sender);
-      return;
-    }
-    const entity = this.resolveEntity(path);
-    if ('error' in entity) {
-      sender.close(entity.error);
-      return;
-    }
-    if (!this.isAuthorized(connection, path, ['Listen'])) {
-      sender.close(this.unauthorized(path, 'Listen'));
-      return;
-    }
-    if (attach?.source?.filter) {
-      sender.close({
-        condition: CONDITION.notImplemented,
-        description:
-          'Session receivers and filters are not supported by the Service Bus stand-in (queues here are not session-enabled).',
-      });
-      return;
-    }
-    const remoteAttach = attach as { snd_settle_mode?: number; rcv_settle_mode?: number } | undefined;
-    const local = internals(sender).local.attach;
-    local.snd_settle_mode = remoteAttach?.snd_settle_mode ?? 0;
-    local.rcv_settle_mode = remoteAttach?.rcv_settle_mode ?? 0;
-    this.roles.set(sender, {
-      kind: 'consumer',
-      receiveAndDelete: remoteAttach?.snd_settle_mode === 1,
-      ...entity,
-    });
-    this.entityLinks.add(sender);
-    this.pump.schedule();
-  }
-
   private onMessage(context: EventContext): void {
     const { receiver, delivery } = context;
     if (!receiver || !delivery) {
@@ -571,15 +413,6 @@ export class ServiceBusStandIn {
       return;
     }
     acceptProducerTransfer(queue, context, delivery);
-  }
-
-  private *consumerLinks(): Iterable<{ sender: Sender; role: ConsumerRole }> {
-    for (const link of this.entityLinks) {
-      const role = this.roles.get(link);
-      if (role?.kind === 'consumer') {
-        yield { sender: link as Sender, role };
-      }
-    }
   }
 
   private reply(connection: Connection, request: Message, response: ManagementResponse): void {
