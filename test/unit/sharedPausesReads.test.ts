@@ -140,4 +140,38 @@ describe('shared pauses read only what a batch needs', () => {
       });
     });
   }
+
+  it('concurrent batches with the same tenant share one point read', async () => {
+    const store = new InMemoryPauseStore();
+    wideOutage(store, LISTED_PAUSES_AT_MOST + 1);
+    const clock = { nowMs: T0 };
+    const pauses = pauseCoordinator(store, clock, 'instance-a', { cacheMs: CACHE_MS });
+    const target = tenant('b', 7);
+    const decisions = await Promise.all(Array.from({ length: 8 }, () => pauses.check(target)));
+    expect(decisions).toEqual(Array.from({ length: 8 }, () => ({ paused: false, probe: 'none' })));
+    expect({ lists: store.lists, gets: store.gets }).toEqual({ lists: 1, gets: 1 });
+  });
+
+  it('a failed point read falls back to own pauses, warns once, and leaves the store alone for 30 s', async () => {
+    const store = new InMemoryPauseStore();
+    wideOutage(store, LISTED_PAUSES_AT_MOST + 1);
+    const warnings: string[] = [];
+    const clock = { nowMs: T0 };
+    const pauses = pauseCoordinator(store, clock, 'instance-a', {
+      cacheMs: CACHE_MS,
+      logger: { warn: (message) => warnings.push(message), info: () => undefined },
+    });
+    expect(await pauses.check(tenant('b', 1))).toEqual({ paused: false, probe: 'none' });
+    store.failure = new Error('503 Server Busy');
+    pauses.noteOutage(tenant('b', 2), THROTTLED);
+    expect(await pauses.check(tenant('b', 3))).toEqual({ paused: false, probe: 'none' });
+    expect(await pauses.check(tenant('b', 2))).toMatchObject({ paused: true, untilMs: T0 + 60_000 });
+    const calls = store.reads;
+    for (const index of [4, 5, 6]) {
+      clock.nowMs += CACHE_MS;
+      expect(await pauses.check(tenant('b', index))).toEqual({ paused: false, probe: 'none' });
+    }
+    expect(store.reads).toBe(calls);
+    expect(warnings).toHaveLength(1);
+  });
 });
