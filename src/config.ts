@@ -283,7 +283,7 @@ export const SETTINGS = {
   PAUSE_CACHE_SECONDS: {
     schema: positiveInt(5),
     description:
-      'How long a forwarder instance uses its last read of the shared pauses (tenants whose workspace throttled or failed, paused for every instance) before reading them again: one Table Storage query per period per instance, whatever the number of tenants. An instance learns a pause at the latest this long after another wrote it, or at its own first failed upload. After a failed Table Storage call an instance uses its own pauses for 30 seconds.',
+      'How long a forwarder instance uses what it read of the shared pauses (tenants whose workspace throttled or failed, paused for every instance) before reading again: per period and instance one Table Storage query of at most 100 rows, whatever the number of tenants, plus, only while more than 100 tenants are paused, one point read per tenant its batches carry. An instance learns a pause at the latest this long after another wrote it, or at its own first failed upload. After a failed Table Storage call an instance uses its own pauses for 30 seconds.',
     example: '5',
   },
   HEARTBEAT_INTERVAL_MINUTES: {

@@ -5,9 +5,9 @@ import { etagOf, isStatus, toConflict, type LazyTable } from './tableStorage';
 
 /**
  * The pauses live in the tenants table, all in one partition of their own
- * (RowKey = tenant id): an instance reads every pause with one partition query,
- * whatever the number of tenants, and every reader of connections filters on
- * RowKey 'connection', so it never sees them. Writes are conditional: an insert
+ * (RowKey = tenant id): an instance asks for the first rows of that partition
+ * (one request, $top) or one tenant's row (a point read), and every reader of
+ * connections filters on RowKey 'connection', so it never sees them. Writes are conditional: an insert
  * (409 when it exists) or a replace/delete guarded by the ETag read (412).
  */
 export const PAUSE_PARTITION = 'pauses';
@@ -27,15 +27,25 @@ interface PauseEntity {
 export class TableSharedPauseStore implements SharedPauseStore {
   constructor(private readonly table: LazyTable) {}
 
-  async list(signal: AbortSignal): Promise<Array<Versioned<SharedPause>>> {
+  async list(
+    limit: number,
+    signal: AbortSignal,
+  ): Promise<{ pauses: Array<Versioned<SharedPause>>; complete: boolean }> {
     const client = await this.table.get();
-    const pauses: Array<Versioned<SharedPause>> = [];
-    const entities = client.listEntities<PauseEntity>({
-      queryOptions: { filter: `PartitionKey eq '${PAUSE_PARTITION}'` },
-      abortSignal: signal,
-    });
-    for await (const entity of entities) pauses.push({ value: fromEntity(entity), etag: etagOf(entity) });
-    return pauses;
+    // One request ($top = limit): the first page only, never the whole partition.
+    const pages = client
+      .listEntities<PauseEntity>({
+        queryOptions: { filter: `PartitionKey eq '${PAUSE_PARTITION}'` },
+        abortSignal: signal,
+      })
+      .byPage({ maxPageSize: limit });
+    const page = await pages.next();
+    if (page.done) return { pauses: [], complete: true };
+    return {
+      pauses: page.value.map((entity) => ({ value: fromEntity(entity), etag: etagOf(entity) })),
+      // A page may end early with a continuation token (Table Storage's 5 s or partition limits): not complete then either.
+      complete: !page.value.continuationToken,
+    };
   }
 
   async get(tenantId: string, signal: AbortSignal): Promise<Versioned<SharedPause> | undefined> {

@@ -137,8 +137,11 @@ function toMessage(event: AuditEventBody | Record<string, unknown>, id: string):
 /** Deletes every shared pause: the test plays the clock forward, past them. */
 async function endSharedPauses(): Promise<void> {
   const signal = AbortSignal.timeout(10_000);
-  for (const pause of await pauses.list(signal))
-    await pauses.remove(pause.value.tenantId, pause.etag, signal);
+  let listed;
+  do {
+    listed = await pauses.list(1_000, signal);
+    for (const pause of listed.pauses) await pauses.remove(pause.value.tenantId, pause.etag, signal);
+  } while (!listed.complete);
 }
 
 describe('forwardAuditEvents: property over tenants and faults (stand-ins)', () => {

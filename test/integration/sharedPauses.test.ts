@@ -3,7 +3,12 @@ import { describe, expect, inject, it } from 'vitest';
 import { TableSharedPauseStore } from '../../src/adapters/sharedPauseStore';
 import { openTable } from '../../src/adapters/tableStorage';
 import { ConcurrencyConflictError } from '../../src/domain/errors';
-import { PauseCoordinator, type OutageFailure, type SharedPause } from '../../src/domain/sharedPauses';
+import {
+  LISTED_PAUSES_AT_MOST,
+  PauseCoordinator,
+  type OutageFailure,
+  type SharedPause,
+} from '../../src/domain/sharedPauses';
 
 /** Pauses shared by forwarder instances, against Azurite: ETag-guarded writes and one probe at a time. */
 
@@ -65,7 +70,10 @@ describe('TableSharedPauseStore', () => {
     await expect(
       pauses.put({ ...pause, probe: { holder: 'instance-b', untilMs: T0 + 35_000 } }, first, signal()),
     ).rejects.toBeInstanceOf(ConcurrencyConflictError);
-    expect(await pauses.list(signal())).toEqual([{ value: claimed, etag: second }]);
+    expect(await pauses.list(10, signal())).toEqual({
+      pauses: [{ value: claimed, etag: second }],
+      complete: true,
+    });
 
     await expect(pauses.remove(tenantId, first, signal())).rejects.toBeInstanceOf(ConcurrencyConflictError);
     await pauses.remove(tenantId, second, signal());
@@ -82,7 +90,19 @@ describe('TableSharedPauseStore', () => {
     const pauses = store(table);
     const tenantId = randomUUID();
     await pauses.put({ tenantId, untilMs: T0, failure: OUTAGE }, undefined, signal());
-    expect((await pauses.list(signal())).map((row) => row.value.tenantId)).toEqual([tenantId]);
+    expect((await pauses.list(10, signal())).pauses.map((row) => row.value.tenantId)).toEqual([tenantId]);
+  });
+  it('lists at most the rows asked for, in one page, and says whether more remain', async () => {
+    const pauses = store(freshTable());
+    const tenantIds = Array.from({ length: 5 }, () => randomUUID()).sort();
+    for (const tenantId of tenantIds) {
+      await pauses.put({ tenantId, untilMs: T0, failure: OUTAGE }, undefined, signal());
+    }
+    const first = await pauses.list(3, signal());
+    expect(first.pauses.map((row) => row.value.tenantId)).toEqual(tenantIds.slice(0, 3));
+    expect(first.complete).toBe(false);
+    expect(await pauses.list(5, signal())).toMatchObject({ complete: true });
+    expect((await pauses.list(5, signal())).pauses).toHaveLength(5);
   });
 });
 
@@ -224,5 +244,22 @@ describe('PauseCoordinator shared through Table Storage', () => {
     expect(await instance.pauses.check(tenantId)).toMatchObject({ paused: true, probing: true });
     expect(instance.warnings).toHaveLength(1);
     expect(instance.warnings[0]).toMatch(/keeps its own pauses/);
+  });
+
+  it('in a wide outage reads the batch tenants by themselves, and still sees every pause', async () => {
+    const table = freshTable();
+    const pauses = store(table);
+    const clock = { nowMs: T0 };
+    // More pauses than one listing asks for: the last of them is not on the first page.
+    const paused = Array.from({ length: LISTED_PAUSES_AT_MOST + 2 }, () => randomUUID()).sort();
+    await Promise.all(
+      paused.map((tenantId) =>
+        pauses.put({ tenantId, untilMs: T0 + 60_000, failure: OUTAGE }, undefined, signal()),
+      ),
+    );
+    const instance = new Instance(clock, store(table));
+    expect(await instance.pauses.check(paused.at(-1)!)).toMatchObject({ paused: true, untilMs: T0 + 60_000 });
+    expect(await instance.pauses.check(paused[0]!)).toMatchObject({ paused: true });
+    expect(await instance.pauses.check(randomUUID())).toEqual({ paused: false, probe: 'none' });
   });
 });

@@ -2,6 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { Forwarder, type ForwarderSettings } from '../../src/domain/forwarder';
 import { HISTORY_PROPERTY } from '../../src/domain/deliveryAttempts';
 import type { FakeIngestionSink } from '../support/fakeIngestion';
+import { LISTED_PAUSES_AT_MOST } from '../../src/domain/sharedPauses';
 import { InMemoryPauseStore } from '../support/fakePauseStore';
 import type {
   CapturingLogger,
@@ -142,5 +143,30 @@ describe('Forwarder instances share the pause of a failing workspace', () => {
     // Paused locally all the same.
     expect(await run(f, [received(auditEvent(TENANT_A))])).toMatchObject({ delivered: 0, retried: 1 });
     expect(calls.count).toBe(1);
+  });
+
+  it('costs Table Storage at most one read per healthy tenant per period in a wide outage, none in later batches', async () => {
+    // A wide outage elsewhere: more tenants paused than one listing shows.
+    const farFuture = clock.now().getTime() + 3_600_000;
+    store.seed(
+      Array.from({ length: 5 * LISTED_PAUSES_AT_MOST }, (_unused, index) => ({
+        tenantId: `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`,
+        untilMs: farFuture,
+        failure: { kind: 'unavailable' as const, message: 'Service Unavailable' },
+      })),
+    );
+    const healthy = Array.from(
+      { length: 40 },
+      (_unused, index) => `ffffffff-0000-4000-8000-${String(index).padStart(12, '0')}`,
+    );
+    for (const tenantId of healthy) await connections.create(savedConnection(tenantId));
+    const f = instance('instance-1');
+    const batch = () => healthy.map((tenantId) => received(auditEvent(tenantId)));
+    expect(await run(f, batch())).toMatchObject({ delivered: healthy.length });
+    // One bounded listing and one point read per tenant: not the 500 rows the partition holds.
+    expect({ lists: store.lists, gets: store.gets }).toEqual({ lists: 1, gets: healthy.length });
+    expect(store.entitiesRead).toBe(LISTED_PAUSES_AT_MOST);
+    expect(await run(f, batch())).toMatchObject({ delivered: healthy.length });
+    expect({ lists: store.lists, gets: store.gets }).toEqual({ lists: 1, gets: healthy.length });
   });
 });

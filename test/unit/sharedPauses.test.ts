@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
-  PauseCoordinator,
+  LISTED_PAUSES_AT_MOST,
   STORE_RETRY_AFTER_FAILURE_MS,
   type OutageFailure,
+  type PauseCoordinator,
   type PauseDecision,
   type SharedPauseStore,
 } from '../../src/domain/sharedPauses';
-import { InMemoryPauseStore } from '../support/fakePauseStore';
+import { InMemoryPauseStore, pauseCoordinator } from '../support/fakePauseStore';
 
 /**
  * The request bound of shared pauses, on a simulated fleet: every instance always has a batch for
@@ -39,21 +40,10 @@ async function simulate(sim: Simulation): Promise<SimulationResult> {
   const tickMs = sim.tickMs ?? 50;
   const clock = { nowMs: T0 };
   const fleet = Array.from({ length: sim.instances }, (_unused, index) => ({
-    pauses: new PauseCoordinator(
-      {
-        ...(sim.store ? { store: sim.store } : {}),
-        clock: { now: () => new Date(clock.nowMs) },
-        logger: { warn: () => undefined, info: () => undefined },
-        instanceId: `instance-${index + 1}`,
-      },
-      {
-        minPauseMs: sim.pauseMs,
-        maxPauseMs: 300_000,
-        probeLeaseMs: 30_000,
-        cacheMs: sim.cacheMs,
-        limits: { maxTenants: 100, idleMs: 3_600_000 },
-      },
-    ),
+    pauses: pauseCoordinator(sim.store, clock, `instance-${index + 1}`, {
+      minPauseMs: sim.pauseMs,
+      cacheMs: sim.cacheMs,
+    }),
     inFlight: undefined as { answersAtMs: number; decision: PauseDecision } | undefined,
   }));
   let requests = 0;
@@ -118,26 +108,27 @@ describe('shared pauses bound the requests a fleet sends to a failing workspace'
     expect(alone.recovered).toBe(true);
   });
 
+  it('holds in a wide outage too, where the tenant is read by itself rather than listed', async () => {
+    const store = new InMemoryPauseStore();
+    // Other tenants paused, all sorting before TENANT: the listing's first page never shows it.
+    store.seed(
+      Array.from({ length: 3 * LISTED_PAUSES_AT_MOST }, (_unused, index) => ({
+        tenantId: `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`,
+        untilMs: T0 + 3_600_000,
+        failure: OUTAGE,
+      })),
+    );
+    const ten = { ...outage, instances: 10, store };
+    const result = await simulate(ten);
+    expect(result.requests).toBeLessThanOrEqual(bound(ten, 1));
+    expect(result.recovered).toBe(true);
+    expect(store.gets).toBeGreaterThan(0);
+  });
+
   it('honours a longer Retry-After for everyone', async () => {
     const store = new InMemoryPauseStore();
-    const fleet = [0, 1].map(
-      (index) =>
-        new PauseCoordinator(
-          {
-            store,
-            clock: { now: () => new Date(T0) },
-            logger: { warn: () => undefined, info: () => undefined },
-            instanceId: `instance-${index}`,
-          },
-          {
-            minPauseMs: 1_000,
-            maxPauseMs: 300_000,
-            probeLeaseMs: 30_000,
-            cacheMs: 0,
-            limits: { maxTenants: 10, idleMs: 60_000 },
-          },
-        ),
-    );
+    const clock = { nowMs: T0 };
+    const fleet = [0, 1].map((index) => pauseCoordinator(store, clock, `instance-${index}`, { cacheMs: 0 }));
     await fleet[0]!.settle(
       TENANT,
       {
@@ -159,21 +150,10 @@ describe('shared pauses bound the requests a fleet sends to a failing workspace'
     const warnings: string[] = [];
     const infos: string[] = [];
     const clock = { nowMs: T0 };
-    const pauses = new PauseCoordinator(
-      {
-        store,
-        clock: { now: () => new Date(clock.nowMs) },
-        logger: { warn: (message) => warnings.push(message), info: (message) => infos.push(message) },
-        instanceId: 'instance-1',
-      },
-      {
-        minPauseMs: 1_000,
-        maxPauseMs: 300_000,
-        probeLeaseMs: 30_000,
-        cacheMs: 100,
-        limits: { maxTenants: 10, idleMs: 60_000 },
-      },
-    );
+    const pauses = pauseCoordinator(store, clock, 'instance-1', {
+      cacheMs: 100,
+      logger: { warn: (message) => warnings.push(message), info: (message) => infos.push(message) },
+    });
     for (let step = 0; step < 10; step += 1) {
       clock.nowMs += 150;
       expect(await pauses.check(TENANT)).toEqual({ paused: false, probe: 'none' });
@@ -193,35 +173,29 @@ describe('shared pauses bound the requests a fleet sends to a failing workspace'
 describe('shared pauses after an adversarial review', () => {
   const T1 = '0b7c2a3e-0000-4000-8000-0000000000a1';
   const T2 = '0b7c2a3e-0000-4000-8000-0000000000a2';
-  const silent = { warn: () => undefined, info: () => undefined };
 
   function coordinator(
     store: SharedPauseStore,
     clock: { nowMs: number },
     instanceId: string,
-    overrides: { cacheMs?: number; maxPauseMs?: number; storeTimeoutMs?: number } = {},
+    options: { cacheMs?: number; maxPauseMs?: number } = {},
   ): PauseCoordinator {
-    return new PauseCoordinator(
-      { store, clock: { now: () => new Date(clock.nowMs) }, logger: silent, instanceId },
-      {
-        minPauseMs: 1_000,
-        maxPauseMs: overrides.maxPauseMs ?? 300_000,
-        probeLeaseMs: 120_000,
-        cacheMs: overrides.cacheMs ?? 60_000,
-        ...(overrides.storeTimeoutMs !== undefined ? { storeTimeoutMs: overrides.storeTimeoutMs } : {}),
-        limits: { maxTenants: 10, idleMs: 3_600_000 },
-      },
-    );
+    return pauseCoordinator(store, clock, instanceId, { probeLeaseMs: 120_000, cacheMs: 60_000, ...options });
   }
 
-  it("a delivering probe ends its tenant's pause even after a claim conflict on another tenant", async () => {
-    const store = new InMemoryPauseStore();
-    const clock = { nowMs: T0 };
+  /** T1 and T2 paused by another instance, both pauses run out by now. */
+  async function pausedAndRunOut(store: SharedPauseStore, clock: { nowMs: number }): Promise<void> {
     const writer = coordinator(store, clock, 'writer');
     for (const tenant of [T1, T2]) {
       await writer.settle(tenant, { outage: OUTAGE, delivered: false }, { paused: false, probe: 'none' });
     }
     clock.nowMs += 2_000;
+  }
+
+  it("a delivering probe ends its tenant's pause even after a claim conflict on another tenant", async () => {
+    const store = new InMemoryPauseStore();
+    const clock = { nowMs: T0 };
+    await pausedAndRunOut(store, clock);
     const a = coordinator(store, clock, 'instance-a');
     const b = coordinator(store, clock, 'instance-b');
     const probeT1 = await a.check(T1);
@@ -242,11 +216,7 @@ describe('shared pauses after an adversarial review', () => {
   it('a probe that learned nothing hands its claim back even after a conflict on another tenant', async () => {
     const store = new InMemoryPauseStore();
     const clock = { nowMs: T0 };
-    const writer = coordinator(store, clock, 'writer');
-    for (const tenant of [T1, T2]) {
-      await writer.settle(tenant, { outage: OUTAGE, delivered: false }, { paused: false, probe: 'none' });
-    }
-    clock.nowMs += 2_000;
+    await pausedAndRunOut(store, clock);
     const a = coordinator(store, clock, 'instance-a');
     const b = coordinator(store, clock, 'instance-b');
     const probeT1 = await a.check(T1);
@@ -268,9 +238,9 @@ describe('shared pauses after an adversarial review', () => {
     let failing = true;
     // Each read takes the whole store timeout (5 s) and then fails, as a hanging store does.
     const hanging: SharedPauseStore = {
-      list: () => {
+      list: (limit) => {
         lists += 1;
-        if (!failing) return inner.list();
+        if (!failing) return inner.list(limit);
         clock.nowMs += 5_000;
         return Promise.reject(new Error('The shared pause store did not answer within 5000 ms.'));
       },
@@ -298,15 +268,11 @@ describe('shared pauses after an adversarial review', () => {
   it('leaves a store alone for 30 s after a write hung too, not only after a read', async () => {
     const inner = new InMemoryPauseStore();
     const clock = { nowMs: T0 };
-    const writer = coordinator(inner, clock, 'writer');
-    for (const tenant of [T1, T2]) {
-      await writer.settle(tenant, { outage: OUTAGE, delivered: false }, { paused: false, probe: 'none' });
-    }
-    clock.nowMs += 2_000;
+    await pausedAndRunOut(inner, clock);
     let calls = 0;
     // Reads answer; every write takes the whole store timeout and fails.
     const hangingWrites: SharedPauseStore = {
-      list: () => ((calls += 1), inner.list()),
+      list: (limit) => ((calls += 1), inner.list(limit)),
       get: (tenantId) => ((calls += 1), inner.get(tenantId)),
       put: () => {
         calls += 1;
