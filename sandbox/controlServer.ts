@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { HEALTH_TABLE, TABLE_NAMES } from '../src/domain/tableSchema';
 import type { AzureStandInControl } from '../test/support/azureStandIn';
+import { loopbackHostProblem, MISDIRECTED_REQUEST } from '../test/support/loopback';
 
 /**
  * The sandbox's own small HTTP API (loopback, plain http), beside the app's:
@@ -208,6 +209,9 @@ export async function startControlServer(options: {
   };
 
   const server = createServer((request, response) => {
+    // Loopback keeps other machines out, not a web page that rebinds its name to 127.0.0.1.
+    const misdirected = loopbackHostProblem(request.headers.host, (server.address() as AddressInfo).port);
+    if (misdirected) return send(response, MISDIRECTED_REQUEST, { error: misdirected });
     const url = new URL(request.url ?? '/', 'http://localhost');
     const route = `${request.method ?? 'GET'} ${url.pathname}`;
     const work = async () => {

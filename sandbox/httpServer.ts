@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { invokeHttp, type HttpInvocationResult } from '../test/support/functionsHost';
+import { loopbackHostProblem, MISDIRECTED_REQUEST } from '../test/support/loopback';
 import { SandboxError } from './errors';
 import type { PanelRoutes } from './panelServer';
 
@@ -43,7 +44,20 @@ async function handle(
   request: IncomingMessage,
   response: ServerResponse,
   options: HttpServerOptions,
+  port: number,
 ): Promise<void> {
+  // The API and the panel (which hands out a bearer token) answer only requests addressed to loopback:
+  // a web page that rebinds its own name to 127.0.0.1 gets nothing (see loopbackHostProblem).
+  const misdirected = loopbackHostProblem(request.headers.host, port);
+  if (misdirected) {
+    const text = JSON.stringify({ error: misdirected });
+    response.writeHead(MISDIRECTED_REQUEST, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(text)),
+    });
+    response.end(text);
+    return;
+  }
   const method = request.method ?? 'GET';
   const path = request.url ?? '/';
   const body = await readBody(request);
@@ -73,7 +87,7 @@ async function handle(
 
 export async function startHttpServer(options: HttpServerOptions = {}): Promise<RunningHttpServer> {
   const server: Server = createServer((request, response) => {
-    handle(request, response, options).catch((error: unknown) => {
+    handle(request, response, options, (server.address() as AddressInfo).port).catch((error: unknown) => {
       console.error('[sandbox] HTTP request failed in the host:', error);
       if (!response.headersSent) response.writeHead(500, { 'content-length': '0' });
       response.end();

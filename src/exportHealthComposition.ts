@@ -67,14 +67,21 @@ export function deliveryRecords(): Promise<DeliveryRecordStore> {
 
 export async function heartbeat(logger: Logger): Promise<Heartbeat> {
   const infra = await infrastructure();
-  const [tables, { Heartbeat }, { TableHealthChainStore }, { TableExportingTenants }, recorder] =
-    await Promise.all([
-      import('./adapters/tableStorage'),
-      import('./domain/exportHealth/heartbeat'),
-      import('./adapters/healthChainStore'),
-      import('./adapters/exportingTenants'),
-      deliveryRecords(),
-    ]);
+  const [
+    tables,
+    { Heartbeat },
+    { TableHealthChainStore },
+    { TableExportingTenants },
+    { JwksSignatureVerifier },
+    recorder,
+  ] = await Promise.all([
+    import('./adapters/tableStorage'),
+    import('./domain/exportHealth/heartbeat'),
+    import('./adapters/healthChainStore'),
+    import('./adapters/exportingTenants'),
+    import('./adapters/jwksSignatureVerifier'),
+    deliveryRecords(),
+  ]);
   const open = (name: string) => tables.openTable(infra.config.tableStorage, name, infra.appCredential);
   return new Heartbeat(
     {
@@ -82,6 +89,8 @@ export async function heartbeat(logger: Logger): Promise<Heartbeat> {
       recorder,
       chain: new TableHealthChainStore(open(infra.config.exportHealth.healthTable)),
       signer: healthSigning,
+      // Our own published keys (the current one and those still needed for older rows), cached by the signer.
+      verifier: async () => new JwksSignatureVerifier({ keys: await (await healthSigning()).publicKeys() }),
       ingestion: infra.ingestion,
       clock: infra.clock,
       logger,

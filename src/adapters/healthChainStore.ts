@@ -9,9 +9,11 @@ import type {
   ExpiredTally,
   HealthChainState,
   HealthChainStore,
+  QuarantinedPendingRow,
   RefusedChangeRequest,
 } from '../domain/exportHealth/healthChainStore';
 import { checkChangeRequest } from '../domain/exportHealth/changeRequests';
+import { parsePendingRow, type RefusedPendingRow } from '../domain/exportHealth/pendingRows';
 import { ConcurrencyConflictError } from '../domain/errors';
 import { etagOf, toConflict, type LazyTable } from './tableStorage';
 
@@ -27,6 +29,10 @@ const HEAD = 'head';
 const EXPIRED = 'expired';
 /** Change requests sort by time: `request-<ISO time>-<uuid>`. */
 const REQUEST_PREFIX = 'request-';
+/** Sealed rows waiting for upload: `row-<sequence, 15 digits>`. */
+const ROW_PREFIX = 'row-';
+/** Pending rows set aside (see quarantinePending): `quarantine-<ISO time>-<uuid>`, never read as pending. */
+const QUARANTINE_PREFIX = 'quarantine-';
 /** A Table Storage string property holds 64 KiB of UTF-16: 32 768 characters. */
 const MAX_TABLE_STRING_CHARS = 32_000;
 
@@ -42,6 +48,16 @@ type RowEntity = {
   partitionKey: string;
   rowKey: string;
   row: string;
+};
+
+type QuarantineEntity = {
+  partitionKey: string;
+  rowKey: string;
+  /** The row key it was stored under, its text as found (possibly not JSON), and why it was set aside. */
+  originalRowKey: string;
+  row: string;
+  reason: string;
+  quarantinedAt: string;
 };
 
 type RequestEntity = {
@@ -67,6 +83,7 @@ export class TableHealthChainStore implements HealthChainStore {
     let sealedUpTo: string | undefined;
     let etag: string | undefined;
     const pending: SignedHealthRow[] = [];
+    const refusedPending: RefusedPendingRow[] = [];
     let expired: ExpiredTally | undefined;
     const requests: ChangeRequest[] = [];
     const refusedRequests: RefusedChangeRequest[] = [];
@@ -90,14 +107,25 @@ export class TableHealthChainStore implements HealthChainStore {
         );
         if (checked.ok) requests.push(checked.request);
         else refusedRequests.push({ id: checked.id, reason: checked.reason });
-      } else if ('row' in entity) {
-        pending.push(JSON.parse(entity.row) as SignedHealthRow);
+      } else if (entity.rowKey.startsWith(ROW_PREFIX)) {
+        // Checked like requests: a planted row must neither be uploaded nor stop the tenant's heartbeat.
+        const parsed = parsePendingRow(entity.rowKey, (entity as Partial<RowEntity>).row);
+        if (!parsed.ok) refusedPending.push({ id: parsed.id, reason: parsed.reason });
+        else if (rowKeyOf(parsed.row.Sequence_d) !== entity.rowKey) {
+          // removePending deletes by sequence: a row under another key would be uploaded every tick.
+          refusedPending.push({
+            id: entity.rowKey,
+            reason: 'the row is stored under another sequence number',
+          });
+        } else pending.push(parsed.row);
       }
+      // Anything else (quarantined rows, entities the service never writes) is no pending row.
     }
     pending.sort((a, b) => a.Sequence_d - b.Sequence_d);
     return {
       head,
       pending,
+      ...(refusedPending.length > 0 ? { refusedPending } : {}),
       ...(sealedUpTo ? { sealedUpTo } : {}),
       ...(etag ? { etag } : {}),
       ...(expired ? { expired } : {}),
@@ -218,6 +246,38 @@ export class TableHealthChainStore implements HealthChainStore {
             { partitionKey, rowKey: rowKeyOf(sequence) },
           ]),
       );
+    }
+  }
+
+  async quarantinePending(tenantId: string, rows: readonly QuarantinedPendingRow[]): Promise<void> {
+    const client = await this.table.get();
+    const partitionKey = tenantId.toLowerCase();
+    for (const row of rows) {
+      const rowKey = 'id' in row ? row.id : rowKeyOf(row.sequence);
+      const found = await client
+        .getEntity<Partial<RowEntity>>(partitionKey, rowKey)
+        .catch((error: unknown) => {
+          if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+          throw error;
+        });
+      if (!found) continue; // Gone meanwhile (another instance set it aside): nothing to move.
+      const now = new Date().toISOString();
+      const text =
+        typeof found.row === 'string' ? found.row : found.row === undefined ? '' : String(found.row);
+      const kept: QuarantineEntity = {
+        partitionKey,
+        rowKey: `${QUARANTINE_PREFIX}${now}-${randomUUID()}`,
+        originalRowKey: rowKey,
+        row: text.slice(0, MAX_TABLE_STRING_CHARS),
+        reason: row.reason,
+        quarantinedAt: now,
+      };
+      // One transaction: the row is never both pending and quarantined, nor neither. A second instance
+      // moving the same row fails whole (its delete finds nothing), leaving one quarantined copy.
+      await client.submitTransaction([
+        ['create', kept],
+        ['delete', { partitionKey, rowKey }],
+      ]);
     }
   }
 }

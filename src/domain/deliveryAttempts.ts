@@ -104,7 +104,8 @@ export function attemptProperties(next: DeliveryAttempts): Record<string, string
  * copy would be dropped as the other's duplicate.
  *
  * The plain `<tenant>:<event id>:<attempt>` form belongs to the chain that
- * starts at the producer's message (whose id is the event id). Any other
+ * starts at the producer's message (whose id is `<tenant>:<event id>`, or the
+ * bare event id from producers built before ids carried the tenant). Any other
  * message of the event (a replay, a copy resubmitted by hand, one whose
  * attempt count was lost) would reuse ids that chain may have used inside the
  * duplicate-detection window, and its copy would vanish; it gets a suffix
@@ -120,6 +121,7 @@ export function retryMessageId(
 ): string {
   const tenant = tenantId.toLowerCase();
   const isProducerChain =
+    source.messageId === `${tenant}:${eventRecordId}` ||
     source.messageId === eventRecordId ||
     source.messageId === `${tenant}:${eventRecordId}:${source.attempt}` ||
     source.messageId === `${eventRecordId}:${source.attempt}`;

@@ -330,7 +330,7 @@ export const AuditEventSchema = z.strictObject({
     })
     .describe('Version of this contract: "1".'),
   id: guid(
-    "Unique id of this event (a UUID); the Service Bus message id and the row's EventRecordId_g (dedupe key).",
+    "Unique id of this event (a UUID); with the tenant id, the Service Bus message id (`<tenantId>:<id>`), and the row's EventRecordId_g (dedupe key).",
     {
       notNil: true,
     },

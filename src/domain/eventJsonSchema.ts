@@ -27,7 +27,7 @@ export function auditEventJsonSchema(): Record<string, unknown> {
     $id: AUDIT_EVENT_SCHEMA_ID,
     title: `pki-siem-export audit event, contract version ${SCHEMA_VERSION}`,
     description:
-      'One audit event of a PKI service, sent as the JSON body of one Service Bus message (contentType application/json, messageId = id, application properties tenantId, eventId, schemaVersion). The tenantId property is required and must equal the body tenantId; each key appears once per object.',
+      'One audit event of a PKI service, sent as the JSON body of one Service Bus message (contentType application/json, messageId = tenantId:id, application properties tenantId, eventId, schemaVersion). The tenantId property is required and must equal the body tenantId; each key appears once per object.',
     $comment: `Two keywords of our own carry limits JSON Schema cannot express; validators that do not know them ignore them, pki-siem-export enforces them. ${MAX_JSON_BYTES_KEYWORD}: the value serialized as compact JSON (JSON.stringify) is at most this many UTF-8 bytes. ${MAX_JSON_DEPTH_KEYWORD}: objects and arrays nest at most this many levels, the value itself being level 1. Lengths (maxLength) count Unicode code points.`,
     ...generated,
     allOf: [

@@ -22,6 +22,8 @@ app.timer('exportHeartbeat', {
       tenants: run.tenants.length,
       sealedRows: run.tenants.reduce((sum, tenant) => sum + tenant.sealedRows, 0),
       failedTenants: failed.map((tenant) => tenant.tenantId).slice(0, 20),
+      // Planted pending rows set aside (each also logged as an error naming its tenant and row).
+      quarantinedRows: run.tenants.reduce((sum, tenant) => sum + (tenant.quarantinedRows ?? 0), 0),
       ...(run.expired ? { tenantsWithExpiredRecords: run.expired.length } : {}),
     });
   },

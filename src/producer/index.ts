@@ -40,5 +40,5 @@ export {
   type SendResult,
   type SentEvent,
 } from './publisher';
-export { type AuditQueueMessage, toQueueMessage } from './queueMessage';
+export { type AuditQueueMessage, queueMessageId, toQueueMessage } from './queueMessage';
 export { sampleEvent } from './sampleEvents';

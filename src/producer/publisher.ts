@@ -33,7 +33,8 @@ export interface SendResult {
 /**
  * Sending stopped part way: `sent` reached the queue, `unsent` may or may not
  * have (the failing batch) or were never tried. Resending `unsent` is safe on a
- * queue with duplicate detection, since each message id is its event's id.
+ * queue with duplicate detection, since each message id is made of its event's
+ * tenant and id (see queueMessageId).
  */
 export class AuditSendError extends Error {
   constructor(

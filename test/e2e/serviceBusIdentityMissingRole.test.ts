@@ -44,7 +44,7 @@ describe('an app identity without Azure Service Bus Data Receiver', { timeout: 9
     );
     const bus = new ServiceBusStandInAdmin(info.serviceBusAdminUrl);
     expect((await bus.activeMessages(info.queueName)).map((message) => message.messageId)).toEqual([
-      event.id,
+      `${event.tenantId}:${event.id}`,
     ]);
   });
 });

@@ -136,7 +136,7 @@ describe('pki-siem-export enqueue against the Service Bus stand-in', () => {
     const events = stored.map((message) => {
       const parsed = eventIn(message);
       if (!parsed.ok) throw new Error(`not a valid event: ${JSON.stringify(parsed.problems)}`);
-      expect(message.messageId).toBe(parsed.event.id);
+      expect(message.messageId).toBe(`${parsed.event.tenantId}:${parsed.event.id}`);
       expect(message.applicationProperties).toEqual({ tenantId: TENANT, eventId: 4887, schemaVersion: '1' });
       return parsed.event;
     });
@@ -173,7 +173,7 @@ describe('pki-siem-export enqueue against the Service Bus stand-in', () => {
     ]);
     expect(stdout).toBe(`Sent 1 of 2 events to queue ${queue}; 1 refused.\n`);
     const stored = await admin.activeMessages(queue);
-    expect(stored.map((message) => message.messageId)).toEqual([CERTIFICATE_CREATED.id]);
+    expect(stored.map((message) => message.messageId)).toEqual([`${TENANT}:${CERTIFICATE_CREATED.id}`]);
     expect(eventIn(stored[0]!)).toMatchObject({ ok: true, event: { id: CERTIFICATE_CREATED.id } });
   });
 });

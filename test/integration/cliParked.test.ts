@@ -160,6 +160,7 @@ describe('pki-siem-export parked / replay', () => {
         },
         chain: healthChain,
         signer: () => Promise.resolve(signer),
+        verifier: async () => new JwksSignatureVerifier({ keys: await signer.publicKeys() }),
         ingestion,
         clock: new FakeClock(new Date(requestedAt + 10 * 60_000)),
         logger: new CapturingLogger(),

@@ -244,6 +244,7 @@ describe('heartbeat over Azurite stores', () => {
             : Promise.reject(
                 new SigningKeyUnavailableError('HEALTH_SIGNING_KEY_URL is missing: heartbeats stop.'),
               ),
+        verifier: async () => new JwksSignatureVerifier({ keys: await signer.publicKeys() }),
         ingestion,
         clock,
         logger,
@@ -472,6 +473,7 @@ describe('heartbeat over Azurite stores', () => {
         chain: w.chain,
         signer: () =>
           LocalHealthSigner.fromPem('-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----'),
+        verifier: () => Promise.resolve(w.verifier),
         ingestion: w.ingestion,
         clock: w.clock,
         logger: w.logger,

@@ -141,10 +141,12 @@ describe('AuditEventPublisher against the Service Bus stand-in (real @azure/serv
 
     const stored = await admin.activeMessages(queue);
     expect((await admin.getQueue(queue)).messagesReceived).toBe(4);
-    expect(stored.map((message) => message.messageId)).toEqual(result.sent.map((item) => item.id));
+    expect(stored.map((message) => message.messageId)).toEqual(
+      result.sent.map((item) => `${TENANT}:${item.id}`),
+    );
     for (const message of stored) {
       const event = eventIn(message);
-      expect(message.messageId).toBe(event.id);
+      expect(message.messageId).toBe(`${event.tenantId}:${event.id}`);
       expect(message.contentType).toBe('application/json');
       expect(message.applicationProperties).toEqual({
         tenantId: TENANT,
@@ -183,7 +185,7 @@ describe('AuditEventPublisher against the Service Bus stand-in (real @azure/serv
       })),
     ).toEqual(
       [certificateCreated, caDeleted, revoked, requestDenied].map((event) => ({
-        messageId: event?.id,
+        messageId: `${TENANT}:${event?.id}`,
         contentType: 'application/json',
         applicationProperties: { tenantId: TENANT, eventId: event?.eventId, schemaVersion: '1' },
         body: { ok: true, event },
@@ -203,7 +205,9 @@ describe('AuditEventPublisher against the Service Bus stand-in (real @azure/serv
     expect(result.refused).toEqual([]);
     expect(result.sent).toEqual(events.map((event, index) => ({ index, id: event.id })));
     const stored = await admin.activeMessages(queue);
-    expect(stored.map((message) => message.messageId)).toEqual(events.map((event) => event.id));
+    expect(stored.map((message) => message.messageId)).toEqual(
+      events.map((event) => `${event.tenantId}:${event.id}`),
+    );
     expect(stored.map(eventIn)).toEqual(events);
     expect(await admin.getQueue(queue)).toMatchObject({
       messagesReceived: events.length,
@@ -258,8 +262,8 @@ describe('AuditEventPublisher against the Service Bus stand-in (real @azure/serv
       },
     ]);
     expect((await admin.activeMessages(queue)).map((message) => message.messageId)).toEqual([
-      before.id,
-      after.id,
+      `${before.tenantId}:${before.id}`,
+      `${after.tenantId}:${after.id}`,
     ]);
     // The oversized event neither reached the broker nor cut the batch short.
     expect(await admin.transfers(queue)).toEqual([
@@ -267,7 +271,7 @@ describe('AuditEventPublisher against the Service Bus stand-in (real @azure/serv
     ]);
   });
 
-  it('lands a resent event once on a queue with duplicate detection, since its message id is the event id', async () => {
+  it('lands a resent event once on a queue with duplicate detection, since its message id is its tenant and event id', async () => {
     const queue = await newQueue({ requiresDuplicateDetection: true });
     const publisher = publisherFor(queue);
     const first = buildEvent({ ...REQUEST_DENIED_IPV6, id: randomUUID() });
@@ -285,6 +289,27 @@ describe('AuditEventPublisher against the Service Bus stand-in (real @azure/serv
 
     expect((await admin.activeMessages(queue)).map(eventIn)).toEqual([first, second]);
     expect(await admin.getQueue(queue)).toMatchObject({ messagesReceived: 4, duplicatesDropped: 2 });
+  });
+
+  it('lands two tenants’ events that share an event id both, on a queue with duplicate detection', async () => {
+    // Duplicate detection spans the whole queue: with the bare event id as message id, the second
+    // tenant's event was dropped as a duplicate of the first's (duplicatesDropped 1), silently.
+    const queue = await newQueue({ requiresDuplicateDetection: true });
+    const sharedId = randomUUID();
+    const otherTenant = randomUUID();
+    const ours = buildEvent({ ...REQUEST_DENIED_IPV6, id: sharedId });
+    const theirs = buildEvent({ ...CERTIFICATE_CREATED, tenantId: otherTenant, id: sharedId });
+
+    await publisherFor(queue).send([ours]);
+    await publisherFor(queue).send([theirs]);
+
+    const stored = await admin.activeMessages(queue);
+    expect(stored.map(eventIn)).toEqual([ours, theirs]);
+    expect(stored.map((message) => message.messageId)).toEqual([
+      `${TENANT}:${sharedId}`,
+      `${otherTenant}:${sharedId}`,
+    ]);
+    expect(await admin.getQueue(queue)).toMatchObject({ messagesReceived: 2, duplicatesDropped: 0 });
   });
 
   it('gives a draft without an id a new id on every send, so only a built event is deduplicated', async () => {

@@ -17,3 +17,36 @@ export function assertLoopback(endpoint: string): string {
   }
   return endpoint;
 }
+
+/**
+ * Why a request reaching one of our loopback servers is not addressed to it, or undefined when it is.
+ * Binding 127.0.0.1 keeps other machines out, not web pages: a page on a DNS name its owner controls
+ * can rebind that name to 127.0.0.1 (DNS rebinding), and the user's browser then sends the page's
+ * requests here, same-origin for the page, with the page's name in the Host header. Only a loopback
+ * name with this server's own port is accepted; browsers always send the Host they connected to.
+ */
+export function loopbackHostProblem(
+  host: string | undefined,
+  port: number,
+  scheme: 'http' | 'https' = 'http',
+): string | undefined {
+  const expected = `Use ${scheme}://127.0.0.1:${port} (or localhost:${port}).`;
+  if (!host)
+    return `The request names no Host; this loopback server answers only requests addressed to it. ${expected}`;
+  let url: URL;
+  try {
+    url = new URL(`${scheme}://${host}`);
+  } catch {
+    return `The Host header is not a host name. ${expected}`;
+  }
+  const requestedPort = url.port || (scheme === 'https' ? '443' : '80');
+  const isBareHost =
+    url.username === '' && url.password === '' && url.pathname === '/' && !/[/?#@]/.test(host);
+  if (!isBareHost || !isLoopbackHost(url.hostname) || requestedPort !== String(port)) {
+    return `Host ${JSON.stringify(host.slice(0, 100))} is not this server: it answers only requests addressed to a loopback name with its own port, so a web page cannot reach it by DNS rebinding. ${expected}`;
+  }
+  return undefined;
+}
+
+/** The status a loopback server answers a request for another host with (RFC 9110 §15.5.20: Misdirected Request). */
+export const MISDIRECTED_REQUEST = 421;

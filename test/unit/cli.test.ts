@@ -77,7 +77,9 @@ describe('enqueue', () => {
       env: { ServiceBusConnection: CONNECTION, AUDIT_QUEUE_NAME: 'pki-audit' },
     });
     expect(result.code).toBe(1);
-    expect(result.queue.received.map((message) => message.messageId)).toEqual([CERTIFICATE_CREATED.id]);
+    expect(result.queue.received.map((message) => message.messageId)).toEqual([
+      `${CERTIFICATE_CREATED.tenantId}:${CERTIFICATE_CREATED.id}`,
+    ]);
     expect(result.stderr).toEqual([
       expect.stringMatching(/^refused event 2 \(id C7A1E2F3-.*\): ca: is required on CA events/) as unknown,
       expect.stringMatching(

@@ -9,6 +9,7 @@ import {
   openAuditQueueSender,
   type AuditEventDraft,
   sampleEvent,
+  queueMessageId,
   toQueueMessage,
 } from '../../src/producer';
 import { EVENT_CATALOG } from '../../src/domain/catalog';
@@ -67,11 +68,27 @@ describe('toQueueMessage', () => {
   it('sets message id, content type and the routing properties', () => {
     const event = buildEvent(CERTIFICATE_CREATED);
     expect(toQueueMessage(event)).toEqual({
-      messageId: CERTIFICATE_CREATED.id,
+      messageId: `${TENANT}:${CERTIFICATE_CREATED.id}`,
       contentType: 'application/json',
       body: event,
       applicationProperties: { tenantId: TENANT, eventId: 4887, schemaVersion: '1' },
     });
+  });
+});
+
+describe('queueMessageId', () => {
+  it('scopes the message id by tenant, in lower case and within Service Bus’s 128 characters', () => {
+    const event = buildEvent({
+      ...CERTIFICATE_CREATED,
+      tenantId: TENANT.toUpperCase(),
+      id: CERTIFICATE_CREATED.id.toUpperCase(),
+    });
+    const id = queueMessageId(event);
+    expect(id).toBe(`${TENANT}:${CERTIFICATE_CREATED.id.toLowerCase()}`);
+    // Another tenant's event with the same id gets another message id: duplicate detection keeps both.
+    expect(queueMessageId({ ...event, tenantId: 'bbbbbbbb-0000-4000-8000-000000000002' })).not.toBe(id);
+    // The forwarder's retry copies extend it: `:<attempt>` and a 16-digit suffix at most.
+    expect(`${id}:999999:${'f'.repeat(16)}`.length).toBeLessThanOrEqual(128);
   });
 });
 
@@ -90,12 +107,12 @@ describe('AuditEventPublisher.send', () => {
     expect(queue.sentBatches).toHaveLength(1);
     const [first, second] = queue.received;
     expect(first).toEqual({
-      messageId: CERTIFICATE_CREATED.id,
+      messageId: `${TENANT}:${CERTIFICATE_CREATED.id}`,
       contentType: 'application/json',
       applicationProperties: { tenantId: TENANT, eventId: 4887, schemaVersion: '1' },
       body: buildEvent(CERTIFICATE_CREATED),
     });
-    expect(second?.messageId).toBe(CA_DELETED_MINIMAL.id.toLowerCase());
+    expect(second?.messageId).toBe(`${TENANT}:${CA_DELETED_MINIMAL.id.toLowerCase()}`);
     expect(validateEvent(second?.body)).toMatchObject({ ok: true });
   });
 
@@ -118,7 +135,9 @@ describe('AuditEventPublisher.send', () => {
       { index: 3, id: undefined, fields: ['(event)'] },
       { index: 4, id: undefined, fields: ['tennantId'] },
     ]);
-    expect(queue.received.map((message) => message.messageId)).toEqual([REQUEST_DENIED_IPV6.id]);
+    expect(queue.received.map((message) => message.messageId)).toEqual([
+      `${TENANT}:${REQUEST_DENIED_IPV6.id}`,
+    ]);
   });
 
   it('sends nothing and opens no batch when every event is refused', async () => {
@@ -146,7 +165,7 @@ describe('AuditEventPublisher.send', () => {
             events.flatMap((_, index) => (fits[index] ? [] : [index])),
           );
           expect(queue.received.map((message) => message.messageId)).toEqual(
-            result.sent.map((item) => item.id),
+            result.sent.map((item) => messages[item.index]?.messageId),
           );
           for (const batch of queue.sentBatches) {
             expect(batch.sizeInBytes).toBeLessThanOrEqual(maxSizeInBytes);
@@ -199,7 +218,9 @@ describe('AuditEventPublisher.send', () => {
     const { sent, unsent } = (error as AuditSendError).result;
     expect(sent.length).toBeGreaterThan(0);
     expect([...sent, ...unsent].map((item) => item.index).sort()).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(queue.received.map((message) => message.messageId)).toEqual(sent.map((item) => item.id));
+    expect(queue.received.map((message) => message.messageId)).toEqual(
+      sent.map((item) => `${TENANT}:${item.id}`),
+    );
     expect((error as Error).message).toMatch(/broker is unavailable/);
   });
 

@@ -22,6 +22,13 @@ describe('retryMessageId', () => {
     );
   });
 
+  it("starts the producer's chain from its message, whose id is `<tenant>:<event id>` (or the bare event id of older producers)", () => {
+    expect(retryMessageId(TENANT_A, EVENT, 2, { messageId: `${a}:${EVENT}`, attempt: 1 })).toBe(
+      `${a}:${EVENT}:2`,
+    );
+    expect(retryMessageId(TENANT_A, EVENT, 2, { messageId: EVENT, attempt: 1 })).toBe(`${a}:${EVENT}:2`);
+  });
+
   it('gives any other message of the event (a replay, another tenant’s copy) ids of its own, stable per message', () => {
     const replay = { messageId: `${EVENT}:replay:1234`, attempt: 1 };
     const id = retryMessageId(TENANT_A, EVENT, 2, replay);

@@ -1,5 +1,6 @@
 import type { ChainHead } from './chain';
 import type { HealthChange, SignedHealthRow } from './healthRow';
+import type { RefusedPendingRow } from './pendingRows';
 
 /**
  * Where each tenant's chain stands, and the sealed rows not yet uploaded.
@@ -11,8 +12,10 @@ export interface HealthChainState {
   head: ChainHead;
   /** End of the newest sealed window (ISO); undefined before the first window. */
   sealedUpTo?: string;
-  /** Sealed, not yet uploaded, in sequence order. */
+  /** Sealed, not yet uploaded, in sequence order (each read as the row schema: see parsePendingRow). */
   pending: SignedHealthRow[];
+  /** Stored pending rows that are not JSON of the row schema: the heartbeat sets them aside, never uploads them. */
+  refusedPending?: RefusedPendingRow[];
   etag?: string;
   /** Delivery records that expired unsealed since the last row that reported such a loss. */
   expired?: ExpiredTally;
@@ -92,7 +95,16 @@ export interface HealthChainStore {
   addExpired(tenantId: string, expired: Omit<ExpiredTally, 'etag'>): Promise<void>;
   /** Forgets pending rows Log Analytics accepted. */
   removePending(tenantId: string, sequences: readonly number[]): Promise<void>;
+  /**
+   * Sets pending rows aside, never to be uploaded: each is kept, with the
+   * reason, where no read of the pending rows finds it again (for an operator
+   * to inspect). A row is named by the store's id (refusedPending) or by its
+   * sequence number (a row that read well but failed its signature).
+   */
+  quarantinePending(tenantId: string, rows: readonly QuarantinedPendingRow[]): Promise<void>;
 }
+
+export type QuarantinedPendingRow = ({ id: string } | { sequence: number }) & { reason: string };
 
 /** At most this many rows per append (a Table Storage transaction holds 100 operations, one is the head). */
 export const MAX_ROWS_PER_APPEND = 99;

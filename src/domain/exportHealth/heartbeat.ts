@@ -7,7 +7,8 @@ import { sealRows } from './chain';
 import type { DeliveryRecordStore } from './deliveryRecorder';
 import type { HealthChange, HealthRowContent, SignedHealthRow } from './healthRow';
 import { MAX_ROWS_PER_APPEND, type ExpiredTally, type HealthChainStore } from './healthChainStore';
-import { SigningKeyUnavailableError, type HealthSigner } from './signing';
+import { setAsideForeignRows } from './pendingRows';
+import { SigningKeyUnavailableError, type HealthSignatureVerifier, type HealthSigner } from './signing';
 import {
   changeRow,
   emptyDeliveries,
@@ -56,9 +57,13 @@ export const EXPIRY_SWEEP_LIMIT = 20_000;
 /** The sweep runs in the tick that falls in the first minutes of each hour (the timer ticks every 5). */
 const SWEEP_MINUTES = 5;
 
-export type TenantHeartbeatOutcome =
+export type TenantHeartbeatOutcome = (
   | { tenantId: string; outcome: 'ok'; sealedRows: number; uploadedRows: number }
-  | { tenantId: string; outcome: 'uploadFailed' | 'failed'; reason: string; sealedRows: number };
+  | { tenantId: string; outcome: 'uploadFailed' | 'failed'; reason: string; sealedRows: number }
+) & {
+  /** Pending rows set aside this tick, not uploaded: not ours (see pendingRows.ts). */
+  quarantinedRows?: number;
+};
 
 export interface HeartbeatRun {
   /** `unavailable`: no row was signed this tick; delivery is unaffected. */
@@ -74,6 +79,8 @@ export interface HeartbeatDeps {
   recorder: DeliveryRecordStore;
   chain: HealthChainStore;
   signer: () => Promise<HealthSigner>;
+  /** Checks pending rows against our published keys before upload (see pendingRows.ts). */
+  verifier: () => Promise<HealthSignatureVerifier>;
   ingestion: IngestionSink;
   clock: Clock;
   logger: Logger;
@@ -98,9 +105,11 @@ export class Heartbeat implements HealthChangeRecorder {
       this.deps.clock.now().getUTCMinutes() < SWEEP_MINUTES ? await this.expireUnsealedRecords() : undefined;
     const withExpired = expired ? { expired } : {};
     let signer: HealthSigner;
+    let verifier: HealthSignatureVerifier;
     try {
       signer = await this.deps.signer();
       await signer.currentKey();
+      verifier = await this.deps.verifier();
     } catch (error) {
       if (!(error instanceof SigningKeyUnavailableError)) throw error;
       this.deps.logger.error(
@@ -114,7 +123,7 @@ export class Heartbeat implements HealthChangeRecorder {
     }
     const outcomes: TenantHeartbeatOutcome[] = [];
     for (const connection of await this.deps.tenants.list()) {
-      outcomes.push(await this.runTenant(connection, signer));
+      outcomes.push(await this.runTenant(connection, signer, verifier));
     }
     return { signing: 'ok', tenants: outcomes, ...withExpired };
   }
@@ -198,6 +207,16 @@ export class Heartbeat implements HealthChangeRecorder {
       reason,
       health(connection),
     );
+    // A planted row under the next sequence number would make the append below fail, and the change unrecorded.
+    const verifier = await this.deps.verifier();
+    const quarantined = { count: 0 };
+    await setAsideForeignRows(
+      this.deps,
+      connection.tenantId,
+      await this.deps.chain.get(connection.tenantId),
+      verifier,
+      quarantined,
+    );
     for (let attempt = 0; ; attempt += 1) {
       const state = await this.deps.chain.get(connection.tenantId);
       const sealed = await sealRows([content], state.head, signer, this.deps.clock.now());
@@ -215,7 +234,7 @@ export class Heartbeat implements HealthChangeRecorder {
         if (!(error instanceof ConcurrencyConflictError) || attempt >= 3) throw error;
       }
     }
-    await this.uploadPending(connection).catch((error: unknown) => {
+    await this.uploadPending(connection, verifier, quarantined).catch((error: unknown) => {
       this.deps.logger.warn('Health change row sealed; upload retried by the next heartbeat', {
         tenantId: connection.tenantId,
         change,
@@ -227,11 +246,18 @@ export class Heartbeat implements HealthChangeRecorder {
   private async runTenant(
     connection: TenantConnection,
     signer: HealthSigner,
+    verifier: HealthSignatureVerifier,
   ): Promise<TenantHeartbeatOutcome> {
     const tenantId = connection.tenantId;
     let sealedRows = 0;
+    const quarantined = { count: 0 };
+    const withQuarantined = () => (quarantined.count > 0 ? { quarantinedRows: quarantined.count } : {});
     try {
       let state = await this.deps.chain.get(tenantId);
+      // First: a planted row under the next sequence number would make every append below fail.
+      if ((await setAsideForeignRows(this.deps, tenantId, state, verifier, quarantined)).setAside) {
+        state = await this.deps.chain.get(tenantId);
+      }
       const cutoff = this.expiryCutoff();
       const behind = state.sealedUpTo !== undefined && Date.parse(state.sealedUpTo) < cutoff.getTime();
       if (behind || state.expired) {
@@ -346,27 +372,38 @@ export class Heartbeat implements HealthChangeRecorder {
         tenantId,
         reason: describe(error),
       });
-      return { tenantId, outcome: 'failed', reason: describe(error), sealedRows };
+      return { tenantId, outcome: 'failed', reason: describe(error), sealedRows, ...withQuarantined() };
     }
     try {
-      const uploadedRows = await this.uploadPending(connection);
-      return { tenantId, outcome: 'ok', sealedRows, uploadedRows };
+      const uploadedRows = await this.uploadPending(connection, verifier, quarantined);
+      return { tenantId, outcome: 'ok', sealedRows, uploadedRows, ...withQuarantined() };
     } catch (error) {
       this.deps.logger.warn('Health rows not uploaded; they stay sealed and are retried next tick', {
         tenantId,
         reason: describe(error),
       });
-      return { tenantId, outcome: 'uploadFailed', reason: describe(error), sealedRows };
+      return { tenantId, outcome: 'uploadFailed', reason: describe(error), sealedRows, ...withQuarantined() };
     }
   }
 
-  /** Uploads pending rows oldest first; stops at the first failure, keeping the rest pending. */
-  private async uploadPending(connection: TenantConnection): Promise<number> {
+  /** Uploads our pending rows oldest first; stops at the first failure, keeping the rest pending. */
+  private async uploadPending(
+    connection: TenantConnection,
+    verifier: HealthSignatureVerifier,
+    quarantined: { count: number },
+  ): Promise<number> {
     const target = connection.saved;
     // A DCR provisioned before the health stream existed would refuse (or drop) the rows: they
     // stay sealed and pending until the hourly schema upgrade declares the stream.
     if (!target || !declaresHealthStream(target.schemaVersion)) return 0;
-    const { pending } = await this.deps.chain.get(connection.tenantId);
+    const state = await this.deps.chain.get(connection.tenantId);
+    const { rows: pending } = await setAsideForeignRows(
+      this.deps,
+      connection.tenantId,
+      state,
+      verifier,
+      quarantined,
+    );
     let uploaded = 0;
     for (const chunk of chunkBySize<SignedHealthRow>(pending, (row) => rowBytes({ ...row }))) {
       await this.deps.ingestion.upload(

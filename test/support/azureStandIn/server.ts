@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { assertLoopback } from '../loopback';
+import { assertLoopback, loopbackHostProblem, MISDIRECTED_REQUEST } from '../loopback';
 import { readServerTls, type ServerTls } from '../testCa';
 import { armRoute } from './arm';
 import type { Route, StandInContext, StandInOptions } from './context';
@@ -107,6 +107,14 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
+  // Loopback keeps other machines out, not a web page that rebinds its name to 127.0.0.1.
+  const misdirected = loopbackHostProblem(req.headers.host, Number(new URL(context.baseUrl()).port), 'https');
+  if (misdirected) {
+    const text = JSON.stringify({ error: { code: 'MisdirectedRequest', message: misdirected } });
+    res.writeHead(MISDIRECTED_REQUEST, { 'content-type': 'application/json; charset=utf-8' });
+    res.end(text);
+    return;
+  }
   const method = req.method ?? 'GET';
   const url = new URL(req.url ?? '/', context.baseUrl());
   context.state.settle();

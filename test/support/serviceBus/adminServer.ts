@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { assertLoopback } from '../loopback';
+import { assertLoopback, loopbackHostProblem, MISDIRECTED_REQUEST } from '../loopback';
 import { QueueAlreadyExistsError, QueueNotFoundError, QueueOptionsError } from './errors';
 import type { AdminErrorBody, QueueOptions, QueueSummary, StandInMessage, StandInTransfer } from './types';
 
@@ -147,6 +147,13 @@ export async function startAdminServer(standIn: AdministeredStandIn): Promise<Ru
   };
 
   const server = createServer((request, response) => {
+    // Loopback keeps other machines out, not a web page that rebinds its name to 127.0.0.1.
+    const misdirected = loopbackHostProblem(request.headers.host, (server.address() as AddressInfo).port);
+    if (misdirected) {
+      const body: AdminErrorBody = { error: { code: 'MisdirectedRequest', message: misdirected } };
+      send(response, MISDIRECTED_REQUEST, body);
+      return;
+    }
     route(request).then(
       ({ status, body }) => send(response, status, body),
       (error: unknown) => {

@@ -502,6 +502,14 @@ export class StandInQueue {
     return subQueue === 'active' ? this.active : this.deadLettered;
   }
 
+  /**
+   * The key is the MessageId alone, queue-wide, whoever sent it: "duplicate messages having the same
+   * MessageId and sent to the queue within duration of DuplicateDetectionHistoryTimeWindow will be
+   * discarded" (Learn, QueueProperties.RequiresDuplicateDetection:
+   * https://learn.microsoft.com/dotnet/api/azure.messaging.servicebus.administration.queueproperties.requiresduplicatedetection;
+   * https://learn.microsoft.com/azure/service-bus-messaging/duplicate-detection). Discarded silently:
+   * the send succeeds, so a sender cannot tell.
+   */
   private isDuplicate(messageId: string | null, nowMs: number): boolean {
     if (!this.options.requiresDuplicateDetection || messageId === null) {
       return false;

@@ -1,0 +1,261 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, inject, it } from 'vitest';
+import { TableDeliveryRecordStore } from '../../src/adapters/deliveryRecordStore';
+import { TableHealthChainStore } from '../../src/adapters/healthChainStore';
+import { JwksSignatureVerifier } from '../../src/adapters/jwksSignatureVerifier';
+import { LocalHealthSigner } from '../../src/adapters/localHealthSigner';
+import { openTable } from '../../src/adapters/tableStorage';
+import { Heartbeat } from '../../src/domain/exportHealth/heartbeat';
+import type { SignedHealthRow } from '../../src/domain/exportHealth/healthRow';
+import { QUARANTINE_MESSAGE } from '../../src/domain/exportHealth/pendingRows';
+import { verifyHealth } from '../../src/domain/exportHealth/verification';
+import {
+  CA_TABLE,
+  CERTIFICATE_TABLE,
+  HEALTH_SCHEMA_VERSION,
+  HEALTH_STREAM,
+} from '../../src/domain/tableSchema';
+import type { TenantConnection } from '../../src/domain/tenantConnection';
+import { FakeIngestionSink } from '../support/fakeIngestion';
+import { CapturingLogger, FakeClock } from '../support/fakes';
+
+/**
+ * Whoever can write the service's health-chain table (a leaked storage key)
+ * can plant `row-*` entities in a tenant's partition. The heartbeat must not
+ * upload them (they would carry our table's authority into the customer's
+ * workspace), nor fail the tenant's tick on them, nor lose them silently:
+ * each is logged and moved aside (`quarantine-*`), and only rows signed by
+ * our key for that tenant go out. Azurite, the real Tables SDK.
+ */
+
+const settings = { kind: 'connectionString' as const, connectionString: inject('azuriteConnectionString') };
+const noCredential = (): never => {
+  throw new Error('connection-string tables need no credential');
+};
+const table = (prefix: string) =>
+  openTable(settings, `${prefix}${randomUUID().replace(/-/g, '').slice(0, 12)}`, noCredential);
+const INTERVAL = 15;
+const rowKeyOf = (sequence: number) => `row-${String(sequence).padStart(15, '0')}`;
+
+function exportingConnection(tenantId: string): TenantConnection {
+  const at = '2026-12-01T00:00:00.000Z';
+  return {
+    tenantId,
+    state: 'active',
+    stateReason: 'Saved by the portal',
+    stateChangedAt: at,
+    saved: {
+      workspaceResourceId:
+        '/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws',
+      location: 'eastus',
+      dataCollectionRuleId:
+        '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Insights/dataCollectionRules/dcr',
+      dataCollectionRuleImmutableId: 'dcr-00000000000000000000000000000000',
+      logsIngestionEndpoint: 'https://dcr.eastus-1.ingest.monitor.azure.com',
+      streams: { [CA_TABLE]: `Custom-${CA_TABLE}`, [CERTIFICATE_TABLE]: `Custom-${CERTIFICATE_TABLE}` },
+      provisionedAt: at,
+      schemaVersion: HEALTH_SCHEMA_VERSION,
+    },
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+async function world() {
+  const tenant = randomUUID();
+  const connection = exportingConnection(tenant);
+  const recorder = new TableDeliveryRecordStore(table('qrec'), INTERVAL);
+  const chainTable = table('qchain');
+  const chain = new TableHealthChainStore(chainTable);
+  const ingestion = new FakeIngestionSink();
+  const clock = new FakeClock(new Date('2026-12-03T10:05:00Z'));
+  const logger = new CapturingLogger();
+  const signer = await LocalHealthSigner.generate();
+  const verifier = new JwksSignatureVerifier({ keys: await signer.publicKeys() });
+  const heartbeat = new Heartbeat(
+    {
+      tenants: { list: () => Promise.resolve([connection]) },
+      recorder,
+      chain,
+      signer: () => Promise.resolve(signer),
+      verifier: () => Promise.resolve(verifier),
+      ingestion,
+      clock,
+      logger,
+    },
+    { intervalMinutes: INTERVAL, graceMs: 120_000, maxWindowsPerTick: 96, maxUnsealedWindows: 96 },
+  );
+  const healthRows = (): SignedHealthRow[] =>
+    ingestion.delivered
+      .filter((upload) => upload.stream === HEALTH_STREAM)
+      .flatMap((upload) => upload.rows as unknown as SignedHealthRow[]);
+  /** What an attacker with the storage key writes: a raw entity in the tenant's partition. */
+  const plant = async (rowKey: string, row: unknown) => {
+    const client = await chainTable.get();
+    await client.upsertEntity({ partitionKey: tenant.toLowerCase(), rowKey, row }, 'Replace');
+  };
+  const entities = async () => {
+    const client = await chainTable.get();
+    const all: Array<Record<string, unknown> & { rowKey: string }> = [];
+    for await (const entity of client.listEntities<Record<string, unknown>>({
+      queryOptions: { filter: `PartitionKey eq '${tenant.toLowerCase()}'` },
+    })) {
+      all.push(entity as Record<string, unknown> & { rowKey: string });
+    }
+    return all;
+  };
+  return {
+    tenant,
+    connection,
+    chain,
+    ingestion,
+    clock,
+    logger,
+    heartbeat,
+    verifier,
+    healthRows,
+    plant,
+    entities,
+  };
+}
+
+describe('planted pending health rows (Azurite)', () => {
+  it('a pending row that is not JSON neither fails the tick nor is uploaded: it is logged and quarantined', async () => {
+    const w = await world();
+    w.clock.set(new Date('2026-12-03T10:18:00Z'));
+    // An empty window seals one row per event table.
+    expect((await w.heartbeat.run()).tenants[0]).toMatchObject({ outcome: 'ok', uploadedRows: 2 });
+
+    await w.plant(rowKeyOf(7), '{"RowKind_s": "window", not json');
+    w.clock.set(new Date('2026-12-03T10:33:00Z'));
+    const run = await w.heartbeat.run();
+
+    // The tenant's health goes on: the next window is sealed and uploaded.
+    expect(run.tenants[0]).toMatchObject({
+      outcome: 'ok',
+      sealedRows: 2,
+      uploadedRows: 2,
+      quarantinedRows: 1,
+    });
+    expect(w.healthRows().map((row) => row.Sequence_d)).toEqual([1, 2, 3, 4]);
+    const report = await verifyHealth(w.healthRows(), [], w.verifier);
+    expect(report.problems).toEqual([]);
+    // Not lost: kept aside with its text and the reason, and an error line names the tenant and key.
+    const kept = (await w.entities()).filter((entity) => entity.rowKey.startsWith('quarantine-'));
+    expect(kept).toEqual([
+      expect.objectContaining({
+        originalRowKey: rowKeyOf(7),
+        row: '{"RowKind_s": "window", not json',
+        reason: 'the row is not JSON',
+      }),
+    ]);
+    expect(w.logger.lines).toContainEqual({
+      level: 'error',
+      message: QUARANTINE_MESSAGE,
+      fields: { tenantId: w.tenant, rowKey: rowKeyOf(7), reason: 'the row is not JSON' },
+    });
+    const state = await w.chain.get(w.tenant);
+    expect(state.pending).toEqual([]);
+    expect(state.refusedPending).toBeUndefined();
+
+    // Set aside once: the next tick finds nothing to quarantine.
+    w.clock.set(new Date('2026-12-03T10:48:00Z'));
+    const next = await w.heartbeat.run();
+    expect(next.tenants[0]).toMatchObject({ outcome: 'ok', uploadedRows: 2 });
+    expect(next.tenants[0]?.quarantinedRows).toBeUndefined();
+  });
+
+  it('a forged row under the next sequence number (valid JSON, not our signature) is set aside before it can block sealing', async () => {
+    const w = await world();
+    w.clock.set(new Date('2026-12-03T10:18:00Z'));
+    await w.heartbeat.run();
+    const [genuine] = w.healthRows();
+    // A copy of our row 1, moved to the next sequence (3) and claiming deliveries: its signature no longer matches.
+    const forged = { ...genuine!, Sequence_d: 3, DeliveredCount_d: 3 };
+    await w.plant(rowKeyOf(3), JSON.stringify(forged));
+
+    w.clock.set(new Date('2026-12-03T10:33:00Z'));
+    const run = await w.heartbeat.run();
+
+    expect(run.tenants[0]).toMatchObject({
+      outcome: 'ok',
+      sealedRows: 2,
+      uploadedRows: 2,
+      quarantinedRows: 1,
+    });
+    const uploaded = w.healthRows();
+    expect(uploaded.map((row) => row.Sequence_d)).toEqual([1, 2, 3, 4]);
+    expect(uploaded[2]).toMatchObject({ DeliveredCount_d: 0 });
+    expect((await verifyHealth(uploaded, [], w.verifier)).problems).toEqual([]);
+    expect(w.logger.lines).toContainEqual({
+      level: 'error',
+      message: QUARANTINE_MESSAGE,
+      fields: {
+        tenantId: w.tenant,
+        sequence: 3,
+        reason: 'the signature does not match the row (forged or altered)',
+      },
+    });
+  });
+
+  it('uploads only rows signed by our key for this tenant: another tenant’s row, an unknown column, a wrong key or a moved row are set aside', async () => {
+    const w = await world();
+    const other = await world();
+    w.clock.set(new Date('2026-12-03T10:18:00Z'));
+    other.clock.set(new Date('2026-12-03T10:18:00Z'));
+    await w.heartbeat.run();
+    await other.heartbeat.run();
+    const [ours] = w.healthRows();
+    // The other world has a tenant and a signing key of its own.
+    const [theirs] = other.healthRows();
+    const otherKey = { ...theirs!, CustomerTenantId_g: w.tenant.toLowerCase() };
+
+    const planted: Array<[string, unknown, string]> = [
+      [rowKeyOf(41), JSON.stringify({ ...theirs, Sequence_d: 41 }), 'another tenant'],
+      [rowKeyOf(42), JSON.stringify({ ...ours, Sequence_d: 42, Evil_s: 'x' }), 'schema'],
+      [rowKeyOf(43), JSON.stringify({ ...otherKey, Sequence_d: 43 }), 'published keys'],
+      [rowKeyOf(44), JSON.stringify(ours), 'another sequence'],
+      [rowKeyOf(45), 12345, 'no row text'],
+      // Under the sequence the change below takes: it would make its append fail.
+      [rowKeyOf(3), JSON.stringify({ ...ours, Sequence_d: 3 }), 'signature does not match'],
+    ];
+    for (const [rowKey, row] of planted) await w.plant(rowKey, row);
+    const before = w.healthRows().length;
+
+    // A change recorded through the API uploads at once: it must not carry the planted rows out either.
+    await w.heartbeat.recordChange(w.connection, 'settingsSaved', 'tenant:admin', 'Saved by the portal');
+
+    const sent = w.healthRows().slice(before);
+    expect(sent.map((row) => [row.Sequence_d, row.RowKind_s])).toEqual([[3, 'change']]);
+    const errors = w.logger.lines.filter((line) => line.message === QUARANTINE_MESSAGE);
+    expect(errors).toHaveLength(planted.length);
+    for (const [rowKey, , reason] of planted) {
+      const sequence = Number(rowKey.slice(4));
+      expect(
+        errors.some(
+          (line) =>
+            (line.fields?.rowKey === rowKey || line.fields?.sequence === sequence) &&
+            String(line.fields?.reason).includes(reason),
+        ),
+        `${rowKey} set aside for "${reason}": ${JSON.stringify(errors.map((line) => line.fields))}`,
+      ).toBe(true);
+    }
+    const kept = (await w.entities()).filter((entity) => entity.rowKey.startsWith('quarantine-'));
+    expect(kept.map((entity) => entity.originalRowKey).sort()).toEqual(planted.map(([key]) => key).sort());
+    expect((await w.chain.get(w.tenant)).pending).toEqual([]);
+    expect((await verifyHealth(w.healthRows(), [], w.verifier)).problems).toEqual([]);
+  });
+
+  it('a genuine pending row whose upload failed is still ours: uploaded on the next tick, nothing set aside', async () => {
+    const w = await world();
+    w.ingestion.faults.set(w.tenant, { kind: 'unavailable' });
+    w.clock.set(new Date('2026-12-03T10:18:00Z'));
+    expect((await w.heartbeat.run()).tenants[0]).toMatchObject({ outcome: 'uploadFailed', sealedRows: 2 });
+    w.ingestion.faults.delete(w.tenant);
+    w.clock.set(new Date('2026-12-03T10:33:00Z'));
+    const run = await w.heartbeat.run();
+    expect(run.tenants[0]).toMatchObject({ outcome: 'ok', uploadedRows: 4 });
+    expect(run.tenants[0]?.quarantinedRows).toBeUndefined();
+    expect(w.logger.lines.filter((line) => line.message === QUARANTINE_MESSAGE)).toEqual([]);
+  });
+});
