@@ -1,9 +1,9 @@
 import { armLiteral, optionalRuleSettings, parentTechniques, scheduleSettings } from '../sentinelArm';
 import type { AnalyticRule, SentinelContent } from '../sentinelContent';
 import {
+  addContentTemplates,
   contentProductId,
-  contentTemplate,
-  metadataResource,
+  templateSpecName,
   type PackageContext,
   type TemplateParts,
   ALERT_RULE_TEMPLATES_API_VERSION,
@@ -16,60 +16,40 @@ export function addAnalyticRules(
   context: PackageContext,
   template: TemplateParts,
 ): void {
-  const solution = content.solution.content;
-  const { variables, resources, dependencies } = template;
-  content.analyticRules.forEach(({ content: rule }, index) => {
-    const n = index + 1;
+  addContentTemplates(context, template, content.analyticRules, (rule, n) => {
     const object = `variables('analyticRuleObject${n}')`;
-    variables[`analyticRuleObject${n}`] = {
-      [`analyticRuleVersion${n}`]: rule.version,
-      [`_analyticRulecontentId${n}`]: rule.id,
-      [`analyticRuleId${n}`]: `[resourceId('Microsoft.SecurityInsights/AlertRuleTemplates', '${rule.id}')]`,
-      [`analyticRuleTemplateSpecName${n}`]: `[concat(parameters('workspace'),'/Microsoft.SecurityInsights/',concat(parameters('workspace'),'-ar-',uniquestring('${rule.id}')))]`,
-      [`_analyticRulecontentProductId${n}`]: contentProductId(
-        'ar',
-        'AnalyticsRule',
-        `'${rule.id}'`,
-        `'${rule.version}'`,
-      ),
-    };
-    resources.push(
-      contentTemplate(context, {
-        name: `[${object}.analyticRuleTemplateSpecName${n}]`,
-        description: `${solution.Name} Analytics Rule ${n} with template version ${solution.Version}`,
-        contentVersion: `[${object}.analyticRuleVersion${n}]`,
-        resources: [
-          {
-            type: 'Microsoft.SecurityInsights/AlertRuleTemplates',
-            name: `[${object}._analyticRulecontentId${n}]`,
-            apiVersion: ALERT_RULE_TEMPLATES_API_VERSION,
-            kind: rule.kind,
-            location: "[parameters('workspace-location')]",
-            properties: alertRuleTemplateProperties(rule),
-          },
-          metadataResource(
-            context,
-            `[concat(parameters('workspace'),'/Microsoft.SecurityInsights/',concat('AnalyticsRule-', last(split(${object}.analyticRuleId${n},'/'))))]`,
-            {
-              description: `${solution.Name} Analytics Rule ${n}`,
-              parentId: `[${object}.analyticRuleId${n}]`,
-              contentId: `[${object}._analyticRulecontentId${n}]`,
-              kind: 'AnalyticsRule',
-              version: `[${object}.analyticRuleVersion${n}]`,
-            },
-          ),
-        ],
-        contentId: `[${object}._analyticRulecontentId${n}]`,
-        contentKind: 'AnalyticsRule',
-        displayName: rule.name,
-        productId: `[${object}._analyticRulecontentProductId${n}]`,
-      }),
-    );
-    dependencies.push({
+    return {
       kind: 'AnalyticsRule',
-      contentId: `[${object}._analyticRulecontentId${n}]`,
-      version: `[${object}.analyticRuleVersion${n}]`,
-    });
+      variables: {
+        [`analyticRuleObject${n}`]: {
+          [`analyticRuleVersion${n}`]: rule.version,
+          [`_analyticRulecontentId${n}`]: rule.id,
+          [`analyticRuleId${n}`]: `[resourceId('Microsoft.SecurityInsights/AlertRuleTemplates', '${rule.id}')]`,
+          [`analyticRuleTemplateSpecName${n}`]: templateSpecName('AnalyticsRule', `'${rule.id}'`),
+          [`_analyticRulecontentProductId${n}`]: contentProductId(
+            'AnalyticsRule',
+            `'${rule.id}'`,
+            `'${rule.version}'`,
+          ),
+        },
+      },
+      templateSpecName: `${object}.analyticRuleTemplateSpecName${n}`,
+      contentId: `${object}._analyticRulecontentId${n}`,
+      version: `${object}.analyticRuleVersion${n}`,
+      productId: `${object}._analyticRulecontentProductId${n}`,
+      parentId: `${object}.analyticRuleId${n}`,
+      metadataDescription: `${context.name} Analytics Rule ${n}`,
+      description: `${context.name} Analytics Rule ${n} with template version ${context.version}`,
+      displayName: rule.name,
+      resource: {
+        type: 'Microsoft.SecurityInsights/AlertRuleTemplates',
+        name: `[${object}._analyticRulecontentId${n}]`,
+        apiVersion: ALERT_RULE_TEMPLATES_API_VERSION,
+        kind: rule.kind,
+        location: "[parameters('workspace-location')]",
+        properties: alertRuleTemplateProperties(rule),
+      },
+    };
   });
 }
 

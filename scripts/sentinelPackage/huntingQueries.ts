@@ -1,9 +1,9 @@
 import { armLiteral, parentTechniques } from '../sentinelArm';
 import type { HuntingQuery, SentinelContent } from '../sentinelContent';
 import {
-  contentProductId,
-  contentTemplate,
-  metadataResource,
+  addContentTemplates,
+  productIdExpression,
+  templateSpecName,
   type PackageContext,
   type TemplateParts,
   type Json,
@@ -16,52 +16,29 @@ export function addHuntingQueries(
   context: PackageContext,
   template: TemplateParts,
 ): void {
-  const solution = content.solution.content;
-  const { variables, resources, dependencies } = template;
-  content.huntingQueries.forEach(({ content: hunt }, index) => {
-    const n = index + 1;
+  addContentTemplates(context, template, content.huntingQueries, (hunt, n) => {
     const object = `variables('huntingQueryObject${n}')`;
-    variables[`huntingQueryObject${n}`] = {
-      [`huntingQueryVersion${n}`]: hunt.version,
-      [`_huntingQuerycontentId${n}`]: hunt.id,
-      [`huntingQueryTemplateSpecName${n}`]: `[concat(parameters('workspace'),'/Microsoft.SecurityInsights/',concat(parameters('workspace'),'-hq-',uniquestring('${hunt.id}')))]`,
-    };
-    const productId = contentProductId(
-      'hq',
-      'HuntingQuery',
-      `${object}._huntingQuerycontentId${n}`,
-      `'${hunt.version}'`,
-    );
-    resources.push(
-      contentTemplate(context, {
-        name: `[${object}.huntingQueryTemplateSpecName${n}]`,
-        description: `${hunt.name.replace(/[^A-Za-z0-9 _-]/g, '')}_HuntingQueries Hunting Query with template version ${solution.Version}`,
-        contentVersion: `[${object}.huntingQueryVersion${n}]`,
-        resources: [
-          huntingQuerySavedSearch(hunt, `${solution.Name}_Hunting_Query_${n}`),
-          metadataResource(
-            context,
-            `[concat(parameters('workspace'),'/Microsoft.SecurityInsights/',concat('HuntingQuery-', last(split(resourceId('Microsoft.OperationalInsights/savedSearches', ${object}._huntingQuerycontentId${n}),'/'))))]`,
-            {
-              description: `${solution.Name} Hunting Query ${n}`,
-              parentId: `[resourceId('Microsoft.OperationalInsights/savedSearches', ${object}._huntingQuerycontentId${n})]`,
-              contentId: `[${object}._huntingQuerycontentId${n}]`,
-              kind: 'HuntingQuery',
-              version: `[${object}.huntingQueryVersion${n}]`,
-            },
-          ),
-        ],
-        contentId: `[${object}._huntingQuerycontentId${n}]`,
-        contentKind: 'HuntingQuery',
-        displayName: hunt.name,
-        productId,
-      }),
-    );
-    dependencies.push({
+    const contentId = `${object}._huntingQuerycontentId${n}`;
+    return {
       kind: 'HuntingQuery',
-      contentId: `[${object}._huntingQuerycontentId${n}]`,
-      version: `[${object}.huntingQueryVersion${n}]`,
-    });
+      variables: {
+        [`huntingQueryObject${n}`]: {
+          [`huntingQueryVersion${n}`]: hunt.version,
+          [`_huntingQuerycontentId${n}`]: hunt.id,
+          [`huntingQueryTemplateSpecName${n}`]: templateSpecName('HuntingQuery', `'${hunt.id}'`),
+        },
+      },
+      templateSpecName: `${object}.huntingQueryTemplateSpecName${n}`,
+      contentId,
+      version: `${object}.huntingQueryVersion${n}`,
+      // The packager keeps no variable for a hunting query's product id.
+      productId: productIdExpression('HuntingQuery', contentId, `'${hunt.version}'`),
+      parentId: `resourceId('Microsoft.OperationalInsights/savedSearches', ${contentId})`,
+      metadataDescription: `${context.name} Hunting Query ${n}`,
+      description: `${hunt.name.replace(/[^A-Za-z0-9 _-]/g, '')}_HuntingQueries Hunting Query with template version ${context.version}`,
+      displayName: hunt.name,
+      resource: huntingQuerySavedSearch(hunt, `${context.name}_Hunting_Query_${n}`),
+    };
   });
 }
 

@@ -6,6 +6,7 @@ import { addDataConnectors } from './dataConnectors';
 import { addHuntingQueries } from './huntingQueries';
 import {
   CONTENT_API_VERSION,
+  contentProductId,
   type Json,
   type PackageContext,
   TEMPLATE_SCHEMA,
@@ -70,7 +71,11 @@ export function buildPackage(content: SentinelContent): PackageFiles {
   addAnalyticRules(content, context, template);
   addHuntingQueries(content, context, template);
 
-  variables._solutioncontentProductId = `[concat(take(variables('_solutionId'),50),'-','sl','-', uniqueString(concat(variables('_solutionId'),'-','Solution','-',variables('_solutionId'),'-', variables('_solutionVersion'))))]`;
+  variables._solutioncontentProductId = contentProductId(
+    'Solution',
+    "variables('_solutionId')",
+    "variables('_solutionVersion')",
+  );
   resources.push({
     type: 'Microsoft.OperationalInsights/workspaces/providers/contentPackages',
     apiVersion: CONTENT_API_VERSION,

@@ -19,8 +19,29 @@ export const TEMPLATE_SCHEMA =
 
 export type Json = Record<string, unknown>;
 
-export function contentProductId(kindCode: string, kind: string, contentId: string, version: string): string {
-  return `[concat(take(variables('_solutionId'),50),'-','${kindCode}','-', uniqueString(concat(variables('_solutionId'),'-','${kind}','-',${contentId},'-', ${version})))]`;
+/** The kinds of content the package carries, with the code the packager writes into their names and product ids. */
+const KIND_CODES = {
+  AnalyticsRule: 'ar',
+  HuntingQuery: 'hq',
+  Workbook: 'wb',
+  DataConnector: 'dc',
+  Solution: 'sl',
+} as const;
+
+export type ContentKind = keyof typeof KIND_CODES;
+
+/** The product id expression (without brackets) for content of `kind` with these id and version expressions. */
+export function productIdExpression(kind: ContentKind, contentId: string, version: string): string {
+  return `concat(take(variables('_solutionId'),50),'-','${KIND_CODES[kind]}','-', uniqueString(concat(variables('_solutionId'),'-','${kind}','-',${contentId},'-', ${version})))`;
+}
+
+export function contentProductId(kind: ContentKind, contentId: string, version: string): string {
+  return `[${productIdExpression(kind, contentId, version)}]`;
+}
+
+/** The name of a content item's contentTemplates resource, unique per workspace and content id. */
+export function templateSpecName(kind: ContentKind, contentId: string): string {
+  return `[concat(parameters('workspace'),'/Microsoft.SecurityInsights/',concat(parameters('workspace'),'-${KIND_CODES[kind]}-',uniquestring(${contentId})))]`;
 }
 
 export interface PackageContext {
@@ -102,4 +123,76 @@ export interface TemplateParts {
   readonly parameters: Record<string, Json>;
   readonly resources: Json[];
   readonly dependencies: Json[];
+}
+
+/**
+ * What one rule, hunting query, workbook or data connector adds to the package; everything else
+ * (the contentTemplates resource wrapping `resource` and its metadata, the dependency) is the same
+ * for every kind. Expressions are ARM template expressions without their brackets, spelled the way
+ * the packager names this kind's variables.
+ */
+export interface ContentItem {
+  readonly kind: Exclude<ContentKind, 'Solution'>;
+  /** Added to the main template's parameters and variables, in this order. */
+  readonly parameters?: Record<string, Json>;
+  readonly variables: Json;
+  readonly templateSpecName: string;
+  readonly contentId: string;
+  readonly version: string;
+  /** The expression of the product id; a literal product id expression for kinds that keep none in a variable. */
+  readonly productId: string;
+  /** The resource id the metadata hangs off. */
+  readonly parentId: string;
+  /** The resource id the metadata's name is made from, where the packager spells it differently from parentId. */
+  readonly metadataNameId?: string;
+  readonly metadataDescription?: string;
+  /** The contentTemplates resource's description and display name. */
+  readonly description: string;
+  readonly displayName: string;
+  /** The resource the contentTemplates resource deploys. */
+  readonly resource: Json;
+  /** Resources the main template carries right after the contentTemplates resource, given the item's metadata. */
+  readonly topLevel?: (metadata: Json) => Json[];
+}
+
+/** Per item of one kind (numbered from 1, as the packager does): its variables, contentTemplates resource and dependency. */
+export function addContentTemplates<T>(
+  context: PackageContext,
+  template: TemplateParts,
+  items: ReadonlyArray<{ readonly content: T }>,
+  describe: (item: T, n: number) => ContentItem,
+): void {
+  items.forEach(({ content }, index) => {
+    const item = describe(content, index + 1);
+    Object.assign(template.parameters, item.parameters);
+    Object.assign(template.variables, item.variables);
+    const { kind } = item;
+    const contentId = `[${item.contentId}]`;
+    const version = `[${item.version}]`;
+    const metadata = metadataResource(
+      context,
+      `[concat(parameters('workspace'),'/Microsoft.SecurityInsights/',concat('${kind}-', last(split(${item.metadataNameId ?? item.parentId},'/'))))]`,
+      {
+        description: item.metadataDescription,
+        parentId: `[${item.parentId}]`,
+        contentId,
+        kind,
+        version,
+      },
+    );
+    template.resources.push(
+      contentTemplate(context, {
+        name: `[${item.templateSpecName}]`,
+        description: item.description,
+        contentVersion: version,
+        resources: [item.resource, metadata],
+        contentId,
+        contentKind: kind,
+        displayName: item.displayName,
+        productId: `[${item.productId}]`,
+      }),
+      ...(item.topLevel?.(metadata) ?? []),
+    );
+    template.dependencies.push({ kind, contentId, version });
+  });
 }

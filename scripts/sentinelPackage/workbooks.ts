@@ -1,9 +1,9 @@
 import { armLiteral } from '../sentinelArm';
 import type { SentinelContent } from '../sentinelContent';
 import {
+  addContentTemplates,
   contentProductId,
-  contentTemplate,
-  metadataResource,
+  templateSpecName,
   type PackageContext,
   type TemplateParts,
   WORKBOOKS_PACKAGE_API_VERSION,
@@ -15,73 +15,51 @@ export function addWorkbooks(
   context: PackageContext,
   template: TemplateParts,
 ): void {
-  const solution = content.solution.content;
-  const { variables, resources, dependencies, parameters } = template;
-  content.workbooks.forEach(({ content: workbook }, index) => {
-    const n = index + 1;
+  addContentTemplates(context, template, content.workbooks, (workbook, n) => {
     const { metadata: workbookMetadata, ...serialized } = workbook;
-    parameters[`workbook${n}-name`] = {
-      type: 'string',
-      defaultValue: workbookMetadata.title,
-      minLength: 1,
-      metadata: { description: 'Name for the workbook' },
-    };
-    Object.assign(variables, {
-      [`workbookVersion${n}`]: workbookMetadata.version,
-      [`workbookContentId${n}`]: workbookMetadata.workbookKey,
-      [`workbookId${n}`]: `[resourceId('Microsoft.Insights/workbooks', variables('workbookContentId${n}'))]`,
-      [`workbookTemplateSpecName${n}`]: `[concat(parameters('workspace'),'/Microsoft.SecurityInsights/',concat(parameters('workspace'),'-wb-',uniquestring(variables('_workbookContentId${n}'))))]`,
-      [`_workbookContentId${n}`]: `[variables('workbookContentId${n}')]`,
-      [`_workbookcontentProductId${n}`]: contentProductId(
-        'wb',
-        'Workbook',
-        `variables('_workbookContentId${n}')`,
-        `variables('workbookVersion${n}')`,
-      ),
-    });
-    resources.push(
-      contentTemplate(context, {
-        name: `[variables('workbookTemplateSpecName${n}')]`,
-        description: `${workbookMetadata.title} Workbook with template version ${solution.Version}`,
-        contentVersion: `[variables('workbookVersion${n}')]`,
-        resources: [
-          {
-            type: 'Microsoft.Insights/workbooks',
-            name: `[variables('workbookContentId${n}')]`,
-            location: "[parameters('workspace-location')]",
-            kind: 'shared',
-            apiVersion: WORKBOOKS_PACKAGE_API_VERSION,
-            metadata: { description: armLiteral(workbookMetadata.description) },
-            properties: {
-              displayName: `[parameters('workbook${n}-name')]`,
-              serializedData: armLiteral(JSON.stringify(serialized)),
-              version: '1.0',
-              sourceId: "[variables('workspaceResourceId')]",
-              category: 'sentinel',
-            },
-          },
-          metadataResource(
-            context,
-            `[concat(parameters('workspace'),'/Microsoft.SecurityInsights/',concat('Workbook-', last(split(variables('workbookId${n}'),'/'))))]`,
-            {
-              description: armLiteral(workbookMetadata.description),
-              parentId: `[variables('workbookId${n}')]`,
-              contentId: `[variables('_workbookContentId${n}')]`,
-              kind: 'Workbook',
-              version: `[variables('workbookVersion${n}')]`,
-            },
-          ),
-        ],
-        contentId: `[variables('_workbookContentId${n}')]`,
-        contentKind: 'Workbook',
-        displayName: `[parameters('workbook${n}-name')]`,
-        productId: `[variables('_workbookcontentProductId${n}')]`,
-      }),
-    );
-    dependencies.push({
+    const contentId = `variables('_workbookContentId${n}')`;
+    const version = `variables('workbookVersion${n}')`;
+    return {
       kind: 'Workbook',
-      contentId: `[variables('_workbookContentId${n}')]`,
-      version: `[variables('workbookVersion${n}')]`,
-    });
+      parameters: {
+        [`workbook${n}-name`]: {
+          type: 'string',
+          defaultValue: workbookMetadata.title,
+          minLength: 1,
+          metadata: { description: 'Name for the workbook' },
+        },
+      },
+      variables: {
+        [`workbookVersion${n}`]: workbookMetadata.version,
+        [`workbookContentId${n}`]: workbookMetadata.workbookKey,
+        [`workbookId${n}`]: `[resourceId('Microsoft.Insights/workbooks', variables('workbookContentId${n}'))]`,
+        [`workbookTemplateSpecName${n}`]: templateSpecName('Workbook', contentId),
+        [`_workbookContentId${n}`]: `[variables('workbookContentId${n}')]`,
+        [`_workbookcontentProductId${n}`]: contentProductId('Workbook', contentId, version),
+      },
+      templateSpecName: `variables('workbookTemplateSpecName${n}')`,
+      contentId,
+      version,
+      productId: `variables('_workbookcontentProductId${n}')`,
+      parentId: `variables('workbookId${n}')`,
+      metadataDescription: armLiteral(workbookMetadata.description),
+      description: `${workbookMetadata.title} Workbook with template version ${context.version}`,
+      displayName: `[parameters('workbook${n}-name')]`,
+      resource: {
+        type: 'Microsoft.Insights/workbooks',
+        name: `[variables('workbookContentId${n}')]`,
+        location: "[parameters('workspace-location')]",
+        kind: 'shared',
+        apiVersion: WORKBOOKS_PACKAGE_API_VERSION,
+        metadata: { description: armLiteral(workbookMetadata.description) },
+        properties: {
+          displayName: `[parameters('workbook${n}-name')]`,
+          serializedData: armLiteral(JSON.stringify(serialized)),
+          version: '1.0',
+          sourceId: "[variables('workspaceResourceId')]",
+          category: 'sentinel',
+        },
+      },
+    };
   });
 }

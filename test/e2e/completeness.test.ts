@@ -1,11 +1,8 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadSentinelContent } from '../../scripts/sentinelContent';
 import { HEALTH_TABLE, TABLE_NAMES } from '../../src/domain/tableSchema';
 import type { AuditEvent } from '../../src/domain/eventContract';
 import { buildEvent, sampleEvent } from '../../src/producer';
-import { AzureStandInAdmin } from '../support/azureStandIn';
 import { normalizedQuery, ROWS_MISSING_STEPS, rowsMissingRule } from '../support/rowsMissingRule';
 import {
   TenantApi,
@@ -15,7 +12,7 @@ import {
   rowCountsByRecordId,
   workspaceRows,
 } from '../support/sandboxClient';
-import { eventually, sandboxForThisFile, type SandboxProcess } from '../support/sandboxProcess';
+import { e2eSandbox, eventually, runToExit, type ProcessOutcome } from './support/harness';
 
 /**
  * Issue 17's proof end to end, through the sandbox's public surfaces: events delivered in several
@@ -24,24 +21,15 @@ import { eventually, sandboxForThisFile, type SandboxProcess } from '../support/
  * by verify and by the Sentinel "rows missing" rule, and a purged health row breaks the chain.
  */
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 // Timers every second: the heartbeat seals each one-minute window about 5 s after it ends.
-const currentSandbox = sandboxForThisFile({ args: ['--timer-every', '1'] });
-let sandbox: SandboxProcess;
+const sandbox = e2eSandbox({ args: ['--timer-every', '1'] });
 
 /** The ready line's command, in a plain shell with nothing of this test's environment but PATH and HOME. */
-function runVerify(command: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(command, {
-      shell: '/bin/sh',
-      cwd: repoRoot,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    child.once('close', (code) => resolve({ code, output }));
+function runVerify(command: string): Promise<ProcessOutcome> {
+  return runToExit(command, [], {
+    shell: '/bin/sh',
+    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    until: 'close',
   });
 }
 
@@ -56,9 +44,7 @@ async function purge(rowsUrl: string, query: string): Promise<{ status: number; 
 
 describe('proving completeness in the sandbox', { timeout: 300_000 }, () => {
   it('verify exits 0, then 3 naming a purged event row (which the rows-missing rule finds too), then reports a purged health row as a broken chain', async () => {
-    sandbox = currentSandbox();
-    const { info } = sandbox;
-    const azure = new AzureStandInAdmin(info.azureAdminUrl);
+    const { info, azure } = sandbox;
     const api = new TenantApi(info.apiBaseUrl, demoTenant(info));
     await api.connectAndSave();
 

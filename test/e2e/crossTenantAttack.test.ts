@@ -1,8 +1,7 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildEvent, sampleEvent } from '../../src/producer';
-import { AzureStandInAdmin } from '../support/azureStandIn';
 import { TenantApi, addTenant, publish, type ApiResponse } from '../support/sandboxClient';
-import { eventually, sandboxForThisFile, type SandboxProcess } from '../support/sandboxProcess';
+import { e2eSandbox, eventually, refuseNextUpload } from './support/harness';
 
 /**
  * Issue 13's attack against the running sandbox: someone creates an Entra tenant of their own,
@@ -11,14 +10,7 @@ import { eventually, sandboxForThisFile, type SandboxProcess } from '../support/
  * parked events are exactly as they were; the operator's portal token still manages the victim.
  */
 
-const currentSandbox = sandboxForThisFile();
-let sandbox: SandboxProcess;
-let azure: AzureStandInAdmin;
-
-beforeAll(() => {
-  sandbox = currentSandbox();
-  azure = new AzureStandInAdmin(sandbox.info.azureAdminUrl);
-});
+const sandbox = e2eSandbox();
 
 /** Every route and method the API registers, with a body that would do harm if it were accepted. */
 function everyRoute(victim: TenantApi): Array<[string, string, unknown]> {
@@ -46,17 +38,8 @@ describe('an Entra tenant of its own with every role', { timeout: 90_000 }, () =
     await victim.connectAndSave();
 
     // One parked event for the victim: the workspace refuses the next upload outright.
-    await azure.injectFault({
-      face: 'ingestion',
-      operation: 'upload',
-      tenantId: victimTenant.tenantId,
-      // Only the event's table: a heartbeat's health-row upload (one-minute windows here) must not take it.
-      stream: 'Custom-EZCA_Certificates_CL',
-      status: 400,
-      errorCode: 'InvalidRequest',
-      message: 'The record does not match the stream declaration.',
-      times: 1,
-    });
+    // Only the event's table: a heartbeat's health-row upload (one-minute windows here) must not take it.
+    await refuseNextUpload(sandbox.azure, victimTenant.tenantId, 'Custom-EZCA_Certificates_CL');
     await publish(info, [buildEvent(sampleEvent(4888, victimTenant.tenantId))]);
     const parkedBefore = await eventually('the victim to have a parked event', async () => {
       const ids = await parkedIds(victim);
@@ -69,7 +52,7 @@ describe('an Entra tenant of its own with every role', { timeout: 90_000 }, () =
     const attackerTenant = await addTenant(info);
     const tokens = await Promise.all(
       [info.portalClientId, undefined].map(async (clientId) => {
-        const minted = await azure.mintToken({
+        const minted = await sandbox.azure.mintToken({
           tenantId: attackerTenant.tenantId,
           roles: ['SiemExport.Manage', 'SiemExport.AllTenants'],
           ...(clientId ? { clientId } : {}),

@@ -1,11 +1,10 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CONNECTION_TEST_EVENT_ID, EVENT_CATALOG } from '../../src/domain/catalog';
 import type { AuditEvent } from '../../src/domain/eventContract';
 import { CA_TABLE, TABLE_NAMES } from '../../src/domain/tableSchema';
 import { buildEvent, sampleEvent } from '../../src/producer';
-import { AzureStandInAdmin } from '../support/azureStandIn';
 import { TenantApi, addTenant, publish, rowCountsByRecordId, workspaceRows } from '../support/sandboxClient';
-import { eventually, sandboxForThisFile, type SandboxProcess } from '../support/sandboxProcess';
+import { e2eSandbox, eventually } from './support/harness';
 import type { SandboxTenant } from '../../sandbox/controlServer';
 
 /**
@@ -22,7 +21,7 @@ const PER_TENANT_IN_FLIGHT = Math.max(1, Math.floor(MAX_CONCURRENT_UPLOADS / 2))
 /** The stand-in's Retry-After during the outage: the pause interval P. */
 const RETRY_AFTER_SECONDS = 3;
 
-const currentSandbox = sandboxForThisFile({
+const sandbox = e2eSandbox({
   args: [
     '--instances',
     String(INSTANCES),
@@ -30,13 +29,6 @@ const currentSandbox = sandboxForThisFile({
     `FORWARDER_MAX_CONCURRENT_UPLOADS=${MAX_CONCURRENT_UPLOADS}`,
   ],
   readyTimeoutMs: 120_000,
-});
-let sandbox: SandboxProcess;
-let azure: AzureStandInAdmin;
-
-beforeAll(() => {
-  sandbox = currentSandbox();
-  azure = new AzureStandInAdmin(sandbox.info.azureAdminUrl);
 });
 
 async function connectedTenant(): Promise<SandboxTenant> {
@@ -102,7 +94,7 @@ describe(`${INSTANCES} forwarder instances on one queue`, { timeout: 240_000 }, 
     const tenants = await Promise.all([connectedTenant(), connectedTenant(), connectedTenant()]);
     const [, , refusing] = tenants;
     // One tenant's workspace refuses every CA row outright: those are parked, its certificates land.
-    await azure.injectFault({
+    await sandbox.azure.injectFault({
       face: 'ingestion',
       operation: 'upload',
       tenantId: refusing.tenantId,
@@ -169,15 +161,15 @@ describe(`${INSTANCES} forwarder instances on one queue`, { timeout: 240_000 }, 
     }
     // The queue had competing consumers: more than one process settled batches.
     expect(batchesSettledByInstance().size).toBeGreaterThan(1);
-    await azure.clearFaults({ tenantId: refusing.tenantId });
+    await sandbox.azure.clearFaults({ tenantId: refusing.tenantId });
   });
 
   it(`sends a workspace that throttles throughout at most ⌈T/P⌉ + 1 probes plus what ${INSTANCES} instances had in flight`, async () => {
     const [throttled, healthy] = await Promise.all([connectedTenant(), connectedTenant()]);
-    const before = await azure.requests({});
+    const before = await sandbox.azure.requests({});
     const afterSeq = before.at(-1)?.seq ?? 0;
     const outageStart = Date.now();
-    const fault = await azure.injectFault({
+    const fault = await sandbox.azure.injectFault({
       face: 'ingestion',
       operation: 'upload',
       tenantId: throttled.tenantId,
@@ -200,7 +192,7 @@ describe(`${INSTANCES} forwarder instances on one queue`, { timeout: 240_000 }, 
       'instances pausing the throttled tenant and the workspace probed repeatedly',
       async () => {
         const paused = pausedLinesByInstance(throttled.tenantId);
-        const hits = (await azure.listFaults()).find((f) => f.id === fault.id)?.hits ?? 0;
+        const hits = (await sandbox.azure.listFaults()).find((f) => f.id === fault.id)?.hits ?? 0;
         // The queue hands each message to whichever listener asks first: not every instance need get them.
         if ([...paused.values()].filter((count) => count >= 2).length >= 2 && hits >= 10) return true;
         throw new Error(
@@ -209,11 +201,16 @@ describe(`${INSTANCES} forwarder instances on one queue`, { timeout: 240_000 }, 
       },
       { timeoutMs: 150_000, intervalMs: 500 },
     );
-    await azure.clearFaults({ id: fault.id });
+    await sandbox.azure.clearFaults({ id: fault.id });
     const outageMs = Date.now() - outageStart;
 
     const requests = (
-      await azure.requests({ tenantId: throttled.tenantId, face: 'ingestion', operation: 'upload', afterSeq })
+      await sandbox.azure.requests({
+        tenantId: throttled.tenantId,
+        face: 'ingestion',
+        operation: 'upload',
+        afterSeq,
+      })
     ).filter((request) => request.faultId === fault.id);
     const pauseMs = RETRY_AFTER_SECONDS * 1000;
     const bound = Math.ceil(outageMs / pauseMs) + 1 + INSTANCES * PER_TENANT_IN_FLIGHT;

@@ -1,9 +1,8 @@
 import { ServiceBusClient } from '@azure/service-bus';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildEvent, sampleEvent } from '../../src/producer';
-import { AzureStandInAdmin } from '../support/azureStandIn';
 import { TenantApi, addTenant, publish, rowCountsByRecordId } from '../support/sandboxClient';
-import { eventually, sandboxForThisFile, type SandboxProcess } from '../support/sandboxProcess';
+import { e2eSandbox, eventually, refuseNextUpload } from './support/harness';
 
 /**
  * Events that cannot be delivered are parked with their reason, visible to the portal, and replayed
@@ -18,14 +17,7 @@ interface ParkedItem {
   eventId?: number;
 }
 
-const currentSandbox = sandboxForThisFile();
-let sandbox: SandboxProcess;
-let azure: AzureStandInAdmin;
-
-beforeAll(() => {
-  sandbox = currentSandbox();
-  azure = new AzureStandInAdmin(sandbox.info.azureAdminUrl);
-});
+const sandbox = e2eSandbox();
 
 async function parkedItems(api: TenantApi): Promise<ParkedItem[]> {
   const response = await api.parked();
@@ -70,17 +62,8 @@ describe('parked events', { timeout: 60_000 }, () => {
     await api.connectAndSave();
 
     // The workspace refuses the next upload outright (400): not worth retrying.
-    await azure.injectFault({
-      face: 'ingestion',
-      operation: 'upload',
-      tenantId: tenant.tenantId,
-      // Only the event's table: a heartbeat's health-row upload (one-minute windows here) must not take it.
-      stream: 'Custom-EZCA_Certificates_CL',
-      status: 400,
-      errorCode: 'InvalidRequest',
-      message: 'The record does not match the stream declaration.',
-      times: 1,
-    });
+    // Only the event's table: a heartbeat's health-row upload (one-minute windows here) must not take it.
+    await refuseNextUpload(sandbox.azure, tenant.tenantId, 'Custom-EZCA_Certificates_CL');
     const event = buildEvent(sampleEvent(4888, tenant.tenantId));
     await publish(info, [event]);
     await sendInvalidMessages(info.serviceBusConnectionString, info.queueName, tenant.tenantId);

@@ -1,12 +1,9 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { decodeJwt } from 'jose';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { catalogEntry } from '../../src/domain/catalog';
 import type { AuditEvent } from '../../src/domain/eventContract';
 import { TABLE_NAMES } from '../../src/domain/tableSchema';
-import { AzureStandInAdmin } from '../support/azureStandIn';
 import {
   TenantApi,
   addTenant,
@@ -16,8 +13,8 @@ import {
   rowCountsByRecordId,
   workspaceRows,
 } from '../support/sandboxClient';
-import { eventually, sandboxForThisFile, type SandboxProcess } from '../support/sandboxProcess';
 import { SEED_ALERTS, evaluateSeedQuery } from '../support/seedAlerts';
+import { e2eSandbox, eventually, runTsx } from './support/harness';
 
 /**
  * The product end to end, in a sandbox process, driven only through its public surfaces: the portal's
@@ -25,15 +22,7 @@ import { SEED_ALERTS, evaluateSeedQuery } from '../support/seedAlerts';
  * admin API to break a workspace.
  */
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const currentSandbox = sandboxForThisFile();
-let sandbox: SandboxProcess;
-let azure: AzureStandInAdmin;
-
-beforeAll(() => {
-  sandbox = currentSandbox();
-  azure = new AzureStandInAdmin(sandbox.info.azureAdminUrl);
-});
+const sandbox = e2eSandbox();
 
 /** Waits until every event has exactly one row in the workspace, then returns the row counts. */
 async function allLanded(
@@ -136,7 +125,7 @@ describe('customers who cannot connect yet get a step result to act on', { timeo
     expect(step?.detail).toContain('az provider register --namespace Microsoft.Insights');
     expect(step?.detail).not.toMatch(/try again in a few minutes/i);
 
-    await azure.setProviderRegistration({
+    await sandbox.azure.setProviderRegistration({
       subscriptionId: tenant.subscriptionId,
       namespace: 'Microsoft.Insights',
       registered: true,
@@ -149,7 +138,7 @@ describe('customers who cannot connect yet get a step result to act on', { timeo
     const unknownTenant = randomUUID();
     // The roles the sandbox's own token carries are the ones its API requires.
     const { roles } = decodeJwt(info.bearerToken) as { roles: string[] };
-    const token = await azure.mintToken({ tenantId: unknownTenant, roles });
+    const token = await sandbox.azure.mintToken({ tenantId: unknownTenant, roles });
     const api = new TenantApi(info.apiBaseUrl, {
       tenantId: unknownTenant,
       bearerToken: token.token,
@@ -173,34 +162,17 @@ describe('the operator CLI', { timeout: 60_000 }, () => {
     const countOf4870 = (tables: Record<string, Record<string, unknown>[]>) =>
       (tables.EZCA_Certificates_CL ?? []).filter((row) => row.EventID_d === 4870).length;
 
-    const cli = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/cli/main.ts',
-        'enqueue',
-        '--sample',
-        '4870',
-        '--tenant',
-        info.tenantId,
-        '--count',
-        '2',
-      ],
+    const { code, output } = await runTsx(
+      'src/cli/main.ts',
+      ['enqueue', '--sample', '4870', '--tenant', info.tenantId, '--count', '2'],
       {
-        cwd: repoRoot,
         env: {
           ...process.env,
           ServiceBusConnection: info.serviceBusConnectionString,
           AUDIT_QUEUE_NAME: info.queueName,
         },
-        stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    let output = '';
-    cli.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    cli.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    const code = await new Promise<number | null>((resolve) => cli.once('exit', resolve));
     expect(code, output).toBe(0);
 
     await eventually('two more revocations in EZCA_Certificates_CL', async () => {
@@ -216,7 +188,7 @@ describe('a workspace outage', { timeout: 60_000 }, () => {
     const failing = await addTenant(info);
     // The other tenant is seeded straight through the Azure stand-in, as a test of a customer set-up
     // the sandbox does not offer would: the rows URL shows its workspace once Create Connection names it.
-    const seeded = await azure.seedTenant({
+    const seeded = await sandbox.azure.seedTenant({
       workspace: { location: 'eastus' },
       consentApps: [info.customerAppClientId],
     });
@@ -224,7 +196,9 @@ describe('a workspace outage', { timeout: 60_000 }, () => {
       tenantId: seeded.tenantId,
       workspaceResourceId: seeded.workspace!.id,
       location: seeded.workspace!.location,
-      bearerToken: (await azure.mintToken({ tenantId: seeded.tenantId, roles: ['SiemExport.Manage'] })).token,
+      bearerToken: (
+        await sandbox.azure.mintToken({ tenantId: seeded.tenantId, roles: ['SiemExport.Manage'] })
+      ).token,
     };
     const failingApi = new TenantApi(info.apiBaseUrl, failing);
     await Promise.all([
@@ -233,7 +207,7 @@ describe('a workspace outage', { timeout: 60_000 }, () => {
     ]);
 
     // The failing tenant's workspace answers 503 to every upload until further notice.
-    const outage = await azure.injectFault({
+    const outage = await sandbox.azure.injectFault({
       face: 'ingestion',
       operation: 'upload',
       tenantId: failing.tenantId,
@@ -248,7 +222,7 @@ describe('a workspace outage', { timeout: 60_000 }, () => {
     expect([...healthyCounts.values()].every((count) => count === 1)).toBe(true);
     // …while the failing tenant's uploads are retried (with backoff, not Service Bus redeliveries).
     await eventually('the failing workspace to be retried', async () => {
-      const fault = (await azure.listFaults()).find((candidate) => candidate.id === outage.id);
+      const fault = (await sandbox.azure.listFaults()).find((candidate) => candidate.id === outage.id);
       return (fault?.hits ?? 0) >= 4;
     });
     const landedDuringOutage = await rowCountsByRecordId(info, failing.workspaceResourceId);
@@ -260,19 +234,19 @@ describe('a workspace outage', { timeout: 60_000 }, () => {
     });
 
     // The workspace comes back flaky: two connections reset, then it serves again.
-    await azure.injectFault({
+    await sandbox.azure.injectFault({
       face: 'ingestion',
       operation: 'upload',
       tenantId: failing.tenantId,
       resetConnection: true,
       times: 2,
     });
-    await azure.clearFaults({ id: outage.id });
+    await sandbox.azure.clearFaults({ id: outage.id });
 
     const counts = await allLanded(failing.workspaceResourceId, failingEvents);
     for (const event of failingEvents)
       expect(counts.get(event.id.toLowerCase()), `event ${event.eventId}`).toBe(1);
-    const resets = await azure.requests({
+    const resets = await sandbox.azure.requests({
       tenantId: failing.tenantId,
       face: 'ingestion',
       operation: 'upload',

@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EVENT_CATALOG } from '../../src/domain/catalog';
 import { TenantApi, demoTenant, fetchRows } from '../support/sandboxClient';
@@ -11,13 +9,13 @@ import {
   type SandboxProcess,
 } from '../support/sandboxProcess';
 import { SEED_ALERTS } from '../support/seedAlerts';
+import { runTsx, type ProcessOutcome } from './support/harness';
 
 /**
  * `npm run sandbox` as a developer meets it: the JSON line, --port, the API answering like the real
  * host, Ctrl-C leaving nothing behind; and `--demo` walking the how-to's flow by itself.
  */
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 const started: SandboxProcess[] = [];
 
 afterAll(async () => {
@@ -25,17 +23,8 @@ afterAll(async () => {
 });
 
 /** Runs the sandbox with these arguments until it exits by itself. */
-async function runToExit(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/main.ts', ...args], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { code, stdout, stderr };
+function runToExit(args: string[]): Promise<ProcessOutcome> {
+  return runTsx('sandbox/main.ts', args);
 }
 
 /** A port nothing listens on right now (the OS picked it, then we let it go). */

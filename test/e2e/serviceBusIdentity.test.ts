@@ -1,14 +1,12 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { ServiceBusClient } from '@azure/service-bus';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildEvent, sampleEvent } from '../../src/producer';
 import type { SandboxInfo } from '../../sandbox/sandbox';
 import type { ServiceBusIdentityInfo } from '../../sandbox/serviceBusIdentity';
-import { AzureStandInAdmin, type RoleName } from '../support/azureStandIn';
+import type { RoleName } from '../support/azureStandIn';
 import { ServiceBusStandInAdmin } from '../support/serviceBus';
 import { TenantApi, addTenant, publish, rowCountsByRecordId, workspaceRows } from '../support/sandboxClient';
-import { eventually, sandboxForThisFile, type SandboxProcess } from '../support/sandboxProcess';
+import { e2eSandbox, eventually, refuseNextUpload, runTsx, type ProcessOutcome } from './support/harness';
 
 /**
  * `npm run sandbox -- --service-bus-identity`: Service Bus as production runs it. The namespace
@@ -16,10 +14,7 @@ import { eventually, sandboxForThisFile, type SandboxProcess } from '../support/
  * worked over Entra ID tokens of identities holding the Azure Service Bus data roles.
  */
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const currentSandbox = sandboxForThisFile({ args: ['--service-bus-identity'] });
-let sandbox: SandboxProcess;
-let azure: AzureStandInAdmin;
+const sandbox = e2eSandbox({ args: ['--service-bus-identity'] });
 let identity: ServiceBusIdentityInfo;
 
 /** This process gets managed identity tokens from that sandbox's Azure stand-in, as its app does. */
@@ -32,16 +27,14 @@ function useManagedIdentityEndpointOf(info: SandboxInfo): ServiceBusIdentityInfo
 }
 
 beforeAll(() => {
-  sandbox = currentSandbox();
-  azure = new AzureStandInAdmin(sandbox.info.azureAdminUrl);
   identity = useManagedIdentityEndpointOf(sandbox.info);
 });
 
 /** A managed identity of the namespace's tenant holding `roles` on the audit queue. */
 async function operatorIdentity(roles: RoleName[]): Promise<string> {
-  const created = await azure.registerManagedIdentity({ tenantId: identity.tenantId });
+  const created = await sandbox.azure.registerManagedIdentity({ tenantId: identity.tenantId });
   for (const role of roles) {
-    await azure.grantRole({
+    await sandbox.azure.grantRole({
       tenantId: identity.tenantId,
       principalId: created.objectId,
       role,
@@ -52,10 +45,7 @@ async function operatorIdentity(roles: RoleName[]): Promise<string> {
 }
 
 /** The operator CLI as a separate process signed in with a managed identity (no connection string). */
-async function cli(
-  clientId: string,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(clientId: string, args: string[]): Promise<ProcessOutcome> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     IDENTITY_ENDPOINT: identity.managedIdentityEndpoint,
@@ -65,17 +55,7 @@ async function cli(
     AUDIT_QUEUE_NAME: sandbox.info.queueName,
   };
   delete env.ServiceBusConnection;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: repoRoot,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { code, stdout, stderr };
+  return runTsx('src/cli/main.ts', args, { env });
 }
 
 describe('the sandbox run identity-based', { timeout: 60_000 }, () => {
@@ -113,7 +93,7 @@ describe('the sandbox run identity-based', { timeout: 60_000 }, () => {
     await api.connectAndSave();
 
     // One 503: the forwarder re-enqueues a scheduled copy (a send over the app's token).
-    const transient = await azure.injectFault({
+    const transient = await sandbox.azure.injectFault({
       face: 'ingestion',
       operation: 'upload',
       tenantId: tenant.tenantId,
@@ -127,21 +107,13 @@ describe('the sandbox run identity-based', { timeout: 60_000 }, () => {
       async () =>
         (await rowCountsByRecordId(info, tenant.workspaceResourceId)).get(retried.id.toLowerCase()) === 1,
     );
-    expect((await azure.listFaults()).find((fault) => fault.id === transient.id)).toBeUndefined();
+    expect((await sandbox.azure.listFaults()).find((fault) => fault.id === transient.id)).toBeUndefined();
     // The forwarder's summary counts the copy it re-enqueued; a failed send would say "Could not re-enqueue".
     expect(sandbox.stderr()).toMatch(/forwarder: batch settled .*"retried":1/);
     expect(sandbox.stderr()).not.toMatch(/Could not re-enqueue/);
 
     // A 400 parks the next event; replaying it sends it again over the app's token.
-    await azure.injectFault({
-      face: 'ingestion',
-      operation: 'upload',
-      tenantId: tenant.tenantId,
-      status: 400,
-      errorCode: 'InvalidRequest',
-      message: 'The record does not match the stream declaration.',
-      times: 1,
-    });
+    await refuseNextUpload(sandbox.azure, tenant.tenantId);
     const parked = buildEvent(sampleEvent(4888, tenant.tenantId));
     await publish(info, [parked]);
     await eventually('the refused event to be parked', async () => {

@@ -1,8 +1,9 @@
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { buildEvent, sampleEvent } from '../../src/producer';
 import { ServiceBusStandInAdmin } from '../support/serviceBus';
 import { publish } from '../support/sandboxClient';
-import { eventually, isPortOpen, startSandboxProcess, type SandboxProcess } from '../support/sandboxProcess';
+import { startSandboxProcess } from '../support/sandboxProcess';
+import { eventually, stopCleanlyAfterAll, type SandboxProcess } from './support/harness';
 
 /**
  * `--service-bus-identity --service-bus-roles sender`: the app's managed identity lacks Azure Service
@@ -12,11 +13,8 @@ import { eventually, isPortOpen, startSandboxProcess, type SandboxProcess } from
 
 let withoutReceiver: SandboxProcess | undefined;
 
-afterAll(async () => {
-  if (!withoutReceiver) return;
-  expect(await withoutReceiver.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-  for (const port of withoutReceiver.ports()) expect(await isPortOpen(port)).toBe(false);
-});
+// Started by the test itself, within its own time limit rather than a hook's.
+stopCleanlyAfterAll(() => withoutReceiver);
 
 describe('an app identity without Azure Service Bus Data Receiver', { timeout: 90_000 }, () => {
   it('is refused by the namespace, the sandbox says so, and the events wait on the queue', async () => {

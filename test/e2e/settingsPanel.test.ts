@@ -4,10 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { regionDisplayName } from '../../src/domain/azureRegions';
 import { TABLE_NAMES } from '../../src/domain/tableSchema';
 import { buildEvent, sampleEvent } from '../../src/producer';
-import { AzureStandInAdmin } from '../support/azureStandIn';
 import { browserSkipReason, launchChromium, screenshotDirectory, type Browser } from '../support/browser';
 import { TenantApi, demoTenant, publish, rowCountsByRecordId, workspaceRows } from '../support/sandboxClient';
-import { sandboxForThisFile, type SandboxProcess } from '../support/sandboxProcess';
+import { e2eSandbox, refuseNextUpload } from './support/harness';
 
 /**
  * The how-to's settings panel, served by the sandbox at `/`, driven in headless Chromium the way a
@@ -21,13 +20,11 @@ const WAIT = { timeout: 45_000, interval: 200 };
 
 describe.skipIf(skipReason !== undefined)('settings panel in a browser', { timeout: 120_000 }, () => {
   // The pending-test re-run fires every second instead of every minute, so pending turns ok while we watch.
-  const currentSandbox = sandboxForThisFile({ args: ['--timer-every', '1'] });
-  let sandbox: SandboxProcess;
+  const sandbox = e2eSandbox({ args: ['--timer-every', '1'] });
   let browser: Browser;
   const screenshots = screenshotDirectory();
 
   beforeAll(async () => {
-    sandbox = currentSandbox();
     browser = await launchChromium();
   });
 
@@ -113,9 +110,8 @@ describe.skipIf(skipReason !== undefined)('settings panel in a browser', { timeo
   });
 
   it('walks the how-to: Create Connection, Save changes, events delivered, a parked event replayed', async () => {
-    const { info } = sandbox;
+    const { info, azure } = sandbox;
     const api = new TenantApi(info.apiBaseUrl, demoTenant(info));
-    const azure = new AzureStandInAdmin(info.azureAdminUrl);
     const { page, problems } = await openPanel();
     const delivered = async () => Number(await text(page, 'delivered-count'));
 
@@ -186,17 +182,8 @@ describe.skipIf(skipReason !== undefined)('settings panel in a browser', { timeo
     await page.screenshot({ path: path.join(screenshots.dir, 'settings-panel.png'), fullPage: true });
 
     // The workspace refuses the next record outright: it is parked with its reason, then replayed.
-    await azure.injectFault({
-      face: 'ingestion',
-      operation: 'upload',
-      tenantId: info.tenantId,
-      // Only the event's table: the heartbeat's health-row uploads (timers fire every second here) pass.
-      stream: 'Custom-EZCA_Certificates_CL',
-      status: 400,
-      errorCode: 'InvalidRequest',
-      message: 'The record does not match the stream declaration.',
-      times: 1,
-    });
+    // Only the event's table: the heartbeat's health-row uploads (timers fire every second here) pass.
+    await refuseNextUpload(azure, info.tenantId, 'Custom-EZCA_Certificates_CL');
     const refused = buildEvent(sampleEvent(4888, info.tenantId));
     await publish(info, [refused]);
     await expect.poll(() => text(page, 'health-parked-count'), WAIT).toBe('1');

@@ -9,6 +9,7 @@ import { LocalHealthSigner } from '../../src/adapters/localHealthSigner';
 import { runCli } from '../../src/cli/cli';
 import type { VerifyIo } from '../../src/cli/verifyCommand';
 import { EMPTY_CHAIN, sealRows } from '../../src/domain/exportHealth/chain';
+import type { SignedHealthRow } from '../../src/domain/exportHealth/healthRow';
 import { emptyDeliveries, windowRows } from '../../src/domain/exportHealth/windowRows';
 import { windowContaining } from '../../src/domain/exportHealth/windows';
 import {
@@ -40,7 +41,11 @@ beforeAll(async () => {
 });
 
 /** A workspace with the CA table, the health table and a DCR declaring both streams. */
-async function connected(customer: Customer): Promise<{ ingest: LogsIngestionClient; immutableId: string }> {
+async function connected(customer: Customer): Promise<{
+  ingest: LogsIngestionClient;
+  immutableId: string;
+  uploadHealth: (rows: readonly SignedHealthRow[]) => Promise<void>;
+}> {
   await createTable(info, customer, CA_TABLE);
   const put = await arm(customer.credential, 'PUT', tableUrl(info, customer.workspaceId, HEALTH_TABLE), {
     properties: { schema: { name: HEALTH_TABLE, columns: healthTablesApiColumns() } },
@@ -60,10 +65,43 @@ async function connected(customer: Customer): Promise<{ ingest: LogsIngestionCli
   });
   const dcr = await arm(customer.credential, 'PUT', dcrUrl(info, customer, 'dcr-siem'), body);
   expect(dcr.status).toBe(201);
+  const ingest = new LogsIngestionClient(dcr.body.properties.endpoints.logsIngestion, customer.credential);
+  const immutableId: string = dcr.body.properties.immutableId;
   return {
-    ingest: new LogsIngestionClient(dcr.body.properties.endpoints.logsIngestion, customer.credential),
-    immutableId: dcr.body.properties.immutableId,
+    ingest,
+    immutableId,
+    uploadHealth: (rows) =>
+      ingest.upload(
+        immutableId,
+        HEALTH_STREAM,
+        rows.map((row) => ({ ...row })),
+      ),
   };
+}
+
+/** A --keys file holding the signer's public keys, as a customer saves them. */
+async function keysFile(signer: LocalHealthSigner, prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const keys = join(dir, 'keys.json');
+  await writeFile(keys, JSON.stringify({ keys: await signer.publicKeys() }));
+  return keys;
+}
+
+/** verify's arguments for one health window, checked against these keys. */
+function windowArgs(window: { start: Date; end: Date }, keys: string): string[] {
+  return ['--from', window.start.toISOString(), '--to', window.end.toISOString(), '--keys', keys];
+}
+
+/** verify's arguments for an hour no test writes to, with the stand-in's signing keys. */
+function emptyHourArgs(): string[] {
+  return [
+    '--from',
+    '2026-12-01T00:00:00Z',
+    '--to',
+    '2026-12-01T01:00:00Z',
+    '--jwks-url',
+    `${info.baseUrl}/common/discovery/v2.0/keys`,
+  ];
 }
 
 async function verify(
@@ -88,7 +126,7 @@ async function verify(
 describe('verify --workspace against the Logs Query stand-in', () => {
   it('exits 0 when every listed row is there, 3 naming a listed id that is not', async () => {
     const customer = await seedCustomer(admin, info);
-    const { ingest, immutableId } = await connected(customer);
+    const { ingest, immutableId, uploadHealth } = await connected(customer);
     const now = new Date();
     const window = windowContaining(now, 15);
     const delivered = [randomUUID(), randomUUID(), randomUUID()];
@@ -112,15 +150,8 @@ describe('verify --workspace against the Logs Query stand-in', () => {
       signer,
       now,
     );
-    await ingest.upload(
-      immutableId,
-      HEALTH_STREAM,
-      sealed.rows.map((row) => ({ ...row })),
-    );
-    const dir = await mkdtemp(join(tmpdir(), 'verify-ws-'));
-    const keys = join(dir, 'keys.json');
-    await writeFile(keys, JSON.stringify({ keys: await signer.publicKeys() }));
-    const range = ['--from', window.start.toISOString(), '--to', window.end.toISOString(), '--keys', keys];
+    await uploadHealth(sealed.rows);
+    const range = windowArgs(window, await keysFile(signer, 'verify-ws-'));
 
     const ok = await verify(customer, range);
     expect(ok.stderr).toBe('');
@@ -140,11 +171,7 @@ describe('verify --workspace against the Logs Query stand-in', () => {
       signer,
       now,
     );
-    await ingest.upload(
-      immutableId,
-      HEALTH_STREAM,
-      more.rows.map((row) => ({ ...row })),
-    );
+    await uploadHealth(more.rows);
     const missing = await verify(customer, range);
     expect(missing.code).toBe(3);
     expect(missing.stdout).toContain(`missing ${CA_TABLE} ${dropped}`);
@@ -152,16 +179,14 @@ describe('verify --workspace against the Logs Query stand-in', () => {
 
   it('reads the chain start further back than the one-hour edge: a predecessor 3 hours before --from still links', async () => {
     const signer = await LocalHealthSigner.generate();
-    const dir = await mkdtemp(join(tmpdir(), 'verify-chain-'));
-    const keys = join(dir, 'keys.json');
-    await writeFile(keys, JSON.stringify({ keys: await signer.publicKeys() }));
+    const keys = await keysFile(signer, 'verify-chain-');
     const now = new Date();
     const window = windowContaining(now, 15);
     // The export's heartbeats were off for 3 hours: the window before `window` in the chain is that old.
     const old = windowContaining(new Date(now.getTime() - 3 * 3_600_000), 15);
 
     async function chained(customer: Customer, uploadOld: boolean) {
-      const { ingest, immutableId } = await connected(customer);
+      const { uploadHealth } = await connected(customer);
       const tenant = customer.tenant.tenantId;
       const first = await sealRows(
         windowRows(tenant, old, emptyDeliveries(), { state: 'active' }),
@@ -175,20 +200,8 @@ describe('verify --workspace against the Logs Query stand-in', () => {
         signer,
         now,
       );
-      const rows = [...(uploadOld ? first.rows : []), ...second.rows];
-      await ingest.upload(
-        immutableId,
-        HEALTH_STREAM,
-        rows.map((row) => ({ ...row })),
-      );
-      return verify(customer, [
-        '--from',
-        window.start.toISOString(),
-        '--to',
-        window.end.toISOString(),
-        '--keys',
-        keys,
-      ]);
+      await uploadHealth([...(uploadOld ? first.rows : []), ...second.rows]);
+      return verify(customer, windowArgs(window, keys));
     }
 
     const linked = await chained(await seedCustomer(admin, info), true);
@@ -204,28 +217,14 @@ describe('verify --workspace against the Logs Query stand-in', () => {
 
   it('says which role is missing when the workspace cannot be read', async () => {
     const customer = await seedCustomer(admin, info, { roles: ['Monitoring Metrics Publisher'] });
-    const result = await verify(customer, [
-      '--from',
-      '2026-12-01T00:00:00Z',
-      '--to',
-      '2026-12-01T01:00:00Z',
-      '--jwks-url',
-      `${info.baseUrl}/common/discovery/v2.0/keys`,
-    ]);
+    const result = await verify(customer, emptyHourArgs());
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/InsufficientAccessError.*Log Analytics Reader/);
   });
 
   it('needs no more than Log Analytics Reader on the workspace itself', async () => {
     const customer = await seedCustomer(admin, info, { roles: [] });
-    const argv = [
-      '--from',
-      '2026-12-01T00:00:00Z',
-      '--to',
-      '2026-12-01T01:00:00Z',
-      '--jwks-url',
-      `${info.baseUrl}/common/discovery/v2.0/keys`,
-    ];
+    const argv = emptyHourArgs();
     const refused = await verify(customer, argv);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/you may not read .*ask for "Log Analytics Reader"/);

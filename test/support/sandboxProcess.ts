@@ -150,6 +150,12 @@ export async function eventually<T>(
   }
 }
 
+/** Stops the sandbox with SIGTERM and expects a clean exit with every port it opened closed again. */
+export async function expectStoppedCleanly(sandbox: SandboxProcess): Promise<void> {
+  expect(await sandbox.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+  for (const port of sandbox.ports()) expect(await isPortOpen(port)).toBe(false);
+}
+
 /**
  * One sandbox process for a test file: started before its tests, stopped after them with
  * SIGTERM, and checked to have exited cleanly with every port it opened closed again.
@@ -161,9 +167,7 @@ export function sandboxForThisFile(options: StartSandboxProcessOptions = {}): ()
     sandbox = await startSandboxProcess(options);
   });
   afterAll(async () => {
-    if (!sandbox) return;
-    expect(await sandbox.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-    for (const port of sandbox.ports()) expect(await isPortOpen(port)).toBe(false);
+    if (sandbox) await expectStoppedCleanly(sandbox);
   });
   return () => {
     if (!sandbox) throw new Error('The sandbox is started in beforeAll; use it inside tests.');
