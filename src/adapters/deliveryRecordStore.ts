@@ -10,6 +10,7 @@ import { splitRecordIds } from '../domain/exportHealth/recordIdParts';
 import { emptyDeliveries, type WindowDeliveries } from '../domain/exportHealth/windowRows';
 import { windowContaining, type HealthWindow } from '../domain/exportHealth/windows';
 import { TABLE_NAMES, type TableName } from '../domain/tableSchema';
+import { PartitionGroupCommit } from './partitionGroupCommit';
 import { MAX_STRING_PROPERTY_CHARS, type LazyTable } from './tableStorage';
 
 /**
@@ -19,7 +20,8 @@ import { MAX_STRING_PROPERTY_CHARS, type LazyTable } from './tableStorage';
  * Partition `shard-NN` (NN = a stable hash of the lower-case tenant id mod
  * SHARDS), RowKey `<tenant>|<window start ISO>|<uuid>`: a batch's records go
  * out as one entity-group transaction per shard (chunked by operation count
- * and payload size), and the heartbeat reads one tenant's windows with one
+ * and payload size; batches settling at once in this instance share them:
+ * one write in flight per shard), and the heartbeat reads one tenant's windows with one
  * RowKey range inside one partition (an index range, not a scan). Every
  * record is a new entity with a random suffix (insert-only: concurrent
  * instances never touch each other's rows, and an instance that dies
@@ -80,6 +82,10 @@ const LEGACY_PROBE_MS = 60_000;
 
 export class TableDeliveryRecordStore implements DeliveryRecordStore {
   private legacyProbe: { at: number; present: Promise<boolean> } | undefined;
+  /** Records of concurrent invocations of this instance share a shard's transactions. */
+  private readonly commits = new PartitionGroupCommit<RecordEntity>((_, entities) =>
+    this.writeShard(entities),
+  );
 
   constructor(
     private readonly table: LazyTable,
@@ -110,13 +116,14 @@ export class TableDeliveryRecordStore implements DeliveryRecordStore {
       }
       if (entities.length > 0) byShard.set(partitionKey, entities);
     }
-    if (byShard.size === 0) return;
+    await Promise.all([...byShard.entries()].map(([shard, entities]) => this.commits.add(shard, entities)));
+  }
+
+  private async writeShard(entities: readonly RecordEntity[]): Promise<void> {
     const client = await this.table.get();
     await Promise.all(
-      [...byShard.values()].flatMap((entities) =>
-        transactionChunks(entities).map((part) =>
-          client.submitTransaction(part.map((entity) => ['create', entity] as const)),
-        ),
+      transactionChunks(entities).map((part) =>
+        client.submitTransaction(part.map((entity) => ['create', entity] as const)),
       ),
     );
   }

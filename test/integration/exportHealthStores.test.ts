@@ -201,6 +201,35 @@ describe('delivery records: requests and layout (Azurite)', () => {
     );
   });
 
+  it('lets the records of concurrent batches in one instance share transactions: one write in flight per shard', async () => {
+    const { lazy, requests } = await counted('recgroup');
+    const store = new TableDeliveryRecordStore(lazy, INTERVAL);
+    const at = new Date('2026-12-03T10:03:00Z');
+    const window = windowContaining(at, INTERVAL);
+    const tenants = Array.from({ length: 50 }, () => randomUUID());
+    // Four invocations settle at once, each over the same 50 tenants (as the bench's batches do).
+    await Promise.all(
+      [0, 1, 2, 3].map((batch) =>
+        store.record(
+          tenants.map((tenantId, n) => ({
+            tenantId,
+            at,
+            delivered: { [CA_TABLE]: ids(1, batch * 1000 + n) },
+          })),
+        ),
+      ),
+    );
+    // The first batch's shards go at once; the other three wait for them and leave together. Alone, the
+    // four would send a transaction per shard each.
+    expect(requests.length).toBeLessThanOrEqual(2 * DELIVERY_RECORD_SHARDS);
+    for (const n of [0, 17, 49]) {
+      const read = await store.readUpTo(tenants[n]!, window);
+      expect([...read.windows.get(window.start.toISOString())!.delivered[CA_TABLE]].sort()).toEqual(
+        [0, 1, 2, 3].flatMap((batch) => ids(1, batch * 1000 + n)).sort(),
+      );
+    }
+  });
+
   it('splits a shard holding more than a transaction allows by operation count and payload size', async () => {
     const { lazy, requests } = await counted('recsplit');
     const store = new TableDeliveryRecordStore(lazy, INTERVAL);
