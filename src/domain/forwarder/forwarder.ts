@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import pLimit from 'p-limit';
 import { DEFAULT_TENANT_CACHE_LIMITS } from '../tenantCache';
+import { type BatchUploads, isSharedIngestion } from '../uploadCoalescer';
 import { type BatchContext, Settlement, type TenantRun } from './batchState';
 import { takeBatchApart } from './batchIntake';
 import { ConnectionCache } from './connectionCache';
@@ -75,7 +76,6 @@ export class Forwarder {
         connections: this.connectionCache,
         pauses,
         outcomes: new RetryOrPark(deps.clock, settings, random),
-        ingestion: deps.ingestion,
         clock: deps.clock,
         delivered: this.delivered,
       },
@@ -97,6 +97,24 @@ export class Forwarder {
     options: ForwardOptions,
   ): Promise<BatchOutcome> {
     const started = performance.now();
+    // Until every tenant's uploads are handed over, other batches' requests for the same lanes
+    // may wait for ours (UploadCoalescer); the finally releases them whatever happens.
+    const uploads: BatchUploads = isSharedIngestion(this.deps.ingestion)
+      ? this.deps.ingestion.beginBatch()
+      : { sink: this.deps.ingestion, intakeDone: () => undefined };
+    try {
+      return await this.forwardTaken(messages, options, started, uploads);
+    } finally {
+      uploads.intakeDone();
+    }
+  }
+
+  private async forwardTaken(
+    messages: readonly ReceivedAuditMessage[],
+    options: ForwardOptions,
+    started: number,
+    uploads: BatchUploads,
+  ): Promise<BatchOutcome> {
     const timeBudget = AbortSignal.timeout(this.settings.timeBudgetMs);
     const signal = options.signal ? AbortSignal.any([timeBudget, options.signal]) : timeBudget;
     // Every upload in flight listens to it (ours and the SDK's): dozens are expected, not a leak.
@@ -105,6 +123,7 @@ export class Forwarder {
       signal,
       limit: pLimit(this.settings.maxConcurrentUploads),
       settlement: new Settlement(),
+      ingestion: uploads.sink,
     };
     const now = this.deps.clock.now();
 
@@ -112,8 +131,18 @@ export class Forwarder {
     for (const park of parks) batch.settlement.parks.push(park);
 
     const runs: TenantRun[] = [];
+    let intakes = byTenant.size;
+    if (intakes === 0) uploads.intakeDone();
     const tenants = await Promise.all(
-      [...byTenant].map(([tenantId, events]) => this.tenantDelivery.forward(tenantId, events, batch, runs)),
+      [...byTenant].map(([tenantId, events]) => {
+        let handedOver = false;
+        return this.tenantDelivery.forward(tenantId, events, batch, runs, () => {
+          if (handedOver) return;
+          handedOver = true;
+          intakes -= 1;
+          if (intakes === 0) uploads.intakeDone();
+        });
+      }),
     );
 
     for (const tenant of tenants) tenant.duplicates = duplicates.get(tenant.tenantId) ?? 0;
