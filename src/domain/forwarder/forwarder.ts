@@ -1,5 +1,4 @@
 import { setMaxListeners } from 'node:events';
-import { LRUCache } from 'lru-cache';
 import pLimit from 'p-limit';
 import { DEFAULT_TENANT_CACHE_LIMITS } from '../tenantCache';
 import { type BatchUploads, isSharedIngestion } from '../uploadCoalescer';
@@ -17,6 +16,7 @@ import type {
 } from './contract';
 import { logOutcome } from './outcomeLog';
 import { RetryOrPark } from './retryOrPark';
+import { RecentKeys } from './recentKeys';
 import { recordDeliveries, storeSettlement } from './settlement';
 import { TenantDelivery } from './tenantDelivery';
 import { TenantPauses } from './tenantPauses';
@@ -53,7 +53,7 @@ export class Forwarder {
    * twice would write two rows. Other instances may still deliver a copy
    * (at least once): rows keep the record id (EventRecordId_g) for that.
    */
-  private readonly delivered: LRUCache<string, true>;
+  private readonly delivered: RecentKeys;
   private readonly tenantDelivery: TenantDelivery;
   private readonly stateChanges: ConnectionStateChanges;
 
@@ -65,12 +65,7 @@ export class Forwarder {
     const limits = settings.tenantCache ?? DEFAULT_TENANT_CACHE_LIMITS;
     this.connectionCache = new ConnectionCache(deps.connections, deps.clock, settings, limits);
     const pauses = new TenantPauses(deps.clock, settings, limits, deps.sharedPauses);
-    // Bounded by maxSize, not max: with max, lru-cache allocates every slot up front (tens of
-    // milliseconds for 100,000), paid by each new instance before its first batch.
-    this.delivered = new LRUCache({
-      maxSize: settings.deliveredIdsRemembered ?? DEFAULT_DELIVERED_IDS_REMEMBERED,
-      sizeCalculation: () => 1,
-    });
+    this.delivered = new RecentKeys(settings.deliveredIdsRemembered ?? DEFAULT_DELIVERED_IDS_REMEMBERED);
     this.tenantDelivery = new TenantDelivery(
       {
         connections: this.connectionCache,
