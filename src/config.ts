@@ -241,10 +241,10 @@ export const SETTINGS = {
     example: '30',
   },
   FORWARDER_SHARE_WAIT_MILLISECONDS: {
-    schema: z.coerce.number().int().min(0).max(5_000).default(200),
+    schema: z.coerce.number().int().min(0).max(5_000).default(500),
     description:
       "Longest a forwarder batch's first request for a tenant and table waits while other batches of the same instance are still being taken apart, so their rows for it leave in the same request; 0 never waits. A batch alone is never held back.",
-    example: '200',
+    example: '500',
   },
   RETRY_BUDGET_HOURS: {
     schema: positiveInt(168),

@@ -50,7 +50,7 @@ export function isSharedIngestion(sink: IngestionSink): sink is SharedIngestion 
 }
 
 /** Longest a request of an idle lane waits for other batches' intake (FORWARDER_SHARE_WAIT_MS). */
-export const DEFAULT_SHARE_WAIT_MS = 200;
+export const DEFAULT_SHARE_WAIT_MS = 500;
 
 /**
  * Group commit for Logs Ingestion uploads. The host runs several batches at
