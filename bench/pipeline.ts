@@ -361,8 +361,14 @@ async function main(): Promise<void> {
   for (const batch of warmUp) await invokeCompleted('benchStraightforward', batch);
   const measured = messagesFor(tenants, EVENTS, tenants.length);
   const batches = batchesOf(measured, batchSize);
+  // Each round hands over whole waves of `concurrentCalls` batches at once, as the host does with a
+  // backlog (it keeps that many invocations busy). With fewer, a round would run one batch at a
+  // time; with a partial wave (5 batches, 4 at a time), its last batch would run mostly alone while
+  // the round drains, and a backlog never drains. About ROUNDS rounds, each of whole waves.
+  const perRound = concurrentCalls * Math.max(1, Math.round(batches.length / ROUNDS / concurrentCalls));
+  const rounds = Math.ceil(batches.length / perRound);
   note(
-    `${tenants.length} tenants: ${EVENTS} events, batches of ${batchSize}, ${concurrentCalls} invocations at a time, ${ROUNDS} rounds`,
+    `${tenants.length} tenants: ${EVENTS} events, batches of ${batchSize}, ${concurrentCalls} invocations at a time, ${rounds} rounds`,
   );
   // Rounds, each running the same batches through ours, the straightforward one and the no-op in turn
   // (the order rotating), so the machine's load (2 cores shared with other work) hits all alike.
@@ -376,8 +382,7 @@ async function main(): Promise<void> {
     Contender,
     { delivered: number; seconds: number; uploads: number; tables: number }
   >();
-  const perRound = Math.ceil(batches.length / ROUNDS);
-  for (let round = 0; round < ROUNDS; round += 1) {
+  for (let round = 0; round < rounds; round += 1) {
     const slice = batches.slice(round * perRound, (round + 1) * perRound);
     const names = Object.keys(contenders) as Contender[];
     for (let turn = 0; turn < names.length; turn += 1) {

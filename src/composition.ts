@@ -231,7 +231,7 @@ async function buildForwarderUseCases(): Promise<ForwarderUseCases> {
       connections: infra.connections,
       parked: infra.parked,
       // Shared by every batch this process runs at once, so their rows for one tenant and table can share requests.
-      ingestion: new UploadCoalescer(infra.ingestion),
+      ingestion: new UploadCoalescer(infra.ingestion, undefined, infra.config.forwarder.shareWaitMs),
       queue,
       clock: infra.clock,
       deliveries: await exportHealth.deliveryRecords(),

@@ -240,6 +240,12 @@ export const SETTINGS = {
       "Longest one Logs Ingestion upload may take (waiting to share a request included) before its events are re-enqueued and the tenant's uploads pause for a while.",
     example: '30',
   },
+  FORWARDER_SHARE_WAIT_MILLISECONDS: {
+    schema: z.coerce.number().int().min(0).max(5_000).default(500),
+    description:
+      "Longest a forwarder batch's first request for a tenant and table waits while other batches of the same instance are still being taken apart, so their rows for it leave in the same request; 0 never waits. A batch alone is never held back.",
+    example: '500',
+  },
   RETRY_BUDGET_HOURS: {
     schema: positiveInt(168),
     description: 'How long an event keeps being retried before it is parked and its tenant suspended.',
@@ -370,6 +376,7 @@ export interface Config {
     maxConcurrentUploads: number;
     timeBudgetMs: number;
     uploadTimeoutMs: number;
+    shareWaitMs: number;
     retryBudgetMs: number;
     retryBaseDelayMs: number;
     retryMaxDelayMs: number;
@@ -498,6 +505,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxConcurrentUploads: v.FORWARDER_MAX_CONCURRENT_UPLOADS,
       timeBudgetMs: v.FORWARDER_TIME_BUDGET_SECONDS * 1000,
       uploadTimeoutMs: v.FORWARDER_UPLOAD_TIMEOUT_SECONDS * 1000,
+      shareWaitMs: v.FORWARDER_SHARE_WAIT_MILLISECONDS,
       retryBudgetMs: v.RETRY_BUDGET_HOURS * 3_600_000,
       retryBaseDelayMs: v.RETRY_BASE_DELAY_SECONDS * 1000,
       retryMaxDelayMs: v.RETRY_MAX_DELAY_SECONDS * 1000,

@@ -21,15 +21,56 @@ interface Lane {
   waiting: Waiter[];
 }
 
+/** A batch of this instance that is still being taken apart: its rows may yet join a request. */
+interface Intake {
+  done: boolean;
+  /** Settles when the batch has handed its uploads over, or ended in any other way. */
+  finished: Promise<void>;
+  finish: () => void;
+}
+
+/** One batch's part in request sharing: its uploads, and the signal that it has handed them over. */
+export interface BatchUploads {
+  /** The batch's uploads: a request of an idle lane never waits for this batch's own intake. */
+  readonly sink: IngestionSink;
+  /**
+   * The batch has handed every tenant's uploads over (or decided against them): requests waiting
+   * for it may go. Idempotent; call it in a `finally` too, so a batch that throws releases them.
+   */
+  intakeDone(): void;
+}
+
+/** An ingestion sink that shares requests among the batches an instance runs at once. */
+export interface SharedIngestion extends IngestionSink {
+  beginBatch(): BatchUploads;
+}
+
+export function isSharedIngestion(sink: IngestionSink): sink is SharedIngestion {
+  return typeof (sink as Partial<SharedIngestion>).beginBatch === 'function';
+}
+
+/** Longest a request of an idle lane waits for other batches' intake (FORWARDER_SHARE_WAIT_MS). */
+export const DEFAULT_SHARE_WAIT_MS = 500;
+
 /**
  * Group commit for Logs Ingestion uploads. The host runs several batches at
  * once and each holds a few rows per tenant and table (1,000 messages over 50
  * tenants are about 100 requests of 10 rows), and per request the HTTPS and
  * SDK work costs far more than the rows. So one request at a time goes out per
  * tenant, endpoint, DCR and stream; uploads arriving meanwhile wait and leave
- * together in the next request, up to the request size limit. An upload that
- * finds its lane idle leaves at once: nothing ever waits on a timer. One of
- * half a request or more gains nothing from company and goes straight out.
+ * together in the next request, up to the request size limit. One of half a
+ * request or more gains nothing from company and goes straight out.
+ *
+ * Batches the host hands over together would still pay one request each for
+ * the first of their lanes: the first batch to be taken apart flushes its rows
+ * before the others have theirs ready. So an upload that finds its lane idle
+ * waits while other batches of this instance are still being taken apart
+ * (their intake: decoding, connection lookups, pause decisions, up to handing
+ * their uploads over; see beginBatch), and their rows for the lane join it.
+ * It waits only for the intakes under way when it arrived (later ones cannot
+ * keep it waiting), at most `maxWaitMs`, and never for its own batch; with no
+ * other intake under way it leaves at once, so a lone batch is never held
+ * back. An intake never waits for a request, so there is no cycle to deadlock.
  *
  * Each caller still gets the outcome of its own rows:
  * - a shared request that succeeds delivered everyone's rows;
@@ -42,14 +83,41 @@ interface Lane {
  *   its rows are never sent; a shared request in flight is cut off only when
  *   every caller in it has given up.
  */
-export class UploadCoalescer implements IngestionSink {
+export class UploadCoalescer implements SharedIngestion {
   private readonly lanes = new Map<string, Lane>();
+  private readonly intakes = new Set<Intake>();
 
   constructor(
     private readonly inner: IngestionSink,
     private readonly maxRequestBytes = MAX_REQUEST_BYTES,
+    private readonly maxWaitMs = DEFAULT_SHARE_WAIT_MS,
   ) {}
 
+  /** Starts a batch's intake; its uploads go through the returned sink. */
+  beginBatch(): BatchUploads {
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const intake: Intake = { done: false, finished, finish };
+    this.intakes.add(intake);
+    return {
+      sink: {
+        upload: (tenantId, target, stream, rows, signal, bytes) =>
+          this.submit(tenantId, target, stream, rows, signal, bytes, intake),
+      },
+      intakeDone: () => {
+        if (intake.done) return;
+        intake.done = true;
+        // On the next turn: the uploads the batch has just queued are a few promise hops (its
+        // concurrency limits) from this coalescer, and requests waiting for them should see them.
+        setImmediate(() => {
+          this.intakes.delete(intake);
+          intake.finish();
+        });
+      },
+    };
+  }
+
+  /** An upload of no batch in particular: it waits for every intake under way. */
   upload(
     tenantId: string,
     target: IngestionTarget,
@@ -57,6 +125,18 @@ export class UploadCoalescer implements IngestionSink {
     rows: readonly Row[],
     signal?: AbortSignal,
     bytes?: number,
+  ): Promise<void> {
+    return this.submit(tenantId, target, stream, rows, signal, bytes, undefined);
+  }
+
+  private submit(
+    tenantId: string,
+    target: IngestionTarget,
+    stream: string,
+    rows: readonly Row[],
+    signal: AbortSignal | undefined,
+    bytes: number | undefined,
+    own: Intake | undefined,
   ): Promise<void> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     // Rows that fill half a request already pay for it; queued, a big tenant's chunks would go one
@@ -72,23 +152,49 @@ export class UploadCoalescer implements IngestionSink {
     ]);
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { rows, signal, resolve, reject, ...(bytes !== undefined ? { bytes } : {}) };
-      const lane = this.lanes.get(key);
+      let lane = this.lanes.get(key);
       if (!lane) {
         const opened: Lane = { tenantId, target, stream, waiting: [] };
         this.lanes.set(key, opened);
-        void this.drain(key, opened, [waiter]);
-        return;
+        const others = [...this.intakes].filter((intake) => intake !== own);
+        if (others.length === 0 || this.maxWaitMs <= 0) {
+          void this.drain(key, opened, [waiter]);
+          return;
+        }
+        // Other batches are being taken apart: their rows for this lane leave with these.
+        void this.gather(others).then(() => this.drain(key, opened, this.nextGroup(opened)));
+        lane = opened;
       }
-      lane.waiting.push(waiter);
+      const joined = lane;
+      joined.waiting.push(waiter);
       if (signal) {
         const onAbort = (): void => {
-          const index = lane.waiting.indexOf(waiter);
-          if (index >= 0) lane.waiting.splice(index, 1);
+          const index = joined.waiting.indexOf(waiter);
+          if (index >= 0) joined.waiting.splice(index, 1);
           reject(abortError(signal));
         };
         signal.addEventListener('abort', onAbort, { once: true });
         waiter.stopWaiting = () => signal.removeEventListener('abort', onAbort);
       }
+    });
+  }
+
+  /**
+   * Settles once the given intakes have finished, or after `maxWaitMs`; on the
+   * next turn of the event loop, so uploads a finishing batch has just started
+   * (a few promise hops away, behind its concurrency limits) are in the lane.
+   */
+  private gather(intakes: readonly Intake[]): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let settled = false;
+      const go = (): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        setImmediate(resolve);
+      };
+      const timer = setTimeout(go, this.maxWaitMs);
+      void Promise.all(intakes.map((intake) => intake.finished)).then(go);
     });
   }
 

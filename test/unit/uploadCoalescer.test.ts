@@ -257,3 +257,81 @@ describe('UploadCoalescer', () => {
     expect(sink.call(1).signal).toBeUndefined();
   });
 });
+
+/** One turn of the event loop: a finished intake is let go on the next one. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('UploadCoalescer: batches being taken apart', () => {
+  /** The wait bound is far past the test timeout: only intake signals release a request here. */
+  const NEVER_BY_TIMER_MS = 60_000;
+
+  function sharing(maxWaitMs = NEVER_BY_TIMER_MS) {
+    const sink = new HeldSink();
+    const coalescer = new UploadCoalescer(sink, undefined, maxWaitMs);
+    return { sink, coalescer };
+  }
+
+  it('sends at once when no other batch is being taken apart, its own intake notwithstanding', () => {
+    const { sink, coalescer } = sharing();
+    const own = coalescer.beginBatch();
+    void own.sink.upload('t1', TARGET, STREAM, rows('a', 1));
+    expect(sink.calls).toHaveLength(1);
+  });
+
+  it("holds an idle lane's request until the other batches under way have handed their rows over", async () => {
+    const { sink, coalescer } = sharing();
+    const first = coalescer.beginBatch();
+    const second = coalescer.beginBatch();
+    const a = track(first.sink.upload('t1', TARGET, STREAM, rows('a', 1)));
+    await nextTurn();
+    expect(sink.calls).toHaveLength(0);
+    const b = track(second.sink.upload('t1', TARGET, STREAM, rows('b', 2)));
+    second.intakeDone();
+    await nextTurn();
+    await nextTurn();
+    expect(sink.calls.map((call) => call.rows)).toEqual([[...rows('a', 1), ...rows('b', 2)]]);
+    sink.call(0).succeed();
+    await flush();
+    expect([a.state.status, b.state.status]).toEqual(['fulfilled', 'fulfilled']);
+  });
+
+  it('waits only for the batches under way when the request arrived: later ones cannot keep it waiting', async () => {
+    const { sink, coalescer } = sharing();
+    const first = coalescer.beginBatch();
+    const second = coalescer.beginBatch();
+    void first.sink.upload('t1', TARGET, STREAM, rows('a', 1));
+    const later = coalescer.beginBatch();
+    second.intakeDone();
+    await nextTurn();
+    await nextTurn();
+    expect(sink.calls.map((call) => call.rows)).toEqual([rows('a', 1)]);
+    // The later batch is still being taken apart; its rows wait for the request in flight, as before.
+    void later.sink.upload('t1', TARGET, STREAM, rows('c', 1));
+    expect(sink.calls).toHaveLength(1);
+  });
+
+  it('never waits with a wait bound of 0', () => {
+    const { sink, coalescer } = sharing(0);
+    coalescer.beginBatch();
+    void coalescer.beginBatch().sink.upload('t1', TARGET, STREAM, rows('a', 1));
+    expect(sink.calls).toHaveLength(1);
+  });
+
+  it('drops a request that gives up while it waits, and frees the lane', async () => {
+    const { sink, coalescer } = sharing();
+    const first = coalescer.beginBatch();
+    const other = coalescer.beginBatch();
+    const budget = new AbortController();
+    const quitter = track(first.sink.upload('t1', TARGET, STREAM, rows('quit', 1), budget.signal));
+    budget.abort();
+    await flush();
+    expect(quitter.state).toMatchObject({ status: 'rejected', reason: { name: 'AbortError' } });
+    other.intakeDone();
+    first.intakeDone();
+    await nextTurn();
+    await nextTurn();
+    expect(sink.calls).toHaveLength(0);
+    void coalescer.upload('t1', TARGET, STREAM, rows('next', 1));
+    expect(sink.calls.map((call) => call.rows)).toEqual([rows('next', 1)]);
+  });
+});

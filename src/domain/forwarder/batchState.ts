@@ -1,7 +1,7 @@
 import type pLimit from 'p-limit';
 import type { DeliveryAttempts } from '../deliveryAttempts';
 import type { IngestionFailureKind } from '../errors';
-import type { OutgoingAuditMessage, ParkedEvent } from '../ports';
+import type { IngestionSink, OutgoingAuditMessage, ParkedEvent } from '../ports';
 import type { LogRow } from '../rowMapper';
 import type { TableName } from '../tableSchema';
 import type { ConnectionTarget, TenantConnection, Versioned } from '../tenantConnection';
@@ -78,6 +78,8 @@ export interface BatchContext {
   signal: AbortSignal;
   limit: pLimit.Limit;
   settlement: Settlement;
+  /** This batch's uploads (its share of the instance's request sharing, when there is one). */
+  ingestion: IngestionSink;
 }
 
 export const NOT_ATTEMPTED: DeliveryFailure = {

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
-import { LRUCache } from 'lru-cache';
 import pLimit from 'p-limit';
 import { DEFAULT_TENANT_CACHE_LIMITS } from '../tenantCache';
+import { type BatchUploads, isSharedIngestion } from '../uploadCoalescer';
 import { type BatchContext, Settlement, type TenantRun } from './batchState';
 import { takeBatchApart } from './batchIntake';
 import { ConnectionCache } from './connectionCache';
@@ -16,6 +16,7 @@ import type {
 } from './contract';
 import { logOutcome } from './outcomeLog';
 import { RetryOrPark } from './retryOrPark';
+import { RecentKeys } from './recentKeys';
 import { recordDeliveries, storeSettlement } from './settlement';
 import { TenantDelivery } from './tenantDelivery';
 import { TenantPauses } from './tenantPauses';
@@ -52,7 +53,7 @@ export class Forwarder {
    * twice would write two rows. Other instances may still deliver a copy
    * (at least once): rows keep the record id (EventRecordId_g) for that.
    */
-  private readonly delivered: LRUCache<string, true>;
+  private readonly delivered: RecentKeys;
   private readonly tenantDelivery: TenantDelivery;
   private readonly stateChanges: ConnectionStateChanges;
 
@@ -64,18 +65,12 @@ export class Forwarder {
     const limits = settings.tenantCache ?? DEFAULT_TENANT_CACHE_LIMITS;
     this.connectionCache = new ConnectionCache(deps.connections, deps.clock, settings, limits);
     const pauses = new TenantPauses(deps.clock, settings, limits, deps.sharedPauses);
-    // Bounded by maxSize, not max: with max, lru-cache allocates every slot up front (tens of
-    // milliseconds for 100,000), paid by each new instance before its first batch.
-    this.delivered = new LRUCache({
-      maxSize: settings.deliveredIdsRemembered ?? DEFAULT_DELIVERED_IDS_REMEMBERED,
-      sizeCalculation: () => 1,
-    });
+    this.delivered = new RecentKeys(settings.deliveredIdsRemembered ?? DEFAULT_DELIVERED_IDS_REMEMBERED);
     this.tenantDelivery = new TenantDelivery(
       {
         connections: this.connectionCache,
         pauses,
         outcomes: new RetryOrPark(deps.clock, settings, random),
-        ingestion: deps.ingestion,
         clock: deps.clock,
         delivered: this.delivered,
       },
@@ -97,6 +92,24 @@ export class Forwarder {
     options: ForwardOptions,
   ): Promise<BatchOutcome> {
     const started = performance.now();
+    // Until every tenant's uploads are handed over, other batches' requests for the same lanes
+    // may wait for ours (UploadCoalescer); the finally releases them whatever happens.
+    const uploads: BatchUploads = isSharedIngestion(this.deps.ingestion)
+      ? this.deps.ingestion.beginBatch()
+      : { sink: this.deps.ingestion, intakeDone: () => undefined };
+    try {
+      return await this.forwardTaken(messages, options, started, uploads);
+    } finally {
+      uploads.intakeDone();
+    }
+  }
+
+  private async forwardTaken(
+    messages: readonly ReceivedAuditMessage[],
+    options: ForwardOptions,
+    started: number,
+    uploads: BatchUploads,
+  ): Promise<BatchOutcome> {
     const timeBudget = AbortSignal.timeout(this.settings.timeBudgetMs);
     const signal = options.signal ? AbortSignal.any([timeBudget, options.signal]) : timeBudget;
     // Every upload in flight listens to it (ours and the SDK's): dozens are expected, not a leak.
@@ -105,6 +118,7 @@ export class Forwarder {
       signal,
       limit: pLimit(this.settings.maxConcurrentUploads),
       settlement: new Settlement(),
+      ingestion: uploads.sink,
     };
     const now = this.deps.clock.now();
 
@@ -112,8 +126,18 @@ export class Forwarder {
     for (const park of parks) batch.settlement.parks.push(park);
 
     const runs: TenantRun[] = [];
+    let intakes = byTenant.size;
+    if (intakes === 0) uploads.intakeDone();
     const tenants = await Promise.all(
-      [...byTenant].map(([tenantId, events]) => this.tenantDelivery.forward(tenantId, events, batch, runs)),
+      [...byTenant].map(([tenantId, events]) => {
+        let handedOver = false;
+        return this.tenantDelivery.forward(tenantId, events, batch, runs, () => {
+          if (handedOver) return;
+          handedOver = true;
+          intakes -= 1;
+          if (intakes === 0) uploads.intakeDone();
+        });
+      }),
     );
 
     for (const tenant of tenants) tenant.duplicates = duplicates.get(tenant.tenantId) ?? 0;

@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import { withFailure } from '../deliveryAttempts';
 import { chunkBySize } from '../ingestionChunks';
-import type { Clock, IngestionSink } from '../ports';
+import type { Clock } from '../ports';
 import { rowForSchemaVersion } from '../rowMapper';
 import type { TableName } from '../tableSchema';
 import {
@@ -29,7 +29,6 @@ export interface TenantDeliveryDependencies {
   connections: ConnectionCache;
   pauses: TenantPauses;
   outcomes: RetryOrPark;
-  ingestion: IngestionSink;
   clock: Clock;
   /** Remembers `tenant/record id` of every row the workspace accepted (see deliveredKey). */
   delivered: { set(key: string, value: true): unknown };
@@ -46,11 +45,31 @@ export class TenantDelivery {
     private readonly settings: ForwarderSettings,
   ) {}
 
+  /**
+   * `handedOver` is called once the tenant's uploads are all queued (or none
+   * will be made): the batch's intake, which other batches' requests may wait
+   * for, is over when every tenant's is.
+   */
   async forward(
     tenantId: string,
     events: PendingEvent[],
     batch: BatchContext,
     runs: TenantRun[],
+    handedOver: () => void = () => undefined,
+  ): Promise<TenantOutcome> {
+    try {
+      return await this.deliver(tenantId, events, batch, runs, handedOver);
+    } finally {
+      handedOver();
+    }
+  }
+
+  private async deliver(
+    tenantId: string,
+    events: PendingEvent[],
+    batch: BatchContext,
+    runs: TenantRun[],
+    handedOver: () => void,
   ): Promise<TenantOutcome> {
     const started = performance.now();
     // A tenant may hold at most half the slots, so a slow workspace cannot starve the rest of the batch.
@@ -127,7 +146,7 @@ export class TenantDelivery {
       run.pausedUntil = paused.until;
       outcomes.retry(run, events, batch, paused.failure);
     } else {
-      await this.upload(run, target, events, batch, decision);
+      await this.upload(run, target, events, batch, decision, handedOver);
     }
 
     batch.settlement.intents.push({
@@ -154,6 +173,7 @@ export class TenantDelivery {
     events: PendingEvent[],
     batch: BatchContext,
     decision: PauseDecision,
+    handedOver: () => void,
   ): Promise<void> {
     const limit = decision.paused || decision.probe === 'none' ? run.limit : pLimit(1);
     const byTable = new Map<TableName, PendingEvent[]>();
@@ -168,6 +188,7 @@ export class TenantDelivery {
         sends.push(this.sendChunk(run, limit, target, target.streams[table], chunk, batch));
       }
     }
+    handedOver();
     try {
       await Promise.all(sends);
     } finally {
@@ -231,7 +252,7 @@ export class TenantDelivery {
     const unchanged = rows.every((row, index) => row === events[index]!.row);
     try {
       await untilAborted(
-        this.deps.ingestion.upload(
+        batch.ingestion.upload(
           run.tenantId,
           target,
           stream,

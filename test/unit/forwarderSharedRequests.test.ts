@@ -1,0 +1,170 @@
+import { InvocationContext } from '@azure/functions';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { contextLogger } from '../../src/contextLogger';
+import { Forwarder, type ReceivedAuditMessage } from '../../src/domain/forwarder';
+import type { TenantConnectionStore } from '../../src/domain/ports';
+import { CA_TABLE, CERTIFICATE_TABLE } from '../../src/domain/tableSchema';
+import type { TenantConnection, Versioned } from '../../src/domain/tenantConnection';
+import { UploadCoalescer } from '../../src/domain/uploadCoalescer';
+import {
+  auditEvent,
+  forwarderFakes,
+  FORWARDER_TEST_SETTINGS,
+  received,
+  savedConnection,
+  type ForwarderFakes,
+} from '../support/forwarderFixtures';
+
+/**
+ * Request sharing across the batches one instance runs at once (group commit,
+ * UploadCoalescer), through the Forwarder: batches handed over together share
+ * their first requests, a batch alone is not held back, and a batch whose
+ * intake fails releases the requests waiting for it. The share wait is a
+ * minute here, far past the test timeout: only the intake signals release a
+ * waiting request, never the timer.
+ */
+
+const TENANT_A = '11111111-1111-4111-8111-111111111111';
+const TENANT_B = '22222222-2222-4222-8222-222222222222';
+const NEVER_BY_TIMER_MS = 60_000;
+
+let fakes: ForwarderFakes;
+
+beforeEach(async () => {
+  fakes = forwarderFakes();
+  await fakes.connections.create(savedConnection(TENANT_A));
+  await fakes.connections.create(savedConnection(TENANT_B));
+});
+
+function forwarderWith(connections: TenantConnectionStore = fakes.connections): Forwarder {
+  return new Forwarder(
+    {
+      connections,
+      parked: fakes.parked,
+      ingestion: new UploadCoalescer(fakes.sink, undefined, NEVER_BY_TIMER_MS),
+      queue: fakes.queue,
+      clock: fakes.clock,
+      random: () => 1,
+    },
+    FORWARDER_TEST_SETTINGS,
+  );
+}
+
+/** Runs a batch as the handler does: a real InvocationContext, its lines through contextLogger. */
+function forward(forwarder: Forwarder, messages: ReceivedAuditMessage[], invocationId: string) {
+  const context = new InvocationContext({
+    invocationId,
+    functionName: 'forwardAuditEvents',
+    logHandler: () => undefined,
+  });
+  return forwarder.forwardBatch(messages, { invocationId, logger: contextLogger(context) });
+}
+
+/** One turn of the event loop: every promise chain that can run has run. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** A batch with both tables' events for each tenant. */
+function batchFor(...tenants: string[]): ReceivedAuditMessage[] {
+  return tenants.flatMap((tenantId) => [
+    received(auditEvent(tenantId)),
+    received(auditEvent(tenantId)),
+    received(auditEvent(tenantId, { eventId: 12 })),
+  ]);
+}
+
+/** A connection store whose reads of one tenant wait until the test lets them go. */
+function heldStore(tenantId: string, answer: () => Promise<Versioned<TenantConnection> | undefined>) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const inner = fakes.connections;
+  const store: TenantConnectionStore = {
+    get: async (id) => {
+      if (id !== tenantId) return inner.get(id);
+      await released;
+      return answer();
+    },
+    create: (connection) => inner.create(connection),
+    replace: (connection, etag) => inner.replace(connection, etag),
+    listPendingTests: () => inner.listPendingTests(),
+    listSaved: () => inner.listSaved(),
+  };
+  return { store, release };
+}
+
+describe('Forwarder: requests shared by batches handed over together', () => {
+  it('sends one request per tenant and table for four batches that arrive together', async () => {
+    const forwarder = forwarderWith();
+    const batches = [1, 2, 3, 4].map(() => batchFor(TENANT_A, TENANT_B));
+    const outcomes = await Promise.all(
+      batches.map((batch, index) => forward(forwarder, batch, `inv-${index}`)),
+    );
+
+    expect(outcomes.map((outcome) => outcome.delivered)).toEqual([6, 6, 6, 6]);
+    // Two tenants, two tables: four requests, each holding the rows of all four batches.
+    expect(fakes.sink.calls).toBe(4);
+    for (const upload of fakes.sink.delivered) expect(upload.rows.length).toBeGreaterThanOrEqual(4);
+    const streams = fakes.sink.delivered.map((upload) => `${upload.tenantId} ${upload.stream}`).sort();
+    expect(streams).toEqual(
+      [TENANT_A, TENANT_B].flatMap((tenant) => [
+        `${tenant} Custom-${CA_TABLE}`,
+        `${tenant} Custom-${CERTIFICATE_TABLE}`,
+      ]),
+    );
+    expect(fakes.sink.deliveredRecords()).toHaveLength(24);
+  });
+
+  it('holds a request only while another batch is being taken apart, then sends it with that batch rows', async () => {
+    // Batch 2 reads tenant B's connection slowly: its intake is not over, so batch 1's request waits.
+    const { store, release } = heldStore(TENANT_B, () => fakes.connections.get(TENANT_B));
+    const forwarder = forwarderWith(store);
+    const first = forward(forwarder, batchFor(TENANT_A), 'inv-1');
+    const second = forward(forwarder, batchFor(TENANT_A, TENANT_B), 'inv-2');
+    await nextTurn();
+    expect(fakes.sink.calls).toBe(0);
+
+    release();
+    const outcomes = await Promise.all([first, second]);
+    expect(outcomes.map((outcome) => outcome.delivered)).toEqual([3, 6]);
+    // Tenant A's rows of both batches in one request per table; tenant B's alone.
+    expect(fakes.sink.calls).toBe(4);
+    const ofA = fakes.sink.delivered.filter((upload) => upload.tenantId === TENANT_A);
+    expect(ofA.map((upload) => upload.rows.length).sort()).toEqual([2, 4]);
+  });
+
+  it('does not hold back a batch alone, nor one whose companions finished their intake', async () => {
+    const forwarder = forwarderWith();
+    const alone = forward(forwarder, batchFor(TENANT_A), 'inv-alone');
+    // No other intake under way: its requests are out before the next turn of the event loop.
+    await Promise.resolve();
+    await nextTurn();
+    expect(fakes.sink.calls).toBe(2);
+    await alone;
+
+    // Batches started one after the other, each after the last finished: a request each.
+    await forward(forwarder, batchFor(TENANT_B), 'inv-next');
+    expect(fakes.sink.calls).toBe(4);
+  });
+
+  it('releases the requests waiting for a batch whose intake throws', async () => {
+    // Tenant B's connection comes back corrupted: reading its state throws (a bug, not a store outage).
+    const corrupted = (): Promise<Versioned<TenantConnection>> =>
+      Promise.resolve({
+        etag: 'W/"1"',
+        get value(): TenantConnection {
+          throw new Error('corrupted connection entity');
+        },
+      });
+    const { store, release } = heldStore(TENANT_B, corrupted);
+    const forwarder = forwarderWith(store);
+    const first = forward(forwarder, batchFor(TENANT_A), 'inv-1');
+    const failing = forward(forwarder, batchFor(TENANT_B), 'inv-2');
+    await nextTurn();
+    expect(fakes.sink.calls).toBe(0);
+
+    release();
+    await expect(failing).rejects.toThrow('corrupted connection entity');
+    const outcome = await first;
+    expect(outcome.delivered).toBe(3);
+    expect(fakes.sink.calls).toBe(2);
+  });
+});
