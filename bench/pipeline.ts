@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
+import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import type { ClientRequest } from 'node:http';
 import path from 'node:path';
@@ -314,6 +315,18 @@ function sampleMemory(): () => void {
   let snapshotTaken = false;
   const started = performance.now();
   let peakAtS = 0;
+  // Heap used right after each full GC: about the live heap; the rest of the peak is garbage not yet collected.
+  let liveAfterGc = 0;
+  let fullGcs = 0;
+  const gcs = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
+      if (kind !== perfConstants.NODE_PERFORMANCE_GC_MAJOR) continue;
+      fullGcs += 1;
+      liveAfterGc = Math.max(liveAfterGc, process.memoryUsage().heapUsed);
+    }
+  });
+  gcs.observe({ entryTypes: ['gc'] });
   const timer = setInterval(() => {
     const usage = process.memoryUsage();
     if (!peak || usage.rss > peak.rss) {
@@ -329,6 +342,8 @@ function sampleMemory(): () => void {
   }, 250);
   return () => {
     clearInterval(timer);
+    gcs.disconnect();
+    note(`${fullGcs} full GCs; highest heap used just after one: ${mb(liveAfterGc)} MB`);
     if (peak)
       note(
         `memory at the highest sampled RSS (${peakAtS.toFixed(1)} s in): rss ${mb(peak.rss)} MB, heap total ${mb(peak.heapTotal)}, heap used ${mb(peak.heapUsed)}, external ${mb(peak.external)}, array buffers ${mb(peak.arrayBuffers)}`,
