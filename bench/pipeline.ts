@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
+import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
+import { writeHeapSnapshot } from 'node:v8';
 import type { ClientRequest } from 'node:http';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -298,6 +300,57 @@ async function isolationP95(
   return percentile(latencies, 95);
 }
 
+const mb = (bytes: number): number => Math.round(bytes / 1024 / 102.4) / 10;
+
+/**
+ * For tuning, not the figures: BENCH_MEMORY=1 samples process.memoryUsage() every 250 ms and says on
+ * stderr what the sample with the highest RSS held (heap, external, array buffers);
+ * BENCH_HEAP_SNAPSHOT_MB=<n> also writes one heap snapshot (into the working directory, or
+ * BENCH_HEAP_SNAPSHOT_DIR) the first time RSS passes n MB. Returns what stops the sampling.
+ */
+function sampleMemory(): () => void {
+  const snapshotAtMb = Number(process.env.BENCH_HEAP_SNAPSHOT_MB ?? Number.NaN);
+  if (process.env.BENCH_MEMORY !== '1' && !Number.isFinite(snapshotAtMb)) return () => undefined;
+  let peak: NodeJS.MemoryUsage | undefined;
+  let snapshotTaken = false;
+  const started = performance.now();
+  let peakAtS = 0;
+  // Heap used right after each full GC: about the live heap; the rest of the peak is garbage not yet collected.
+  let liveAfterGc = 0;
+  let fullGcs = 0;
+  const gcs = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
+      if (kind !== perfConstants.NODE_PERFORMANCE_GC_MAJOR) continue;
+      fullGcs += 1;
+      liveAfterGc = Math.max(liveAfterGc, process.memoryUsage().heapUsed);
+    }
+  });
+  gcs.observe({ entryTypes: ['gc'] });
+  const timer = setInterval(() => {
+    const usage = process.memoryUsage();
+    if (!peak || usage.rss > peak.rss) {
+      peak = usage;
+      peakAtS = (performance.now() - started) / 1000;
+    }
+    if (!snapshotTaken && Number.isFinite(snapshotAtMb) && usage.rss > snapshotAtMb * 1024 * 1024) {
+      snapshotTaken = true;
+      const dir = process.env.BENCH_HEAP_SNAPSHOT_DIR ?? process.cwd();
+      const file = writeHeapSnapshot(path.join(dir, `bench-${process.pid}.heapsnapshot`));
+      note(`heap snapshot at RSS ${mb(usage.rss)} MB (heap used ${mb(usage.heapUsed)} MB): ${file}`);
+    }
+  }, 250);
+  return () => {
+    clearInterval(timer);
+    gcs.disconnect();
+    note(`${fullGcs} full GCs; highest heap used just after one: ${mb(liveAfterGc)} MB`);
+    if (peak)
+      note(
+        `memory at the highest sampled RSS (${peakAtS.toFixed(1)} s in): rss ${mb(peak.rss)} MB, heap total ${mb(peak.heapTotal)}, heap used ${mb(peak.heapUsed)}, external ${mb(peak.external)}, array buffers ${mb(peak.arrayBuffers)}`,
+      );
+  };
+}
+
 async function main(): Promise<void> {
   const [scenario = 'compare', count = '50', label = '', extra] = process.argv.slice(2);
   const full = scenario === 'compare' && extra === 'full';
@@ -347,7 +400,9 @@ async function main(): Promise<void> {
     note(
       `rss: ${events} events over ${tenants.length} tenants, ${batches.length} batches, ${concurrentCalls} at a time`,
     );
+    const stopSampling = sampleMemory();
     const run = await measure(batches, concurrentCalls, forward);
+    stopSampling();
     note(
       `rss: ${run.delivered} of ${events} delivered (the rest re-enqueued), ${Math.round(run.eventsPerS)} events/s, ${requests.tokens} token requests`,
     );

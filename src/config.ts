@@ -274,6 +274,12 @@ export const SETTINGS = {
       'Most tenants whose credential, ingestion client, ARM pipeline, connection and pause one instance keeps in memory (least recently used dropped first; about 33 kB each). A tenant seen again after that fetches a new token.',
     example: '2000',
   },
+  FIRST_TOKEN_MAX_IN_FLIGHT: {
+    schema: positiveInt(64),
+    description:
+      'Most first token requests (a tenant whose credential has no token yet) one instance has under way at once; the rest wait for a slot, in order, within the batch time budget. Bounds the MSAL set-ups and token requests a wave of first-seen tenants starts at once (without it up to maxConcurrentCalls × FORWARDER_MAX_CONCURRENT_UPLOADS). Lower values throttle Entra ID less but deliver first-seen tenants more slowly: at 16, batches of 1,000 new tenants ran out of their time budget on a loaded 2-core machine.',
+    example: '64',
+  },
   TENANT_CACHE_IDLE_MINUTES: {
     schema: positiveInt(60),
     description:
@@ -372,6 +378,7 @@ export interface Config {
   };
   connection: { timeoutMs: number; propagationWindowMs: number };
   tenantCache: { maxTenants: number; idleMs: number };
+  customerTokens: { firstRequestsInFlight: number };
   forwarder: {
     maxConcurrentUploads: number;
     timeBudgetMs: number;
@@ -501,6 +508,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxTenants: v.TENANT_CACHE_MAX_TENANTS,
       idleMs: v.TENANT_CACHE_IDLE_MINUTES * 60_000,
     },
+    customerTokens: { firstRequestsInFlight: v.FIRST_TOKEN_MAX_IN_FLIGHT },
     forwarder: {
       maxConcurrentUploads: v.FORWARDER_MAX_CONCURRENT_UPLOADS,
       timeBudgetMs: v.FORWARDER_TIME_BUDGET_SECONDS * 1000,

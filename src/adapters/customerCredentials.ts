@@ -14,6 +14,7 @@ import {
   type GetTokenOptions,
   type TokenCredential,
 } from '@azure/identity';
+import pLimit from 'p-limit';
 import type { Config } from '../config';
 import { DEFAULT_TENANT_CACHE_LIMITS, TenantCache } from '../domain/tenantCache';
 
@@ -38,23 +39,35 @@ export class TenantNotFoundError extends CredentialUnavailableError {
  * The credentials live in a bounded cache (TENANT_CACHE_*): a tenant dropped
  * and seen again gets a new credential, which fetches a new token. The
  * credentials have no close or dispose method (@azure/identity 4.13 declares
- * none). A dropped one keeps at most its idle keep-alive connection to the
- * authority host, unreferenced, until the server closes it. (One HTTP client
- * shared by every credential would avoid even that, but made token requests
- * measurably slower in the forwarder's property test, so each keeps its own.)
+ * none) and hold no socket of their own: every one sends through the one
+ * HttpClient given here (the `httpClient` option reaches the IdentityClient
+ * MSAL sends with: @azure/identity dist/commonjs/msal/nodeFlows/msalClient.js
+ * generateMsalConfiguration spreads the credential's options into it, and
+ * @azure/core-client serviceClient.js uses `options.httpClient`), so token
+ * requests of every tenant share one keep-alive pool per host.
+ *
+ * A tenant's first token request (no token yet from its credential) waits for
+ * one of FIRST_TOKEN_MAX_IN_FLIGHT slots: each builds an MSAL client and runs
+ * its discovery, and a few batches of thousands of first-seen tenants would
+ * otherwise do hundreds of those at once.
  */
 export class CustomerCredentials {
   private readonly byTenant: TenantCache<TokenCredential>;
   private managedIdentity: ManagedIdentityCredential | undefined;
 
   private readonly httpClient: HttpClient;
+  private readonly firstTokens: FirstTokenLimit;
 
   constructor(
-    private readonly config: Pick<Config, 'customerApp' | 'cloud'> & Partial<Pick<Config, 'tenantCache'>>,
+    private readonly config: Pick<Config, 'customerApp' | 'cloud'> &
+      Partial<Pick<Config, 'tenantCache' | 'customerTokens'>>,
     httpClient?: HttpClient,
   ) {
     this.byTenant = new TenantCache({ ...(config.tenantCache ?? DEFAULT_TENANT_CACHE_LIMITS) });
     this.httpClient = httpClient ?? createDefaultHttpClient();
+    this.firstTokens = new FirstTokenLimit(
+      config.customerTokens?.firstRequestsInFlight ?? DEFAULT_FIRST_TOKENS_IN_FLIGHT,
+    );
   }
 
   /** Tenants whose credential this instance holds. */
@@ -65,8 +78,19 @@ export class CustomerCredentials {
   forTenant(tenantId: string): TokenCredential {
     return this.byTenant.getOrCreate(
       tenantId,
-      () => new TenantCheckingCredential(tenantId, this.build(tenantId), () => this.tenantUnknown(tenantId)),
+      () =>
+        new TenantCheckingCredential(
+          tenantId,
+          this.build(tenantId),
+          () => this.tenantUnknown(tenantId),
+          this.firstTokens,
+        ),
     );
+  }
+
+  /** First token requests under way, and waiting for a slot (FIRST_TOKEN_MAX_IN_FLIGHT). */
+  get firstTokenRequests(): { inFlight: number; waiting: number } {
+    return { inFlight: this.firstTokens.inFlight, waiting: this.firstTokens.waiting };
   }
 
   /**
@@ -95,11 +119,13 @@ export class CustomerCredentials {
     }
   }
 
-  private build(tenantId: string): TokenCredential {
+  /** The SDK credential for a tenant (protected: tests put a stand-in credential in its place). */
+  protected build(tenantId: string): TokenCredential {
     const { clientId, credential } = this.config.customerApp;
     const options = {
       authorityHost: this.config.cloud.authorityHost,
       disableInstanceDiscovery: this.config.cloud.disableInstanceDiscovery,
+      httpClient: this.httpClient,
     };
     switch (credential.kind) {
       case 'managedIdentity': {
@@ -141,15 +167,25 @@ export class CustomerCredentials {
  * tenant is looked up once, and an unknown one reported as such.
  */
 class TenantCheckingCredential implements TokenCredential {
+  /** Whether the inner credential has produced a token: until then each request is a first one. */
+  private hasToken = false;
+
   constructor(
     private readonly tenantId: string,
     private readonly inner: TokenCredential,
     private readonly tenantUnknown: () => Promise<boolean>,
+    private readonly firstTokens: FirstTokenLimit,
   ) {}
 
   async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
     try {
-      return await this.inner.getToken(scopes, options);
+      if (this.hasToken) return await this.inner.getToken(scopes, options);
+      const token = await this.firstTokens.run(
+        () => this.inner.getToken(scopes, options),
+        options?.abortSignal,
+      );
+      if (token) this.hasToken = true;
+      return token;
     } catch (error) {
       if (
         error instanceof CredentialUnavailableError &&
@@ -160,5 +196,49 @@ class TenantCheckingCredential implements TokenCredential {
       }
       throw error;
     }
+  }
+}
+
+/** Default of FIRST_TOKEN_MAX_IN_FLIGHT (src/config.ts). */
+export const DEFAULT_FIRST_TOKENS_IN_FLIGHT = 64;
+
+/** An AbortError, as the SDK's pipeline throws for an aborted request (the sink maps it to a cut-off). */
+function abortedWaiting(): Error {
+  return Object.assign(new Error('The token request was aborted while it waited for a slot.'), {
+    name: 'AbortError',
+  });
+}
+
+/**
+ * At most `max` first token requests at once (p-limit), the rest in order. A
+ * request whose signal aborts while it waits fails at once with an AbortError
+ * and never runs; its turn passes to the next.
+ */
+class FirstTokenLimit {
+  private readonly limit: pLimit.Limit;
+
+  constructor(max: number) {
+    this.limit = pLimit(max);
+  }
+
+  get inFlight(): number {
+    return this.limit.activeCount;
+  }
+
+  get waiting(): number {
+    return this.limit.pendingCount;
+  }
+
+  run<T>(task: () => Promise<T>, signal: GetTokenOptions['abortSignal']): Promise<T> {
+    if (!signal) return this.limit(task);
+    if (signal.aborted) return Promise.reject(abortedWaiting());
+    const queued = this.limit(() => (signal.aborted ? Promise.reject(abortedWaiting()) : task()));
+    let onAbort = (): void => undefined;
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = () => reject(abortedWaiting());
+      signal.addEventListener('abort', onAbort);
+    });
+    // The race handles `queued` too: a task skipped after the abort rejects into it, unnoticed.
+    return Promise.race([queued, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
   }
 }
