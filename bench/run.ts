@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { build } from 'esbuild';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
+import { nodeWorkerArguments, readTemplate } from '../test/support/armTemplate';
 import { prepareTestTrust } from '../test/support/testCa';
 import { measureColdStart } from './coldStart';
 import { evaluateTargets, verdictTable } from './figures';
@@ -86,6 +87,16 @@ async function main(): Promise<void> {
   // one of the services process (for tuning, not the figures).
   const profile = (setting: string | undefined): string[] =>
     setting ? ['--cpu-prof', `--cpu-prof-dir=${setting}`] : [];
+  // The measured process gets the Node.js arguments the deployment template gives the worker on an
+  // instance of its default size (the V8 heap limit): without them V8 sizes the heap from this
+  // machine's memory, not the instance's. BENCH_NODE_ARGUMENTS overrides them (tuning; "" for none).
+  const workerArguments =
+    process.env.BENCH_NODE_ARGUMENTS !== undefined
+      ? process.env.BENCH_NODE_ARGUMENTS.split(' ').filter(Boolean)
+      : nodeWorkerArguments(readTemplate(path.join(ROOT, 'infra', 'azuredeploy.json')));
+  process.stderr.write(
+    `bench: the measured process runs with ${workerArguments.join(' ') || 'no node arguments'}\n`,
+  );
   // Worlds, each with its runs of the measured process: [scenario, tenants, figure suffix, events, extra].
   const worlds: Array<[tenants: number, runs: Array<[string, number, string, number, string?]>]> = [
     [
@@ -127,6 +138,7 @@ async function main(): Promise<void> {
           process.execPath,
           [
             ...profile(process.env.BENCH_PROFILE_DIR),
+            ...workerArguments,
             pipelineScript,
             scenario,
             String(count),

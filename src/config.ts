@@ -558,6 +558,11 @@ export function resetConfigForTests(): void {
  * FUNCTIONS_EXTENSION_VERSION are deliberately absent.
  */
 export const HOST_SETTINGS = {
+  languageWorkers__node__arguments: {
+    description:
+      "Arguments the host passes to the Node.js worker. The template caps V8's old generation at a quarter of the instance memory (512 MB on 2,048 MB), the share V8 gives itself on a machine of that size, so garbage is collected before the process outgrows the instance whatever memory the worker sees; on a 23 GB machine the uncapped heap let the 10,000-tenant peak reach ~850 MB over ~200 MB live (docs/performance.md).",
+    example: '--max-old-space-size=512',
+  },
   AzureWebJobsStorage__accountName: {
     description: 'Host storage account (leases, timers, diagnostics), reached with the managed identity.',
     example: 'contosopkisiem',

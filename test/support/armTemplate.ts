@@ -3,8 +3,9 @@ import { readFileSync } from 'node:fs';
 /**
  * Just enough of an ARM template to check it without Azure: plain JSON access
  * and the two expression forms the template uses for values it wants tests to
- * see (`[variables('x')]`, `[parameters('x')]` with its default). Anything
- * richer stays an unevaluated expression string.
+ * see (`[variables('x')]`, `[parameters('x')]` with its default), plus the
+ * Node.js worker arguments (nodeWorkerArguments). Anything richer stays an
+ * unevaluated expression string.
  */
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -83,4 +84,35 @@ export function stringsIn(value: Json, path = '$'): Array<{ path: string; text: 
     { path: `${path}.${key} (key)`, text: key },
     ...stringsIn(item, `${path}.${key}`),
   ]);
+}
+
+const WORKER_ARGUMENTS_SETTING = 'languageWorkers__node__arguments';
+const HEAP_BY_INSTANCE_MEMORY =
+  /^\[format\('--max-old-space-size=\{0\}', div\(parameters\('instanceMemoryMB'\), (\d+)\)\)\]$/;
+
+/**
+ * The Node.js worker arguments the template gives an instance of
+ * `instanceMemoryMB` (the parameter's default when omitted). Evaluates the one
+ * expression form the template uses for them and throws on any other, so the
+ * bench never runs the measured process with arguments the template does not
+ * set.
+ */
+export function nodeWorkerArguments(template: ArmTemplate, instanceMemoryMB?: number): string[] {
+  const site = onlyResourceOfType(template, 'Microsoft.Web/sites');
+  const settings = at(site.properties ?? null, 'siteConfig.appSettings') as Array<{
+    name: string;
+    value: Json;
+  }>;
+  const value = settings.find((setting) => setting.name === WORKER_ARGUMENTS_SETTING)?.value;
+  if (value === undefined) return [];
+  const divisor = typeof value === 'string' ? HEAP_BY_INSTANCE_MEMORY.exec(value)?.[1] : undefined;
+  if (divisor === undefined) {
+    throw new Error(
+      `${WORKER_ARGUMENTS_SETTING} is ${JSON.stringify(value)}, a form this reader does not evaluate`,
+    );
+  }
+  const memory = instanceMemoryMB ?? template.parameters.instanceMemoryMB?.defaultValue;
+  if (typeof memory !== 'number') throw new Error('instanceMemoryMB has no numeric default');
+  // ARM's div() is integer division.
+  return [`--max-old-space-size=${Math.trunc(memory / Number(divisor))}`];
 }

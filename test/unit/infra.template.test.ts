@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parse as parseDuration, toSeconds } from 'iso8601-duration';
 import { describe, expect, it } from 'vitest';
@@ -5,6 +6,7 @@ import { HOST_SETTINGS, loadConfig, SETTINGS, type SettingName } from '../../src
 import {
   at,
   lastNameSegment,
+  nodeWorkerArguments,
   onlyResourceOfType,
   readJson,
   readTemplate,
@@ -300,6 +302,40 @@ describe('infra/azuredeploy.json app settings', () => {
     const names = appSettingEntries.map((entry) => entry.name);
     expect(new Set(names).size, 'an app setting appears twice').toBe(names.length);
     expect([...names].sort()).toEqual([...productionSettings, ...Object.keys(HOST_SETTINGS)].sort());
+  });
+
+  it('gives the Node.js worker a heap limit of a quarter of the instance memory, for every size the plan allows', () => {
+    // The host passes languageWorkers__node__arguments to the worker process: Learn, "Azure Functions
+    // Node.js developer guide" (languageWorkers__node__arguments in local.settings.json) and "Azure
+    // Functions Premium plan", memory usage considerations (--max-old-space-size through
+    // languageWorkers:node:arguments); azure-functions-host issue #6455 (the worker otherwise runs with
+    // Node's own defaults).
+    const sizes = template.parameters.instanceMemoryMB?.allowedValues;
+    expect(sizes).toEqual([512, 2048, 4096]);
+    const limits = (sizes as number[]).map((size) => nodeWorkerArguments(template, size));
+    expect(limits).toEqual([
+      ['--max-old-space-size=128'],
+      ['--max-old-space-size=512'],
+      ['--max-old-space-size=1024'],
+    ]);
+    expect(nodeWorkerArguments(template)).toEqual(['--max-old-space-size=512']);
+  });
+
+  it("the worker arguments really bound V8's heap (Node 20 reads them as the production worker does)", () => {
+    const heapLimit = (args: string[]): number =>
+      Number(
+        execFileSync(process.execPath, [
+          ...args,
+          '-p',
+          "require('node:v8').getHeapStatistics().heap_size_limit",
+        ]).toString(),
+      );
+    const limit = heapLimit(nodeWorkerArguments(template));
+    const mb = 1024 * 1024;
+    // The old generation is capped at 512 MB; the young generation comes on top (tens of MB).
+    expect(limit).toBeGreaterThanOrEqual(512 * mb);
+    expect(limit).toBeLessThan(640 * mb);
+    expect(heapLimit([])).not.toBe(limit);
   });
 
   it('set nothing Flex Consumption deprecates and no connection-string form of a connection', () => {
