@@ -40,7 +40,7 @@ export function addAnalyticRules(
       parentId: `${object}.analyticRuleId${n}`,
       metadataDescription: `${context.name} Analytics Rule ${n}`,
       description: `${context.name} Analytics Rule ${n} with template version ${context.version}`,
-      displayName: rule.name,
+      displayName: armLiteral(rule.name),
       resource: {
         type: 'Microsoft.SecurityInsights/AlertRuleTemplates',
         name: `[${object}._analyticRulecontentId${n}]`,

@@ -1,4 +1,4 @@
-import { connectorUiConfig, DATA_CONNECTORS_API_VERSION } from '../sentinelArm';
+import { armLiteral, connectorUiConfig, DATA_CONNECTORS_API_VERSION } from '../sentinelArm';
 import type { SentinelContent } from '../sentinelContent';
 import {
   addContentTemplates,
@@ -51,7 +51,7 @@ export function addDataConnectors(
       parentId: `extensionResourceId(resourceId('Microsoft.OperationalInsights/workspaces', parameters('workspace')), 'Microsoft.SecurityInsights/dataConnectors', ${contentId})`,
       metadataNameId: `variables('_dataConnectorId${n}')`,
       description: `${context.name} data connector with template version ${context.version}`,
-      displayName: connector.title,
+      displayName: armLiteral(connector.title),
       resource: connectorResource,
       // The packager repeats the metadata and the connector at the top level, so both deploy with the package.
       topLevel: (metadata) => [

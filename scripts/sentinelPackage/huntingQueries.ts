@@ -36,7 +36,7 @@ export function addHuntingQueries(
       parentId: `resourceId('Microsoft.OperationalInsights/savedSearches', ${contentId})`,
       metadataDescription: `${context.name} Hunting Query ${n}`,
       description: `${hunt.name.replace(/[^A-Za-z0-9 _-]/g, '')}_HuntingQueries Hunting Query with template version ${context.version}`,
-      displayName: hunt.name,
+      displayName: armLiteral(hunt.name),
       resource: huntingQuerySavedSearch(hunt, `${context.name}_Hunting_Query_${n}`),
     };
   });

@@ -1,5 +1,3 @@
-import { armLiteral } from '../sentinelArm';
-
 /**
  * The pieces every contentTemplates resource of the package is made of, in
  * the shape Azure-Sentinel's V3 packager writes them.
@@ -109,7 +107,7 @@ export function contentTemplate(
       contentSchemaVersion: '3.0.0',
       contentId: options.contentId,
       contentKind: options.contentKind,
-      displayName: armLiteral(options.displayName),
+      displayName: options.displayName,
       contentProductId: options.productId,
       id: options.productId,
       version: options.contentVersion,
@@ -146,8 +144,12 @@ export interface ContentItem {
   /** The resource id the metadata's name is made from, where the packager spells it differently from parentId. */
   readonly metadataNameId?: string;
   readonly metadataDescription?: string;
-  /** The contentTemplates resource's description and display name. */
+  /** The contentTemplates resource's description. */
   readonly description: string;
+  /**
+   * Its display name as ARM reads it: text through armLiteral, or an expression that the
+   * deployment evaluates (a workbook's is its name parameter, as Azure-Sentinel's packager writes it).
+   */
   readonly displayName: string;
   /** The resource the contentTemplates resource deploys. */
   readonly resource: Json;

@@ -157,6 +157,11 @@ describe('Package/mainTemplate.json deploys what the solution folder holds', () 
       const resource = found?.inner.find((inner) => inner.type === 'Microsoft.Insights/workbooks');
       expect(JSON.parse(resource?.properties.serializedData as string)).toEqual(serialized);
       expect(resolve(found?.properties.version)).toBe(metadata.version);
+      // Content hub lists the template under the name the workbook gets: the workbook1-name parameter,
+      // evaluated, as Azure-Sentinel's packager writes it (Solutions/Okta Single Sign-On/Package/
+      // mainTemplate.json: "displayName": "[parameters('workbook1-name')]"), not that text escaped.
+      expect(found?.properties.displayName).toMatch(/^\[parameters\('workbook\d+-name'\)\]$/);
+      expect(found?.properties.displayName).toBe(resource?.properties.displayName);
     }
   });
 
