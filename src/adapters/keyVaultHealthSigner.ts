@@ -40,6 +40,8 @@ const CURRENT_KEY_TTL_MS = 5 * 60_000;
  */
 const PUBLIC_KEYS_TTL_MS = 5 * 60_000;
 const PUBLIC_KEYS_FAILURE_TTL_MS = 30_000;
+/** A refresh asked for (the heartbeat met an unknown key id) reuses a list younger than this. */
+const PUBLIC_KEYS_REFRESH_MIN_MS = 30_000;
 /**
  * Published versions: the current one and those before it, newest first, so
  * rows signed before a rotation still verify. Reads are cached (above), so
@@ -64,6 +66,12 @@ export class KeyVaultHealthSigner implements HealthSigner, SigningKeyDirectory {
   private readonly keyUrl: string;
   private cached: { at: number; key: PublicSigningKey } | undefined;
   private publicKeysCache: { at: number; ttl: number; keys: Promise<PublicSigningKey[]> } | undefined;
+  /**
+   * Every version currentKey() has handed out, newest last: the two caches expire apart, and a key
+   * this instance signs with must be published (and verify its own pending rows) from the first
+   * row on, not once the published list is next fetched. One entry per rotation seen.
+   */
+  private readonly handedOut = new Map<string, PublicSigningKey>();
 
   constructor(private readonly options: KeyVaultHealthSignerOptions) {
     this.keyUrl = options.keyUrl.replace(/\/+$/, '');
@@ -84,6 +92,8 @@ export class KeyVaultHealthSigner implements HealthSigner, SigningKeyDirectory {
     const now = (this.options.now ?? Date.now)();
     if (!this.cached || now - this.cached.at > CURRENT_KEY_TTL_MS) {
       this.cached = { at: now, key: await this.readKey(this.keyUrl) };
+      this.handedOut.delete(this.cached.key.kid);
+      this.handedOut.set(this.cached.key.kid, this.cached.key);
     }
     return { keyId: this.cached.key.kid, algorithm: this.cached.key.alg };
   }
@@ -103,10 +113,18 @@ export class KeyVaultHealthSigner implements HealthSigner, SigningKeyDirectory {
     return Buffer.from(value, 'base64url');
   }
 
-  publicKeys(): Promise<PublicSigningKey[]> {
+  async publicKeys(options: { refresh?: boolean } = {}): Promise<PublicSigningKey[]> {
+    const keys = await this.publishedKeys(options.refresh === true);
+    // Versions signed with since the list was fetched (a rotation within its cache), newest first.
+    const missing = [...this.handedOut.values()].filter((key) => !keys.some(({ kid }) => kid === key.kid));
+    return missing.length === 0 ? keys : [...missing.reverse(), ...keys];
+  }
+
+  private publishedKeys(refresh: boolean): Promise<PublicSigningKey[]> {
     const now = (this.options.now ?? Date.now)();
     const cache = this.publicKeysCache;
-    if (cache && now - cache.at < cache.ttl) return cache.keys;
+    const ttl = refresh ? Math.min(cache?.ttl ?? 0, PUBLIC_KEYS_REFRESH_MIN_MS) : cache?.ttl;
+    if (cache && ttl !== undefined && now - cache.at < ttl) return cache.keys;
     const entry = { at: now, ttl: PUBLIC_KEYS_TTL_MS, keys: this.fetchPublicKeys() };
     entry.keys.catch(() => {
       entry.ttl = PUBLIC_KEYS_FAILURE_TTL_MS;
