@@ -7,7 +7,7 @@ import { LocalHealthSigner } from '../../src/adapters/localHealthSigner';
 import { openTable } from '../../src/adapters/tableStorage';
 import { Heartbeat } from '../../src/domain/exportHealth/heartbeat';
 import type { SignedHealthRow } from '../../src/domain/exportHealth/healthRow';
-import { QUARANTINE_MESSAGE } from '../../src/domain/exportHealth/pendingRows';
+import { QUARANTINE_MESSAGE, setAsideForeignRows } from '../../src/domain/exportHealth/pendingRows';
 import { verifyHealth } from '../../src/domain/exportHealth/verification';
 import {
   CA_TABLE,
@@ -447,5 +447,46 @@ describe('planted pending health rows (Azurite)', () => {
     expect(logger.lines.filter((line) => line.message === QUARANTINE_MESSAGE)).toEqual([]);
     expect(run.tenants[0]).toMatchObject({ outcome: 'ok', uploadedRows: 2 });
     expect(run.tenants[0]?.quarantinedRows).toBeUndefined();
+  });
+
+  it('a writer that read a planted row before another set it aside never moves the genuine row now under that key', async () => {
+    // Before: quarantinePending moved whatever entity held the key when it got there. A heartbeat
+    // (or a change) that had read the planted row under the next sequence moved the genuine row a
+    // concurrent writer had sealed there after setting the planted one aside: a gap in the chain.
+    for (const planted of [
+      (genuine: SignedHealthRow) => JSON.stringify({ ...genuine, Sequence_d: 3, DeliveredCount_d: 3 }),
+      () => 'not json',
+    ]) {
+      const w = await world();
+      w.clock.set(new Date('2026-12-03T10:18:00Z'));
+      await w.heartbeat.run();
+      await w.plant(rowKeyOf(3), planted(w.healthRows()[0]!));
+      const stale = await w.chain.get(w.tenant);
+
+      // Meanwhile another writer sets it aside and seals rows 3 and 4, whose upload fails: they stay pending.
+      w.ingestion.faults.set(w.tenant, { kind: 'unavailable' });
+      w.clock.set(new Date('2026-12-03T10:33:00Z'));
+      expect((await w.heartbeat.run()).tenants[0]).toMatchObject({
+        outcome: 'uploadFailed',
+        quarantinedRows: 1,
+      });
+
+      // The slow writer acts on what it read.
+      await setAsideForeignRows(
+        { chain: w.chain, logger: new CapturingLogger() },
+        w.tenant,
+        stale,
+        w.verifier,
+        { count: 0 },
+      );
+
+      expect((await w.chain.get(w.tenant)).pending.map((row) => row.Sequence_d)).toEqual([3, 4]);
+      const kept = (await w.entities()).filter((entity) => entity.rowKey.startsWith('quarantine-'));
+      expect(kept).toHaveLength(1);
+      w.ingestion.faults.delete(w.tenant);
+      w.clock.set(new Date('2026-12-03T10:48:00Z'));
+      await w.heartbeat.run();
+      expect((await verifyHealth(w.healthRows(), [], w.verifier)).problems).toEqual([]);
+    }
   });
 });
