@@ -1,4 +1,4 @@
-import type { TableTransaction } from '@azure/data-tables';
+import { odata, type TableTransaction } from '@azure/data-tables';
 import canonicalize from 'canonicalize';
 import type { ChainHead } from '../domain/exportHealth/chain';
 import { EMPTY_CHAIN } from '../domain/exportHealth/chain';
@@ -34,6 +34,7 @@ const REQUEST_PREFIX = 'request-';
 const ROW_PREFIX = 'row-';
 /** Pending rows set aside (see quarantinePending): `quarantine-<ISO time>-<uuid>`, never read as pending. */
 const QUARANTINE_PREFIX = 'quarantine-';
+const QUARANTINE_END = 'quarantine.';
 /** A Table Storage string property holds 64 KiB of UTF-16: 32 768 characters. */
 const MAX_TABLE_STRING_CHARS = 32_000;
 
@@ -89,7 +90,11 @@ export class TableHealthChainStore implements HealthChainStore {
     const requests: ChangeRequest[] = [];
     const refusedRequests: RefusedChangeRequest[] = [];
     const entities = client.listEntities<HeadEntity | RowEntity | ExpiredEntity | RequestEntity>({
-      queryOptions: { filter: `PartitionKey eq '${partition}'` },
+      // Rows set aside are never read again: kept for an operator, they would otherwise be listed
+      // (text and all) by every read of the tenant's chain, for good. '.' follows '-' in key order.
+      queryOptions: {
+        filter: odata`PartitionKey eq ${partition} and (RowKey lt ${QUARANTINE_PREFIX} or RowKey ge ${QUARANTINE_END})`,
+      },
     });
     for await (const entity of entities) {
       if (entity.rowKey === HEAD) {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it, vi } from 'vitest';
 import { TableDeliveryRecordStore } from '../../src/adapters/deliveryRecordStore';
 import { TableHealthChainStore } from '../../src/adapters/healthChainStore';
 import { JwksSignatureVerifier } from '../../src/adapters/jwksSignatureVerifier';
@@ -117,6 +117,7 @@ async function world() {
   return {
     tenant,
     connection,
+    chainTable,
     chain,
     ingestion,
     clock,
@@ -488,5 +489,40 @@ describe('planted pending health rows (Azurite)', () => {
       await w.heartbeat.run();
       expect((await verifyHealth(w.healthRows(), [], w.verifier)).problems).toEqual([]);
     }
+  });
+
+  it('rows set aside are not read again: each later read of the chain lists only what it uses', async () => {
+    // Before: every read of the tenant's chain (several per tick, for good) listed the whole partition,
+    // quarantined rows and their kept text (up to 32,000 characters each) included, so rows planted once
+    // made every later tick of that tenant read all of them again.
+    const w = await world();
+    w.clock.set(new Date('2026-12-03T10:18:00Z'));
+    await w.heartbeat.run();
+    const text = `not json ${'x'.repeat(30_000)}`;
+    for (let sequence = 50; sequence < 60; sequence += 1) await w.plant(rowKeyOf(sequence), text);
+    w.clock.set(new Date('2026-12-03T10:33:00Z'));
+    expect((await w.heartbeat.run()).tenants[0]).toMatchObject({ outcome: 'ok', quarantinedRows: 10 });
+
+    const client = await w.chainTable.get();
+    const listed: string[] = [];
+    const list = client.listEntities.bind(client);
+    vi.spyOn(client, 'listEntities').mockImplementation((options) => {
+      const entities = list(options);
+      return Object.assign(Object.create(entities) as typeof entities, {
+        async *[Symbol.asyncIterator]() {
+          for await (const entity of entities) {
+            listed.push(entity.rowKey!);
+            yield entity;
+          }
+        },
+      });
+    });
+    w.clock.set(new Date('2026-12-03T10:48:00Z'));
+    expect((await w.heartbeat.run()).tenants[0]).toMatchObject({ outcome: 'ok', uploadedRows: 2 });
+
+    expect(listed.length).toBeGreaterThan(0);
+    expect(listed.filter((rowKey) => rowKey.startsWith('quarantine-'))).toEqual([]);
+    // Still kept, for an operator.
+    expect((await w.entities()).filter((entity) => entity.rowKey.startsWith('quarantine-'))).toHaveLength(10);
   });
 });
