@@ -66,12 +66,6 @@ export class KeyVaultHealthSigner implements HealthSigner, SigningKeyDirectory {
   private readonly keyUrl: string;
   private cached: { at: number; key: PublicSigningKey } | undefined;
   private publicKeysCache: { at: number; ttl: number; keys: Promise<PublicSigningKey[]> } | undefined;
-  /**
-   * Every version currentKey() has handed out, newest last: the two caches expire apart, and a key
-   * this instance signs with must be published (and verify its own pending rows) from the first
-   * row on, not once the published list is next fetched. One entry per rotation seen.
-   */
-  private readonly handedOut = new Map<string, PublicSigningKey>();
 
   constructor(private readonly options: KeyVaultHealthSignerOptions) {
     this.keyUrl = options.keyUrl.replace(/\/+$/, '');
@@ -92,8 +86,6 @@ export class KeyVaultHealthSigner implements HealthSigner, SigningKeyDirectory {
     const now = (this.options.now ?? Date.now)();
     if (!this.cached || now - this.cached.at > CURRENT_KEY_TTL_MS) {
       this.cached = { at: now, key: await this.readKey(this.keyUrl) };
-      this.handedOut.delete(this.cached.key.kid);
-      this.handedOut.set(this.cached.key.kid, this.cached.key);
     }
     return { keyId: this.cached.key.kid, algorithm: this.cached.key.alg };
   }
@@ -115,9 +107,11 @@ export class KeyVaultHealthSigner implements HealthSigner, SigningKeyDirectory {
 
   async publicKeys(options: { refresh?: boolean } = {}): Promise<PublicSigningKey[]> {
     const keys = await this.publishedKeys(options.refresh === true);
-    // Versions signed with since the list was fetched (a rotation within its cache), newest first.
-    const missing = [...this.handedOut.values()].filter((key) => !keys.some(({ kid }) => kid === key.kid));
-    return missing.length === 0 ? keys : [...missing.reverse(), ...keys];
+    // The two caches expire apart: the version this instance signs with now (read after a rotation
+    // the cached list predates) is published, and verifies its own rows, from its first row on. Only
+    // the current one: a version disabled since (a compromised key) drops out with the caches.
+    const current = this.cached?.key;
+    return current && !keys.some(({ kid }) => kid === current.kid) ? [current, ...keys] : keys;
   }
 
   private publishedKeys(refresh: boolean): Promise<PublicSigningKey[]> {
