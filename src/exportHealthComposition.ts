@@ -90,7 +90,8 @@ export async function heartbeat(logger: Logger): Promise<Heartbeat> {
       chain: new TableHealthChainStore(open(infra.config.exportHealth.healthTable)),
       signer: healthSigning,
       // Our own published keys (the current one and those still needed for older rows), cached by the signer.
-      verifier: async () => new JwksSignatureVerifier({ keys: await (await healthSigning()).publicKeys() }),
+      verifier: async (options) =>
+        new JwksSignatureVerifier({ keys: await (await healthSigning()).publicKeys(options) }),
       ingestion: infra.ingestion,
       clock: infra.clock,
       logger,

@@ -83,8 +83,8 @@ const LEGACY_PROBE_MS = 60_000;
 export class TableDeliveryRecordStore implements DeliveryRecordStore {
   private legacyProbe: { at: number; present: Promise<boolean> } | undefined;
   /** Records of concurrent invocations of this instance share a shard's transactions. */
-  private readonly commits = new PartitionGroupCommit<RecordEntity>((_, entities) =>
-    this.writeShard(entities),
+  private readonly commits = new PartitionGroupCommit<RecordEntity>((_, entities, signal) =>
+    this.writeShard(entities, signal),
   );
 
   constructor(
@@ -119,11 +119,14 @@ export class TableDeliveryRecordStore implements DeliveryRecordStore {
     await Promise.all([...byShard.entries()].map(([shard, entities]) => this.commits.add(shard, entities)));
   }
 
-  private async writeShard(entities: readonly RecordEntity[]): Promise<void> {
+  private async writeShard(entities: readonly RecordEntity[], signal: AbortSignal): Promise<void> {
     const client = await this.table.get();
     await Promise.all(
       transactionChunks(entities).map((part) =>
-        client.submitTransaction(part.map((entity) => ['create', entity] as const)),
+        client.submitTransaction(
+          part.map((entity) => ['create', entity] as const),
+          { abortSignal: signal },
+        ),
       ),
     );
   }

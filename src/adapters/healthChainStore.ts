@@ -1,4 +1,5 @@
-import type { TableTransaction } from '@azure/data-tables';
+import { odata, type TableTransaction } from '@azure/data-tables';
+import canonicalize from 'canonicalize';
 import type { ChainHead } from '../domain/exportHealth/chain';
 import { EMPTY_CHAIN } from '../domain/exportHealth/chain';
 import type { SignedHealthRow } from '../domain/exportHealth/healthRow';
@@ -33,6 +34,7 @@ const REQUEST_PREFIX = 'request-';
 const ROW_PREFIX = 'row-';
 /** Pending rows set aside (see quarantinePending): `quarantine-<ISO time>-<uuid>`, never read as pending. */
 const QUARANTINE_PREFIX = 'quarantine-';
+const QUARANTINE_END = 'quarantine.';
 /** A Table Storage string property holds 64 KiB of UTF-16: 32 768 characters. */
 const MAX_TABLE_STRING_CHARS = 32_000;
 
@@ -88,7 +90,11 @@ export class TableHealthChainStore implements HealthChainStore {
     const requests: ChangeRequest[] = [];
     const refusedRequests: RefusedChangeRequest[] = [];
     const entities = client.listEntities<HeadEntity | RowEntity | ExpiredEntity | RequestEntity>({
-      queryOptions: { filter: `PartitionKey eq '${partition}'` },
+      // Rows set aside are never read again: kept for an operator, they would otherwise be listed
+      // (text and all) by every read of the tenant's chain, for good. '.' follows '-' in key order.
+      queryOptions: {
+        filter: odata`PartitionKey eq ${partition} and (RowKey lt ${QUARANTINE_PREFIX} or RowKey ge ${QUARANTINE_END})`,
+      },
     });
     for await (const entity of entities) {
       if (entity.rowKey === HEAD) {
@@ -252,15 +258,16 @@ export class TableHealthChainStore implements HealthChainStore {
   async quarantinePending(tenantId: string, rows: readonly QuarantinedPendingRow[]): Promise<void> {
     const client = await this.table.get();
     const partitionKey = tenantId.toLowerCase();
+    const notFound = (error: unknown) => {
+      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+      throw error;
+    };
     for (const row of rows) {
       const rowKey = 'id' in row ? row.id : rowKeyOf(row.sequence);
-      const found = await client
-        .getEntity<Partial<RowEntity>>(partitionKey, rowKey)
-        .catch((error: unknown) => {
-          if ((error as { statusCode?: number }).statusCode === 404) return undefined;
-          throw error;
-        });
+      const found = await client.getEntity<Partial<RowEntity>>(partitionKey, rowKey).catch(notFound);
       if (!found) continue; // Gone meanwhile (another instance set it aside): nothing to move.
+      // Only the row that was refused: another writer may have set it aside and sealed ours there since.
+      if (!stillRefused(row, rowKey, found.row)) continue;
       const now = new Date().toISOString();
       const text =
         typeof found.row === 'string' ? found.row : found.row === undefined ? '' : String(found.row);
@@ -272,14 +279,27 @@ export class TableHealthChainStore implements HealthChainStore {
         reason: row.reason,
         quarantinedAt: now,
       };
-      // One transaction: the row is never both pending and quarantined, nor neither. A second instance
-      // moving the same row fails whole (its delete finds nothing), leaving one quarantined copy.
-      await client.submitTransaction([
-        ['create', kept],
-        ['delete', { partitionKey, rowKey }],
-      ]);
+      // Copy first, then delete on the ETag read: a delete inside a transaction ignores the ETag
+      // (@azure/data-tables sends If-Match: *), and the row must go only if it is still the one
+      // checked. Changed or gone meanwhile: the copy goes again. A crash in between leaves the row
+      // pending too; the next tick sets it aside again (a second copy, nothing lost).
+      await client.createEntity(kept);
+      try {
+        await client.deleteEntity(partitionKey, rowKey, { etag: etagOf(found) });
+      } catch (error) {
+        const status = (error as { statusCode?: number }).statusCode;
+        if (status !== 412 && status !== 404) throw error;
+        await client.deleteEntity(partitionKey, kept.rowKey).catch(notFound);
+      }
     }
   }
+}
+
+/** Whether the text now under `rowKey` is still what was refused (see QuarantinedPendingRow). */
+function stillRefused(row: QuarantinedPendingRow, rowKey: string, text: unknown): boolean {
+  const parsed = parsePendingRow(rowKey, text);
+  if ('id' in row) return !parsed.ok || rowKeyOf(parsed.row.Sequence_d) !== rowKey;
+  return parsed.ok && canonicalize(parsed.row) === canonicalize(row.row);
 }
 
 function addTallies(

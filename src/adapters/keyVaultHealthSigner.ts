@@ -40,6 +40,8 @@ const CURRENT_KEY_TTL_MS = 5 * 60_000;
  */
 const PUBLIC_KEYS_TTL_MS = 5 * 60_000;
 const PUBLIC_KEYS_FAILURE_TTL_MS = 30_000;
+/** A refresh asked for (the heartbeat met an unknown key id) reuses a list younger than this. */
+const PUBLIC_KEYS_REFRESH_MIN_MS = 30_000;
 /**
  * Published versions: the current one and those before it, newest first, so
  * rows signed before a rotation still verify. Reads are cached (above), so
@@ -103,10 +105,20 @@ export class KeyVaultHealthSigner implements HealthSigner, SigningKeyDirectory {
     return Buffer.from(value, 'base64url');
   }
 
-  publicKeys(): Promise<PublicSigningKey[]> {
+  async publicKeys(options: { refresh?: boolean } = {}): Promise<PublicSigningKey[]> {
+    const keys = await this.publishedKeys(options.refresh === true);
+    // The two caches expire apart: the version this instance signs with now (read after a rotation
+    // the cached list predates) is published, and verifies its own rows, from its first row on. Only
+    // the current one: a version disabled since (a compromised key) drops out with the caches.
+    const current = this.cached?.key;
+    return current && !keys.some(({ kid }) => kid === current.kid) ? [current, ...keys] : keys;
+  }
+
+  private publishedKeys(refresh: boolean): Promise<PublicSigningKey[]> {
     const now = (this.options.now ?? Date.now)();
     const cache = this.publicKeysCache;
-    if (cache && now - cache.at < cache.ttl) return cache.keys;
+    const ttl = refresh ? Math.min(cache?.ttl ?? 0, PUBLIC_KEYS_REFRESH_MIN_MS) : cache?.ttl;
+    if (cache && ttl !== undefined && now - cache.at < ttl) return cache.keys;
     const entry = { at: now, ttl: PUBLIC_KEYS_TTL_MS, keys: this.fetchPublicKeys() };
     entry.keys.catch(() => {
       entry.ttl = PUBLIC_KEYS_FAILURE_TTL_MS;

@@ -11,14 +11,15 @@ export class PartitionGroupCommit<T> {
 
   constructor(
     /** Writes one partition's entities (possibly in several transactions); resolves once all are stored. */
-    private readonly write: (partition: string, entities: readonly T[]) => Promise<void>,
+    private readonly write: (partition: string, entities: readonly T[], signal: AbortSignal) => Promise<void>,
+    private readonly timeoutMs = DEFAULT_WRITE_TIMEOUT_MS,
   ) {}
 
   add(partition: string, entities: readonly T[]): Promise<void> {
     if (!this.partitions.has(partition)) {
       // Nothing in flight: go now.
       this.partitions.set(partition, null);
-      const written = this.write(partition, entities);
+      const written = this.bounded(partition, entities);
       void written.then(
         () => this.next(partition),
         () => this.next(partition),
@@ -41,14 +42,44 @@ export class PartitionGroupCommit<T> {
       return;
     }
     this.partitions.set(partition, null);
-    const written = this.write(partition, waiting.entities);
+    const written = this.bounded(partition, waiting.entities);
     written.then(waiting.done.resolve, waiting.done.reject);
     void written.then(
       () => this.next(partition),
       () => this.next(partition),
     );
   }
+
+  private bounded(partition: string, entities: readonly T[]): Promise<void> {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        const error = new Error(
+          `Writing ${entities.length} entities to partition ${partition} did not finish within ${this.timeoutMs} ms.`,
+        );
+        controller.abort(error);
+        reject(error);
+      }, this.timeoutMs);
+    });
+    let written: Promise<void>;
+    try {
+      written = this.write(partition, entities, controller.signal);
+    } catch (error) {
+      written = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    // Settling after the time is up concerns nobody any more.
+    written.catch(() => undefined);
+    return Promise.race([written, timedOut]).finally(() => clearTimeout(timer));
+  }
 }
+
+/**
+ * Table Storage gives an entity-group transaction 30 seconds
+ * (https://learn.microsoft.com/rest/api/storageservices/performing-entity-group-transactions);
+ * twice that leaves room for the client's retries of a throttled one.
+ */
+export const DEFAULT_WRITE_TIMEOUT_MS = 60_000;
 
 interface Waiting<T> {
   entities: T[];

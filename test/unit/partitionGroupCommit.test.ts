@@ -1,18 +1,25 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PartitionGroupCommit } from '../../src/adapters/partitionGroupCommit';
 
 /** A write the test finishes by hand: no timing involved. */
-function controlledWrites() {
-  const writes: { partition: string; entities: string[]; finish: (error?: Error) => void }[] = [];
+function controlledWrites(timeoutMs?: number) {
+  const writes: {
+    partition: string;
+    entities: string[];
+    signal: AbortSignal;
+    finish: (error?: Error) => void;
+  }[] = [];
   const commit = new PartitionGroupCommit<string>(
-    (partition, entities) =>
+    (partition, entities, signal) =>
       new Promise<void>((resolve, reject) => {
         writes.push({
           partition,
           entities: [...entities],
+          signal,
           finish: (error) => (error ? reject(error) : resolve()),
         });
       }),
+    timeoutMs,
   );
   return { commit, writes };
 }
@@ -82,4 +89,31 @@ describe('partition group commit', () => {
     writes[2]!.finish();
     expect(await settled(fourth)).toBe('resolved');
   });
+
+  it('a write that never answers holds its partition only until its time is up: later callers are not wedged behind it', async () => {
+    // Before: one Table request that never settled (a silently dropped connection) kept every later
+    // batch's records for that shard waiting behind it, and with them the batches, for good.
+    vi.useFakeTimers();
+    const { commit, writes } = controlledWrites(60_000);
+    const hung = commit.add('a', ['1']);
+    const behind = commit.add('a', ['2']);
+    expect(await settled(behind)).toBe('pending');
+
+    await vi.advanceTimersByTimeAsync(60_000);
+
+    expect(await settled(hung)).toBe('rejected');
+    await expect(hung).rejects.toThrow(/did not finish within 60000 ms/);
+    expect(writes[0]!.signal.aborted).toBe(true);
+    expect(writes.map((write) => write.entities)).toEqual([['1'], ['2']]);
+    writes[1]!.finish();
+    expect(await settled(behind)).toBe('resolved');
+    // The hung request answering late changes nothing any more.
+    writes[0]!.finish();
+    expect(await settled(commit.add('a', ['3']))).toBe('pending');
+    expect(writes).toHaveLength(3);
+  });
+});
+
+afterEach(() => {
+  vi.useRealTimers();
 });

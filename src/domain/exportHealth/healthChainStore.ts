@@ -104,7 +104,14 @@ export interface HealthChainStore {
   quarantinePending(tenantId: string, rows: readonly QuarantinedPendingRow[]): Promise<void>;
 }
 
-export type QuarantinedPendingRow = ({ id: string } | { sequence: number }) & { reason: string };
+/**
+ * A pending row to set aside, as it was read: by the store's id when it did not read as a row, else
+ * by its sequence number with the row read (the store moves it only while that key still holds
+ * exactly this row: another writer may have set it aside and sealed a genuine row there since).
+ */
+export type QuarantinedPendingRow = ({ id: string } | { sequence: number; row: SignedHealthRow }) & {
+  reason: string;
+};
 
 /** At most this many rows per append (a Table Storage transaction holds 100 operations, one is the head). */
 export const MAX_ROWS_PER_APPEND = 99;

@@ -6,7 +6,12 @@ import type { TenantConnection } from '../tenantConnection';
 import { sealRows } from './chain';
 import type { DeliveryRecordStore } from './deliveryRecorder';
 import type { HealthChange, HealthRowContent, SignedHealthRow } from './healthRow';
-import { MAX_ROWS_PER_APPEND, type ExpiredTally, type HealthChainStore } from './healthChainStore';
+import {
+  MAX_ROWS_PER_APPEND,
+  type ExpiredTally,
+  type HealthChainState,
+  type HealthChainStore,
+} from './healthChainStore';
 import { setAsideForeignRows } from './pendingRows';
 import { SigningKeyUnavailableError, type HealthSignatureVerifier, type HealthSigner } from './signing';
 import {
@@ -80,7 +85,7 @@ export interface HeartbeatDeps {
   chain: HealthChainStore;
   signer: () => Promise<HealthSigner>;
   /** Checks pending rows against our published keys before upload (see pendingRows.ts). */
-  verifier: () => Promise<HealthSignatureVerifier>;
+  verifier: (options?: { refresh?: boolean }) => Promise<HealthSignatureVerifier>;
   ingestion: IngestionSink;
   clock: Clock;
   logger: Logger;
@@ -208,15 +213,11 @@ export class Heartbeat implements HealthChangeRecorder {
       health(connection),
     );
     // A planted row under the next sequence number would make the append below fail, and the change unrecorded.
-    const verifier = await this.deps.verifier();
+    let verifier = await this.deps.verifier();
     const quarantined = { count: 0 };
-    await setAsideForeignRows(
-      this.deps,
-      connection.tenantId,
-      await this.deps.chain.get(connection.tenantId),
-      verifier,
-      quarantined,
-    );
+    const before = await this.deps.chain.get(connection.tenantId);
+    verifier = await this.verifierFor(before, verifier);
+    await setAsideForeignRows(this.deps, connection.tenantId, before, verifier, quarantined);
     for (let attempt = 0; ; attempt += 1) {
       const state = await this.deps.chain.get(connection.tenantId);
       const sealed = await sealRows([content], state.head, signer, this.deps.clock.now());
@@ -255,6 +256,7 @@ export class Heartbeat implements HealthChangeRecorder {
     try {
       let state = await this.deps.chain.get(tenantId);
       // First: a planted row under the next sequence number would make every append below fail.
+      verifier = await this.verifierFor(state, verifier);
       if ((await setAsideForeignRows(this.deps, tenantId, state, verifier, quarantined)).setAside) {
         state = await this.deps.chain.get(tenantId);
       }
@@ -386,6 +388,19 @@ export class Heartbeat implements HealthChangeRecorder {
     }
   }
 
+  /**
+   * `verifier`, or a new one from the key store asked again when a pending row names a key id it
+   * does not hold: a version this or another instance started signing with after the published keys
+   * were last read (a rotation) is ours, and its rows must not be set aside as foreign.
+   */
+  private async verifierFor(
+    state: HealthChainState,
+    verifier: HealthSignatureVerifier,
+  ): Promise<HealthSignatureVerifier> {
+    if (state.pending.every((row) => verifier.knows(row.KeyId_s))) return verifier;
+    return this.deps.verifier({ refresh: true });
+  }
+
   /** Uploads our pending rows oldest first; stops at the first failure, keeping the rest pending. */
   private async uploadPending(
     connection: TenantConnection,
@@ -401,7 +416,7 @@ export class Heartbeat implements HealthChangeRecorder {
       this.deps,
       connection.tenantId,
       state,
-      verifier,
+      await this.verifierFor(state, verifier),
       quarantined,
     );
     let uploaded = 0;

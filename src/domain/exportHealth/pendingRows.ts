@@ -133,7 +133,7 @@ export async function setAsideForeignRows(
   for (const row of state.pending) {
     const reason = await checkPendingSignature(row, tenantId, verifier);
     if (reason === undefined) rows.push(row);
-    else refused.push({ sequence: row.Sequence_d, reason });
+    else refused.push({ sequence: row.Sequence_d, row, reason });
   }
   if (refused.length === 0) return { rows, setAside: false };
   for (const row of refused) {

@@ -29,7 +29,11 @@ export interface PublicSigningKey {
 
 /** The published keys: the current one first, then previous ones still needed to verify older rows. */
 export interface SigningKeyDirectory {
-  publicKeys(): Promise<PublicSigningKey[]>;
+  /**
+   * `refresh`: a row names a key id the last answer did not hold (a rotation another instance saw
+   * first): ask the key store again rather than serve a cached list, at most every 30 seconds.
+   */
+  publicKeys(options?: { refresh?: boolean }): Promise<PublicSigningKey[]>;
 }
 
 /** Checks one signature against the published keys. */
