@@ -1,4 +1,4 @@
-import { RestError, TableClient } from '@azure/data-tables';
+import { AzureNamedKeyCredential, RestError, TableClient } from '@azure/data-tables';
 import { inject, describe, expect, it } from 'vitest';
 import { assertLoopback } from '../support/loopback';
 
@@ -7,6 +7,23 @@ describe('Azurite Table service (started by the global setup)', () => {
 
   it('listens on loopback only', () => {
     expect(() => assertLoopback(inject('azuriteTableEndpoint'))).not.toThrow();
+  });
+
+  it("refuses a request signed with Azurite's well-known development key: the key is the run's own", async () => {
+    // The public key, as in Microsoft's Azurite documentation: with it, a web page that rebinds its
+    // name to 127.0.0.1 could sign requests against the sandbox's tables.
+    const wellKnownKey =
+      'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+    expect(connectionString).not.toContain(wellKnownKey);
+    const forged = new TableClient(
+      inject('azuriteTableEndpoint'),
+      `forged${Date.now()}`,
+      new AzureNamedKeyCredential('devstoreaccount1', wellKnownKey),
+      { allowInsecureConnection: true },
+    );
+    await expect(forged.createTable()).rejects.toSatisfy(
+      (error: unknown) => error instanceof RestError && error.statusCode === 403,
+    );
   });
 
   it('round-trips an entity through the real @azure/data-tables client', async () => {

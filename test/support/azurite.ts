@@ -1,12 +1,29 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertLoopback } from './loopback';
 
-/** Azurite's well-known development account (public, documented, not a secret). */
+/** Azurite's development account name; its key is this process's own (accountKey). */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
-export const AZURITE_KEY =
-  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+const ACCOUNTS_ENV = 'AZURITE_ACCOUNTS';
+
+/**
+ * The account key of the Azurites this process starts: random per process tree, never the
+ * well-known development key. Azurite answers whatever Host header a request carries, so with the
+ * public key a web page that rebinds its own name to 127.0.0.1 (DNS rebinding) and finds the port
+ * could sign Table requests against the sandbox: read connections, plant health rows. Azurite takes
+ * its accounts from AZURITE_ACCOUNTS (`name:key`, replacing the default account) and re-reads that
+ * variable every minute (AccountDataStore in azurite/dist), so it stays set for the process's life;
+ * children inherit it, and an Azurite they start shares the key.
+ */
+function accountKey(): string {
+  const inherited = process.env[ACCOUNTS_ENV]?.match(/^devstoreaccount1:([A-Za-z0-9+/=]+)$/)?.[1];
+  if (inherited) return inherited;
+  const key = randomBytes(64).toString('base64');
+  process.env[ACCOUNTS_ENV] = `${AZURITE_ACCOUNT}:${key}`;
+  return key;
+}
 
 export interface RunningAzurite {
   /** e.g. http://127.0.0.1:51234/devstoreaccount1 */
@@ -52,6 +69,7 @@ export async function startAzurite(): Promise<RunningAzurite> {
   ).default;
   /* eslint-enable @typescript-eslint/no-require-imports */
 
+  const key = accountKey();
   const workDir = mkdtempSync(join(tmpdir(), 'azurite-'));
   const config = new TableConfiguration(
     '127.0.0.1',
@@ -79,7 +97,7 @@ export async function startAzurite(): Promise<RunningAzurite> {
   return {
     tableEndpoint,
     connectionString:
-      `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};` +
+      `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${key};` +
       `TableEndpoint=${tableEndpoint};`,
     seedEntities(table, entities) {
       const collection = server.metadataStore.getEntityCollection(AZURITE_ACCOUNT, table, {});
