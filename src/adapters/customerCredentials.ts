@@ -49,7 +49,10 @@ export class TenantNotFoundError extends CredentialUnavailableError {
  * A tenant's first token request (no token yet from its credential) waits for
  * one of FIRST_TOKEN_MAX_IN_FLIGHT slots: each builds an MSAL client and runs
  * its discovery, and a few batches of thousands of first-seen tenants would
- * otherwise do hundreds of those at once.
+ * otherwise do hundreds of those at once. The SDK credential itself (~19 kB
+ * with its IdentityClient and pipeline, measured in a heap snapshot) is built
+ * only once the tenant has a slot: four batches of 1,000 first-seen tenants
+ * otherwise held ~4,000 of them while all but 64 waited.
  */
 export class CustomerCredentials {
   private readonly byTenant: TenantCache<TokenCredential>;
@@ -81,7 +84,7 @@ export class CustomerCredentials {
       () =>
         new TenantCheckingCredential(
           tenantId,
-          this.build(tenantId),
+          () => this.build(tenantId),
           () => this.tenantUnknown(tenantId),
           this.firstTokens,
         ),
@@ -169,19 +172,20 @@ export class CustomerCredentials {
 class TenantCheckingCredential implements TokenCredential {
   /** Whether the inner credential has produced a token: until then each request is a first one. */
   private hasToken = false;
+  private inner: TokenCredential | undefined;
 
   constructor(
     private readonly tenantId: string,
-    private readonly inner: TokenCredential,
+    private readonly build: () => TokenCredential,
     private readonly tenantUnknown: () => Promise<boolean>,
     private readonly firstTokens: FirstTokenLimit,
   ) {}
 
   async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
     try {
-      if (this.hasToken) return await this.inner.getToken(scopes, options);
+      if (this.hasToken && this.inner) return await this.inner.getToken(scopes, options);
       const token = await this.firstTokens.run(
-        () => this.inner.getToken(scopes, options),
+        () => (this.inner ??= this.build()).getToken(scopes, options),
         options?.abortSignal,
       );
       if (token) this.hasToken = true;

@@ -36,7 +36,11 @@ class HeldCredentials extends CustomerCredentials {
     });
   }
 
+  /** Tenants whose SDK credential has been built. */
+  readonly built: string[] = [];
+
   protected override build(tenantId: string): TokenCredential {
+    this.built.push(tenantId);
     return {
       getToken: (_scopes: string | string[], _options?: GetTokenOptions) =>
         new Promise<AccessToken>((resolve) => {
@@ -59,6 +63,31 @@ class HeldCredentials extends CustomerCredentials {
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('CustomerCredentials first token requests', () => {
+  it("builds a tenant's SDK credential only once it has a slot, and once", async () => {
+    const credentials = new HeldCredentials(1);
+    const first = credentials.forTenant(tenant(1));
+    const second = credentials.forTenant(tenant(2));
+    expect(credentials.built).toEqual([]);
+
+    const tokens = [first.getToken(SCOPE), second.getToken(SCOPE)];
+    await credentials.untilHeld(1);
+    await settle();
+    // The second tenant waits for the slot without an MSAL client, pipeline or token cache of its own.
+    expect(credentials.built).toEqual([tenant(1)]);
+
+    credentials.held[0]?.answer();
+    await credentials.untilHeld(2);
+    expect(credentials.built).toEqual([tenant(1), tenant(2)]);
+    credentials.held[1]?.answer();
+    await Promise.all(tokens);
+
+    const again = first.getToken(SCOPE);
+    await credentials.untilHeld(3);
+    credentials.held[2]?.answer();
+    await again;
+    expect(credentials.built).toEqual([tenant(1), tenant(2)]);
+  });
+
   it('has at most FIRST_TOKEN_MAX_IN_FLIGHT under way; the others start as slots free up', async () => {
     const credentials = new HeldCredentials(2);
     const tokens = [1, 2, 3, 4, 5].map((index) => credentials.forTenant(tenant(index)).getToken(SCOPE));
