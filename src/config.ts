@@ -243,7 +243,7 @@ export const SETTINGS = {
   FORWARDER_SHARE_WAIT_MILLISECONDS: {
     schema: z.coerce.number().int().min(0).max(5_000).default(500),
     description:
-      "Longest a forwarder batch's first request for a tenant and table waits while other batches of the same instance are still being taken apart, so their rows for it leave in the same request; 0 never waits. A batch alone is never held back.",
+      "Longest a forwarder batch's first request for a tenant and table waits while other batches of the same instance are still being taken apart, so their rows for it leave in the same request. A batch alone is never held back. 0 never waits, and turns off sharing across batches handed over together (rows joining their lane at hand-over, before their batch has an upload slot).",
     example: '500',
   },
   RETRY_BUDGET_HOURS: {

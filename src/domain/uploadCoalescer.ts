@@ -12,6 +12,10 @@ interface Waiter {
   /** UTF-8 bytes of the rows' JSON: as the caller measured them, else measured when the waiter may share a request. */
   bytes?: number;
   stopWaiting?: () => void;
+  /** A request has carried (or is carrying) the rows: they can no longer be taken back. */
+  taken?: boolean;
+  /** Announced rows whose batch has not come for them yet (no slot): their signal is only the batch's. */
+  announced?: boolean;
 }
 
 interface Lane {
@@ -19,6 +23,26 @@ interface Lane {
   target: IngestionTarget;
   stream: string;
   waiting: Waiter[];
+  /** A drain is sending the lane's requests; until one starts, announced rows only wait in it. */
+  draining: boolean;
+}
+
+/**
+ * Rows a batch has announced for a lane before it holds an upload slot for
+ * them (see BatchUploads.announce): any request of the lane may carry them.
+ */
+export interface UploadTicket {
+  /**
+   * Sends the rows now, or, when a request has carried them already, waits for
+   * its outcome: resolves when the workspace accepted them, rejects as an
+   * upload would. `signal` bounds this caller's part from now on.
+   */
+  send(signal: AbortSignal | undefined): Promise<void>;
+  /**
+   * Takes the rows back, so they are never sent: true, unless a request has
+   * carried them already (false: send() tells its outcome).
+   */
+  withdraw(): boolean;
 }
 
 /** A batch of this instance that is still being taken apart: its rows may yet join a request. */
@@ -38,6 +62,20 @@ export interface BatchUploads {
    * for it may go. Idempotent; call it in a `finally` too, so a batch that throws releases them.
    */
   intakeDone(): void;
+  /**
+   * Puts rows in their lane before the batch holds an upload slot for them, so the next request of
+   * the lane, whichever batch sends it, carries them. Every ticket must end in send() or withdraw().
+   * Undefined when the rows go alone anyway (half a request or more) or sharing is off. `signal`
+   * (the batch's) drops them from the lane if it aborts before a request takes them.
+   */
+  announce?: (
+    tenantId: string,
+    target: IngestionTarget,
+    stream: string,
+    rows: readonly Row[],
+    signal: AbortSignal,
+    bytes: number | undefined,
+  ) => UploadTicket | undefined;
 }
 
 /** An ingestion sink that shares requests among the batches an instance runs at once. */
@@ -72,6 +110,14 @@ export const DEFAULT_SHARE_WAIT_MS = 500;
  * other intake under way it leaves at once, so a lone batch is never held
  * back. An intake never waits for a request, so there is no cycle to deadlock.
  *
+ * A batch has only so many upload slots, so with many tenants it reaches most
+ * lanes after its companions' requests there have gone. So a batch announces
+ * its rows at hand-over (BatchUploads.announce), before it holds a slot: they
+ * wait in the lane, the next request of the lane carries them whoever sends
+ * it, and the batch, when its slot comes, learns that request's outcome
+ * (UploadTicket). A request never waits for announced rows, so this adds no
+ * waiting either; it is cut off once the callers present have given up.
+ *
  * Each caller still gets the outcome of its own rows:
  * - a shared request that succeeds delivered everyone's rows;
  * - a shared request the service refuses (400/413, which belongs to some
@@ -104,6 +150,8 @@ export class UploadCoalescer implements SharedIngestion {
         upload: (tenantId, target, stream, rows, signal, bytes) =>
           this.submit(tenantId, target, stream, rows, signal, bytes, intake),
       },
+      announce: (tenantId, target, stream, rows, signal, bytes) =>
+        this.announce(tenantId, target, stream, rows, signal, bytes, intake),
       intakeDone: () => {
         if (intake.done) return;
         intake.done = true;
@@ -129,6 +177,24 @@ export class UploadCoalescer implements SharedIngestion {
     return this.submit(tenantId, target, stream, rows, signal, bytes, undefined);
   }
 
+  private laneKey(tenantId: string, target: IngestionTarget, stream: string): string {
+    return JSON.stringify([
+      tenantId,
+      target.logsIngestionEndpoint,
+      target.dataCollectionRuleImmutableId,
+      stream,
+    ]);
+  }
+
+  private laneFor(key: string, tenantId: string, target: IngestionTarget, stream: string): Lane {
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = { tenantId, target, stream, waiting: [], draining: false };
+      this.lanes.set(key, lane);
+    }
+    return lane;
+  }
+
   private submit(
     tenantId: string,
     target: IngestionTarget,
@@ -144,39 +210,110 @@ export class UploadCoalescer implements SharedIngestion {
     if (bytes !== undefined && bytes >= this.maxRequestBytes / 2) {
       return this.inner.upload(tenantId, target, stream, rows, signal, bytes);
     }
-    const key = JSON.stringify([
-      tenantId,
-      target.logsIngestionEndpoint,
-      target.dataCollectionRuleImmutableId,
-      stream,
-    ]);
+    const key = this.laneKey(tenantId, target, stream);
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { rows, signal, resolve, reject, ...(bytes !== undefined ? { bytes } : {}) };
-      let lane = this.lanes.get(key);
-      if (!lane) {
-        const opened: Lane = { tenantId, target, stream, waiting: [] };
-        this.lanes.set(key, opened);
-        const others = [...this.intakes].filter((intake) => intake !== own);
-        if (others.length === 0 || this.maxWaitMs <= 0) {
-          void this.drain(key, opened, [waiter]);
-          return;
-        }
-        // Other batches are being taken apart: their rows for this lane leave with these.
-        void this.gather(others).then(() => this.drain(key, opened, this.nextGroup(opened)));
-        lane = opened;
-      }
-      const joined = lane;
-      joined.waiting.push(waiter);
-      if (signal) {
-        const onAbort = (): void => {
-          const index = joined.waiting.indexOf(waiter);
-          if (index >= 0) joined.waiting.splice(index, 1);
-          reject(abortError(signal));
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        waiter.stopWaiting = () => signal.removeEventListener('abort', onAbort);
-      }
+      const lane = this.laneFor(key, tenantId, target, stream);
+      this.wait(lane, waiter);
+      if (!lane.draining) this.start(key, lane, own);
     });
+  }
+
+  /** Puts a waiter in its lane, dropped from it (and rejected) if its signal aborts first. */
+  private wait(lane: Lane, waiter: Waiter): void {
+    lane.waiting.push(waiter);
+    this.listen(lane, waiter);
+  }
+
+  /** Drops a waiter from its lane and rejects it if its signal aborts before a request takes it. */
+  private listen(lane: Lane, waiter: Waiter): void {
+    const { signal } = waiter;
+    if (!signal) return;
+    const onAbort = (): void => {
+      const index = lane.waiting.indexOf(waiter);
+      if (index >= 0) lane.waiting.splice(index, 1);
+      waiter.reject(abortError(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    waiter.stopWaiting = () => signal.removeEventListener('abort', onAbort);
+  }
+
+  /**
+   * Starts a lane's drain: at once when no other batch is being taken apart,
+   * else once their intakes are over (their rows for the lane then leave too).
+   */
+  private start(key: string, lane: Lane, own: Intake | undefined): void {
+    lane.draining = true;
+    const others = [...this.intakes].filter((intake) => intake !== own);
+    if (others.length === 0 || this.maxWaitMs <= 0) {
+      void this.drain(key, lane, this.nextGroup(lane));
+      return;
+    }
+    void this.gather(others).then(() => this.drain(key, lane, this.nextGroup(lane)));
+  }
+
+  private announce(
+    tenantId: string,
+    target: IngestionTarget,
+    stream: string,
+    rows: readonly Row[],
+    signal: AbortSignal,
+    bytes: number | undefined,
+    own: Intake,
+  ): UploadTicket | undefined {
+    if (this.maxWaitMs <= 0 || signal.aborted) return undefined;
+    if (bytes !== undefined && bytes >= this.maxRequestBytes / 2) return undefined;
+    const key = this.laneKey(tenantId, target, stream);
+    let settle!: Pick<Waiter, 'resolve' | 'reject'>;
+    const outcome = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    // Nobody may be listening yet (the batch sends or withdraws later): never an unhandled rejection.
+    outcome.catch(() => undefined);
+    const waiter: Waiter = {
+      rows,
+      signal,
+      ...settle,
+      announced: true,
+      ...(bytes !== undefined ? { bytes } : {}),
+    };
+    const lane = this.laneFor(key, tenantId, target, stream);
+    this.wait(lane, waiter);
+    let ended = false;
+    return {
+      send: (callerSignal) => {
+        if (ended) return Promise.reject(new Error('This upload ticket was already sent or withdrawn.'));
+        ended = true;
+        const current = this.lanes.get(key);
+        if (waiter.taken || !current || !current.waiting.includes(waiter)) return outcome;
+        // Not carried yet: from now on the caller's signal bounds the rows' wait (in their place in
+        // the lane), and the lane starts if no drain is under way.
+        waiter.stopWaiting?.();
+        if (callerSignal?.aborted) {
+          current.waiting.splice(current.waiting.indexOf(waiter), 1);
+          waiter.reject(abortError(callerSignal));
+          return outcome;
+        }
+        waiter.signal = callerSignal;
+        waiter.announced = false;
+        this.listen(current, waiter);
+        // Its own batch's intake never holds it back (the batch is past it, holding a slot).
+        if (!current.draining) this.start(key, current, own);
+        return outcome;
+      },
+      withdraw: () => {
+        // Carried already: the ticket stays open, so send() can tell the outcome.
+        if (waiter.taken) return false;
+        if (ended) return true;
+        ended = true;
+        waiter.stopWaiting?.();
+        const current = this.lanes.get(key);
+        const index = current?.waiting.indexOf(waiter) ?? -1;
+        if (current && index >= 0) {
+          current.waiting.splice(index, 1);
+          if (!current.draining && current.waiting.length === 0) this.lanes.delete(key);
+        }
+        return true;
+      },
+    };
   }
 
   /**
@@ -232,10 +369,16 @@ export class UploadCoalescer implements SharedIngestion {
   }
 
   private async send(lane: Lane, group: Waiter[]): Promise<void> {
-    for (const waiter of group) waiter.stopWaiting?.();
+    for (const waiter of group) {
+      waiter.taken = true;
+      waiter.stopWaiting?.();
+    }
     const request = (rows: readonly Row[], signal: AbortSignal | undefined, bytes: number | undefined) =>
       untilGivenUp(this.inner.upload(lane.tenantId, lane.target, lane.stream, rows, signal, bytes), signal);
-    const cutOff = whenAllAbort(group.map((waiter) => waiter.signal));
+    // Cut off once every caller present has given up (each within its upload timeout); rows announced
+    // by batches not yet here ride along and learn the outcome, their batch's budget being far longer.
+    const present = group.filter((waiter) => !waiter.announced);
+    const cutOff = whenAllAbort((present.length > 0 ? present : group).map((waiter) => waiter.signal));
     try {
       await request(
         group.flatMap((waiter) => waiter.rows),

@@ -113,6 +113,31 @@ describe('Forwarder: requests shared by batches handed over together', () => {
     expect(fakes.sink.deliveredRecords()).toHaveLength(24);
   });
 
+  it("shares a tenant's request among batches whose uploads wait for upload slots (rows join their lane at hand-over)", async () => {
+    // More tenants than a batch has upload slots (4): a batch reaches most tenants only after others
+    // finished, at a different moment than its companions; the request that goes first carries them all.
+    const tenants = Array.from(
+      { length: 12 },
+      (_, index) => `33333333-3333-4333-8333-${String(index).padStart(12, '0')}`,
+    );
+    for (const tenantId of tenants) await fakes.connections.create(savedConnection(tenantId));
+    const forwarder = forwarderWith();
+    const outcomes = await Promise.all(
+      [1, 2, 3, 4].map((round) =>
+        forward(
+          forwarder,
+          tenants.map((tenantId) => received(auditEvent(tenantId))),
+          `inv-${round}`,
+        ),
+      ),
+    );
+    expect(outcomes.map((outcome) => outcome.delivered)).toEqual([12, 12, 12, 12]);
+    expect(fakes.sink.deliveredRecords()).toHaveLength(48);
+    // One request per tenant, with the row of each of the four batches.
+    expect(fakes.sink.calls).toBe(12);
+    for (const upload of fakes.sink.delivered) expect(upload.rows).toHaveLength(4);
+  });
+
   it('holds a request only while another batch is being taken apart, then sends it with that batch rows', async () => {
     // Batch 2 reads tenant B's connection slowly: its intake is not over, so batch 1's request waits.
     const { store, release } = heldStore(TENANT_B, () => fakes.connections.get(TENANT_B));

@@ -335,3 +335,159 @@ describe('UploadCoalescer: batches being taken apart', () => {
     expect(sink.calls.map((call) => call.rows)).toEqual([rows('next', 1)]);
   });
 });
+
+describe('UploadCoalescer: rows announced before their batch has a slot', () => {
+  const NEVER_BY_TIMER_MS = 60_000;
+
+  function announcing() {
+    const sink = new HeldSink();
+    const coalescer = new UploadCoalescer(sink, undefined, NEVER_BY_TIMER_MS);
+    const announce = (
+      batch: ReturnType<UploadCoalescer['beginBatch']>,
+      prefix: string,
+      signal = new AbortController().signal,
+    ) => {
+      const ticket = batch.announce?.('t1', TARGET, STREAM, rows(prefix, 1), signal, undefined);
+      if (!ticket) throw new Error('no ticket');
+      return ticket;
+    };
+    return { sink, coalescer, announce };
+  }
+
+  it("carries every batch's announced rows in the lane's next request, whichever batch sends it", async () => {
+    const { sink, coalescer, announce } = announcing();
+    const batches = [coalescer.beginBatch(), coalescer.beginBatch(), coalescer.beginBatch()];
+    const tickets = batches.map((batch, index) => announce(batch, `b${index}-`));
+    for (const batch of batches) batch.intakeDone();
+    await nextTurn();
+    expect(sink.calls).toHaveLength(0);
+
+    // The second batch gets a slot first: its request carries all three batches' rows.
+    const second = track(tickets[1]!.send(undefined));
+    await nextTurn();
+    expect(sink.calls.map((call) => call.rows)).toEqual([
+      [...rows('b0-', 1), ...rows('b1-', 1), ...rows('b2-', 1)],
+    ]);
+    // The others, reaching their slots later, are told the outcome of that request, not sent again.
+    const first = track(tickets[0]!.send(undefined));
+    const third = track(tickets[2]!.send(undefined));
+    sink.call(0).succeed();
+    await flush();
+    expect([first.state.status, second.state.status, third.state.status]).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    expect(sink.calls).toHaveLength(1);
+  });
+
+  it('gives the carried rows the failure of the request that carried them', async () => {
+    const { sink, coalescer, announce } = announcing();
+    const [a, b] = [coalescer.beginBatch(), coalescer.beginBatch()];
+    const [ta, tb] = [announce(a, 'a'), announce(b, 'b')];
+    a.intakeDone();
+    b.intakeDone();
+    await nextTurn();
+    const sent = track(ta.send(undefined));
+    await nextTurn();
+    const throttled = new IngestionFailure('throttled', 'The Logs Ingestion API answered 429', {
+      status: 429,
+    });
+    sink.call(0).fail(throttled);
+    await flush();
+    expect(tb.withdraw()).toBe(false);
+    await expect(tb.send(undefined)).rejects.toBe(throttled);
+    expect(sent.state).toMatchObject({ status: 'rejected', reason: throttled });
+  });
+
+  it('splits a refused request per caller, announced rows included, so only the bad rows are refused', async () => {
+    const { sink, coalescer, announce } = announcing();
+    const [a, b] = [coalescer.beginBatch(), coalescer.beginBatch()];
+    const [ta, tb] = [announce(a, 'good'), announce(b, 'bad')];
+    a.intakeDone();
+    b.intakeDone();
+    await nextTurn();
+    const good = track(ta.send(undefined));
+    await nextTurn();
+    sink.call(0).fail(refused());
+    await flush();
+    expect(sink.calls.slice(1).map((call) => call.rows)).toEqual([rows('good', 1), rows('bad', 1)]);
+    sink.call(1).succeed();
+    sink.call(2).fail(refused());
+    await flush();
+    expect(good.state.status).toBe('fulfilled');
+    await expect(tb.send(undefined)).rejects.toMatchObject({ kind: 'rejected' });
+  });
+
+  it('never sends rows taken back before a request carried them, and forgets an empty lane', async () => {
+    const { sink, coalescer, announce } = announcing();
+    const batch = coalescer.beginBatch();
+    const ticket = announce(batch, 'gone');
+    batch.intakeDone();
+    await nextTurn();
+    expect(ticket.withdraw()).toBe(true);
+    void coalescer.upload('t1', TARGET, STREAM, rows('next', 1));
+    expect(sink.calls.map((call) => call.rows)).toEqual([rows('next', 1)]);
+  });
+
+  it("drops announced rows when their batch's signal aborts first", async () => {
+    const { sink, coalescer, announce } = announcing();
+    const [a, b] = [coalescer.beginBatch(), coalescer.beginBatch()];
+    const budget = new AbortController();
+    const dropped = announce(a, 'late', budget.signal);
+    const kept = announce(b, 'kept');
+    budget.abort();
+    a.intakeDone();
+    b.intakeDone();
+    await nextTurn();
+    void kept.send(undefined);
+    await nextTurn();
+    expect(sink.calls.map((call) => call.rows)).toEqual([rows('kept', 1)]);
+    expect(dropped.withdraw()).toBe(true);
+  });
+
+  it('a plain upload that opens the lane carries the rows announced there too', async () => {
+    const { sink, coalescer, announce } = announcing();
+    const batch = coalescer.beginBatch();
+    const ticket = announce(batch, 'early');
+    batch.intakeDone();
+    await nextTurn();
+    void coalescer.upload('t1', TARGET, STREAM, rows('plain', 1));
+    await nextTurn();
+    expect(sink.calls.map((call) => call.rows)).toEqual([[...rows('early', 1), ...rows('plain', 1)]]);
+    sink.call(0).succeed();
+    await expect(ticket.send(undefined)).resolves.toBeUndefined();
+  });
+
+  it('cuts off a request once its callers present gave up, not at the budget of batches whose rows it carries', async () => {
+    const { sink, coalescer, announce } = announcing();
+    const [a, b] = [coalescer.beginBatch(), coalescer.beginBatch()];
+    const batchBudget = new AbortController();
+    const [ta, tb] = [announce(a, 'a', batchBudget.signal), announce(b, 'b', batchBudget.signal)];
+    a.intakeDone();
+    b.intakeDone();
+    await nextTurn();
+    const uploadTimeout = new AbortController();
+    const sent = track(ta.send(uploadTimeout.signal));
+    await nextTurn();
+    expect(sink.call(0).rows).toHaveLength(2);
+    uploadTimeout.abort();
+    await flush();
+    expect(sink.call(0).signal?.aborted).toBe(true);
+    expect(sent.state).toMatchObject({ status: 'rejected', reason: { name: 'AbortError' } });
+    await expect(tb.send(new AbortController().signal)).rejects.toMatchObject({ name: 'AbortError' });
+    expect(batchBudget.signal.aborted).toBe(false);
+  });
+
+  it('announces nothing with sharing off (a wait bound of 0) or for half a request or more', () => {
+    const sink = new HeldSink();
+    const off = new UploadCoalescer(sink, undefined, 0).beginBatch();
+    expect(
+      off.announce?.('t1', TARGET, STREAM, rows('a', 1), new AbortController().signal, undefined),
+    ).toBeUndefined();
+    const on = new UploadCoalescer(sink, 1000, NEVER_BY_TIMER_MS).beginBatch();
+    expect(
+      on.announce?.('t1', TARGET, STREAM, rows('big', 1), new AbortController().signal, 500),
+    ).toBeUndefined();
+  });
+});

@@ -2,6 +2,7 @@ import type pLimit from 'p-limit';
 import type { DeliveryAttempts } from '../deliveryAttempts';
 import type { IngestionFailureKind } from '../errors';
 import type { IngestionSink, OutgoingAuditMessage, ParkedEvent } from '../ports';
+import type { BatchUploads } from '../uploadCoalescer';
 import type { LogRow } from '../rowMapper';
 import type { TableName } from '../tableSchema';
 import type { ConnectionTarget, TenantConnection, Versioned } from '../tenantConnection';
@@ -80,6 +81,8 @@ export interface BatchContext {
   settlement: Settlement;
   /** This batch's uploads (its share of the instance's request sharing, when there is one). */
   ingestion: IngestionSink;
+  /** Puts a chunk's rows in their lane before it has a slot (BatchUploads.announce), when requests are shared. */
+  announce?: BatchUploads['announce'];
 }
 
 export const NOT_ATTEMPTED: DeliveryFailure = {

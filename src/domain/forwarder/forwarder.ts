@@ -119,6 +119,7 @@ export class Forwarder {
       limit: pLimit(this.settings.maxConcurrentUploads),
       settlement: new Settlement(),
       ingestion: uploads.sink,
+      ...(uploads.announce ? { announce: uploads.announce } : {}),
     };
     const now = this.deps.clock.now();
 

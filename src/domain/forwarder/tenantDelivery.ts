@@ -22,6 +22,7 @@ import type { ConnectionCache } from './connectionCache';
 import type { ForwarderSettings, TenantOutcome } from './contract';
 import { classify, duration, errorLine, untilAborted, uploadSignal } from './failures';
 import type { PauseDecision } from '../sharedPauses';
+import type { UploadTicket } from '../uploadCoalescer';
 import type { RetryOrPark } from './retryOrPark';
 import type { TenantPauses } from './tenantPauses';
 
@@ -184,8 +185,16 @@ export class TenantDelivery {
     }
     const sends: Array<Promise<void>> = [];
     for (const [table, tableEvents] of byTable) {
+      const stream = target.streams[table];
       for (const chunk of chunkBySize(tableEvents, (event) => event.bytes)) {
-        sends.push(this.sendChunk(run, limit, target, target.streams[table], chunk, batch));
+        // In the lane before a slot: the next request for it, of any batch, carries these rows too. Not a
+        // probe's: a workspace still failing should cost it one request of its own rows.
+        const { rows, bytes } = rowsToSend(chunk, target);
+        const ticket =
+          !decision.paused && decision.probe === 'none'
+            ? batch.announce?.(run.tenantId, target, stream, rows, batch.signal, bytes)
+            : undefined;
+        sends.push(this.sendChunk(run, limit, target, stream, chunk, batch, ticket));
       }
     }
     handedOver();
@@ -205,10 +214,11 @@ export class TenantDelivery {
     stream: string,
     events: PendingEvent[],
     batch: BatchContext,
+    ticket?: UploadTicket,
   ): Promise<void> {
     // Splitting happens outside the slots: waiting for a slot while holding one could deadlock.
     const refusal = await limit(() =>
-      batch.limit(() => this.attemptUpload(run, target, stream, events, batch)),
+      batch.limit(() => this.attemptUpload(run, target, stream, events, batch, ticket)),
     );
     if (!refusal) return;
     const [single] = events;
@@ -237,31 +247,24 @@ export class TenantDelivery {
     stream: string,
     events: PendingEvent[],
     batch: BatchContext,
+    ticket: UploadTicket | undefined,
   ): Promise<DeliveryFailure | undefined> {
-    if (run.trouble) {
-      this.deps.outcomes.retry(run, events, batch, run.trouble);
-      return undefined;
-    }
-    if (batch.signal.aborted) {
-      this.deps.outcomes.retry(run, events, batch, NOT_ATTEMPTED);
+    const notNow = run.trouble ?? (batch.signal.aborted ? NOT_ATTEMPTED : undefined);
+    // Rows another batch's request has already carried are not retried blind: their outcome decides.
+    if (notNow && (!ticket || ticket.withdraw())) {
+      this.deps.outcomes.retry(run, events, batch, notNow);
       return undefined;
     }
     const upload = uploadSignal(batch.signal, this.settings.uploadTimeoutMs);
-    // A DCR provisioned at an older schema version declares fewer columns: send only those.
-    const rows = events.map((event) => rowForSchemaVersion(event.table, event.row, target.schemaVersion));
-    const unchanged = rows.every((row, index) => row === events[index]!.row);
     try {
-      await untilAborted(
-        batch.ingestion.upload(
-          run.tenantId,
-          target,
-          stream,
-          rows,
-          upload.signal,
-          unchanged ? events.reduce((total, event) => total + event.bytes, 0) : undefined,
-        ),
-        upload.signal,
-      );
+      let sent: Promise<void>;
+      if (ticket) {
+        sent = ticket.send(upload.signal);
+      } else {
+        const { rows, bytes } = rowsToSend(events, target);
+        sent = batch.ingestion.upload(run.tenantId, target, stream, rows, upload.signal, bytes);
+      }
+      await untilAborted(sent, upload.signal);
       run.delivered += events.length;
       for (const event of events) {
         this.deps.delivered.set(deliveredKey(event), true);
@@ -293,4 +296,18 @@ export class TenantDelivery {
       upload.dispose();
     }
   }
+}
+
+/**
+ * The rows of a chunk as its DCR takes them: one provisioned at an older schema
+ * version declares fewer columns, so only those are sent. `bytes` as measured
+ * at intake when nothing was dropped.
+ */
+function rowsToSend(
+  events: readonly PendingEvent[],
+  target: ConnectionTarget,
+): { rows: Array<Record<string, unknown>>; bytes: number | undefined } {
+  const rows = events.map((event) => rowForSchemaVersion(event.table, event.row, target.schemaVersion));
+  const unchanged = rows.every((row, index) => row === events[index]!.row);
+  return { rows, bytes: unchanged ? events.reduce((total, event) => total + event.bytes, 0) : undefined };
 }
