@@ -43,6 +43,8 @@ export interface UploadTicket {
    * carried them already (false: send() tells its outcome).
    */
   withdraw(): boolean;
+  /** A request carrying the rows has succeeded: they are in the workspace, whatever happens to their batch. */
+  readonly delivered: boolean;
 }
 
 /** A batch of this instance that is still being taken apart: its rows may yet join a request. */
@@ -265,7 +267,17 @@ export class UploadCoalescer implements SharedIngestion {
     if (bytes !== undefined && bytes >= this.maxRequestBytes / 2) return undefined;
     const key = this.laneKey(tenantId, target, stream);
     let settle!: Pick<Waiter, 'resolve' | 'reject'>;
-    const outcome = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    let delivered = false;
+    const outcome = new Promise<void>(
+      (resolve, reject) =>
+        (settle = {
+          resolve: () => {
+            delivered = true;
+            resolve();
+          },
+          reject,
+        }),
+    );
     // Nobody may be listening yet (the batch sends or withdraws later): never an unhandled rejection.
     outcome.catch(() => undefined);
     const waiter: Waiter = {
@@ -279,6 +291,9 @@ export class UploadCoalescer implements SharedIngestion {
     this.wait(lane, waiter);
     let ended = false;
     return {
+      get delivered() {
+        return delivered;
+      },
       send: (callerSignal) => {
         if (ended) return Promise.reject(new Error('This upload ticket was already sent or withdrawn.'));
         ended = true;

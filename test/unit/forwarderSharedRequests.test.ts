@@ -138,6 +138,40 @@ describe('Forwarder: requests shared by batches handed over together', () => {
     for (const upload of fakes.sink.delivered) expect(upload.rows).toHaveLength(4);
   });
 
+  it('counts rows another batch delivered for it as delivered when its own time ran out before its slot', async () => {
+    // Batch 2's four upload slots hang on tenants whose workspace never answers; its row for tenant A
+    // rides batch 1's request, which succeeds. Then batch 2's time runs out before a slot frees.
+    const hanging = Array.from(
+      { length: 4 },
+      (_, index) => `44444444-4444-4444-8444-${String(index).padStart(12, '0')}`,
+    );
+    for (const tenantId of hanging) {
+      await fakes.connections.create(savedConnection(tenantId));
+      fakes.sink.faults.set(tenantId, { kind: 'hang' });
+    }
+    const forwarder = forwarderWith();
+    const shutdown = new AbortController();
+    const context = new InvocationContext({ invocationId: 'inv-2', functionName: 'forwardAuditEvents' });
+    const second = forwarder.forwardBatch(
+      [...hanging.map((tenantId) => received(auditEvent(tenantId))), received(auditEvent(TENANT_A))],
+      { invocationId: 'inv-2', logger: contextLogger(context), signal: shutdown.signal },
+    );
+    const first = await forward(forwarder, [received(auditEvent(TENANT_A))], 'inv-1');
+    expect(first.delivered).toBe(1);
+    const ofA = fakes.sink.delivered.filter((upload) => upload.tenantId === TENANT_A);
+    expect(ofA.map((upload) => upload.rows.length)).toEqual([2]);
+
+    shutdown.abort();
+    const outcome = await second;
+    // Delivered by batch 1's request: counted, not retried (a copy in the workspace) nor parked.
+    expect(outcome.tenants.find((tenant) => tenant.tenantId === TENANT_A)).toMatchObject({
+      delivered: 1,
+      retried: 0,
+    });
+    expect(outcome.retried).toBe(4);
+    expect(fakes.sink.deliveredRecords()).toHaveLength(2);
+  });
+
   it('holds a request only while another batch is being taken apart, then sends it with that batch rows', async () => {
     // Batch 2 reads tenant B's connection slowly: its intake is not over, so batch 1's request waits.
     const { store, release } = heldStore(TENANT_B, () => fakes.connections.get(TENANT_B));
