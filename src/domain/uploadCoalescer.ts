@@ -16,6 +16,8 @@ interface Waiter {
   taken?: boolean;
   /** Announced rows whose batch has not come for them yet (no slot): their signal is only the batch's. */
   announced?: boolean;
+  /** Announced rows whose request was cut off because the callers present gave up, not their own batch. */
+  carrierGaveUp?: boolean;
 }
 
 interface Lane {
@@ -118,7 +120,8 @@ export const DEFAULT_SHARE_WAIT_MS = 500;
  * wait in the lane, the next request of the lane carries them whoever sends
  * it, and the batch, when its slot comes, learns that request's outcome
  * (UploadTicket). A request never waits for announced rows, so this adds no
- * waiting either; it is cut off once the callers present have given up.
+ * waiting either; it is cut off once the callers present have given up, and
+ * the batches whose rows it carried then send them again themselves.
  *
  * Each caller still gets the outcome of its own rows:
  * - a shared request that succeeds delivered everyone's rows;
@@ -297,8 +300,17 @@ export class UploadCoalescer implements SharedIngestion {
       send: (callerSignal) => {
         if (ended) return Promise.reject(new Error('This upload ticket was already sent or withdrawn.'));
         ended = true;
+        if (waiter.taken) {
+          // A request cut off for other batches' time, not this one's: the rows' fate is unknown and this
+          // batch may still learn it, sending them again itself (a retry would send them again too).
+          return outcome.catch(() =>
+            waiter.carrierGaveUp
+              ? this.submit(tenantId, target, stream, rows, callerSignal, bytes, own)
+              : outcome,
+          );
+        }
         const current = this.lanes.get(key);
-        if (waiter.taken || !current || !current.waiting.includes(waiter)) return outcome;
+        if (!current || !current.waiting.includes(waiter)) return outcome;
         // Not carried yet: from now on the caller's signal bounds the rows' wait (in their place in
         // the lane), and the lane starts if no drain is under way.
         waiter.stopWaiting?.();
@@ -411,7 +423,11 @@ export class UploadCoalescer implements SharedIngestion {
           ),
         );
       } else {
-        for (const waiter of group) waiter.reject(error);
+        for (const waiter of group) {
+          if (waiter.announced && cutOff.signal?.aborted && !waiter.signal?.aborted)
+            waiter.carrierGaveUp = true;
+          waiter.reject(error);
+        }
       }
     } finally {
       cutOff.dispose();
