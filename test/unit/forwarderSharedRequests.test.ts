@@ -183,9 +183,9 @@ describe('Forwarder: requests shared by batches handed over together', () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const gated: IngestionSink = {
-      upload: async (tenantId, target, stream, rows, signal, bytes) => {
+      upload: async (tenantId, target, stream, rows, signal) => {
         if (hanging.includes(tenantId)) await gate;
-        return fakes.sink.upload(tenantId, target, stream, rows, signal, bytes);
+        return fakes.sink.upload(tenantId, target, stream, rows, signal);
       },
     };
     let callsOfA = 0;
