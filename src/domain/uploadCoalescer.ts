@@ -293,6 +293,7 @@ export class UploadCoalescer implements SharedIngestion {
     const lane = this.laneFor(key, tenantId, target, stream);
     this.wait(lane, waiter);
     let ended = false;
+    let sent = false;
     return {
       get delivered() {
         return delivered;
@@ -300,6 +301,7 @@ export class UploadCoalescer implements SharedIngestion {
       send: (callerSignal) => {
         if (ended) return Promise.reject(new Error('This upload ticket was already sent or withdrawn.'));
         ended = true;
+        sent = true;
         if (waiter.taken) {
           // A request cut off for other batches' time, not this one's: the rows' fate is unknown and this
           // batch may still learn it, sending them again itself (a retry would send them again too).
@@ -327,8 +329,8 @@ export class UploadCoalescer implements SharedIngestion {
         return outcome;
       },
       withdraw: () => {
-        // Carried already: the ticket stays open, so send() can tell the outcome.
-        if (waiter.taken) return false;
+        // Carried already (or handed to send()): the ticket stays open, so send() can tell the outcome.
+        if (waiter.taken || sent) return false;
         if (ended) return true;
         ended = true;
         waiter.stopWaiting?.();

@@ -419,6 +419,25 @@ describe('UploadCoalescer: rows announced before their batch has a slot', () => 
     await expect(tb.send(undefined)).rejects.toMatchObject({ kind: 'rejected' });
   });
 
+  it('does not claim rows taken back once send() has them waiting for a request', async () => {
+    const { sink, coalescer, announce } = announcing();
+    const [a, b] = [coalescer.beginBatch(), coalescer.beginBatch()];
+    const ticket = announce(a, 'sent');
+    a.intakeDone();
+    await nextTurn();
+    // b is still being taken apart: the request a's send() starts waits for it, holding a's rows.
+    const sent = track(ticket.send(undefined));
+    expect(ticket.withdraw()).toBe(false);
+    b.intakeDone();
+    // One turn for b's intake to end, one for the request waiting on it to go.
+    await nextTurn();
+    await nextTurn();
+    expect(sink.calls.map((call) => call.rows)).toEqual([rows('sent', 1)]);
+    sink.call(0).succeed();
+    await flush();
+    expect(sent.state.status).toBe('fulfilled');
+  });
+
   it('never sends rows taken back before a request carried them, and forgets an empty lane', async () => {
     const { sink, coalescer, announce } = announcing();
     const batch = coalescer.beginBatch();
