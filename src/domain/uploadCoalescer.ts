@@ -16,6 +16,8 @@ interface Waiter {
   taken?: boolean;
   /** Announced rows whose batch has not come for them yet (no slot): their signal is only the batch's. */
   announced?: boolean;
+  /** Announced rows whose request was cut off because the callers present gave up, not their own batch. */
+  carrierGaveUp?: boolean;
 }
 
 interface Lane {
@@ -43,6 +45,8 @@ export interface UploadTicket {
    * carried them already (false: send() tells its outcome).
    */
   withdraw(): boolean;
+  /** A request carrying the rows has succeeded: they are in the workspace, whatever happens to their batch. */
+  readonly delivered: boolean;
 }
 
 /** A batch of this instance that is still being taken apart: its rows may yet join a request. */
@@ -116,7 +120,8 @@ export const DEFAULT_SHARE_WAIT_MS = 500;
  * wait in the lane, the next request of the lane carries them whoever sends
  * it, and the batch, when its slot comes, learns that request's outcome
  * (UploadTicket). A request never waits for announced rows, so this adds no
- * waiting either; it is cut off once the callers present have given up.
+ * waiting either; it is cut off once the callers present have given up, and
+ * the batches whose rows it carried then send them again themselves.
  *
  * Each caller still gets the outcome of its own rows:
  * - a shared request that succeeds delivered everyone's rows;
@@ -265,7 +270,17 @@ export class UploadCoalescer implements SharedIngestion {
     if (bytes !== undefined && bytes >= this.maxRequestBytes / 2) return undefined;
     const key = this.laneKey(tenantId, target, stream);
     let settle!: Pick<Waiter, 'resolve' | 'reject'>;
-    const outcome = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    let delivered = false;
+    const outcome = new Promise<void>(
+      (resolve, reject) =>
+        (settle = {
+          resolve: () => {
+            delivered = true;
+            resolve();
+          },
+          reject,
+        }),
+    );
     // Nobody may be listening yet (the batch sends or withdraws later): never an unhandled rejection.
     outcome.catch(() => undefined);
     const waiter: Waiter = {
@@ -278,12 +293,26 @@ export class UploadCoalescer implements SharedIngestion {
     const lane = this.laneFor(key, tenantId, target, stream);
     this.wait(lane, waiter);
     let ended = false;
+    let sent = false;
     return {
+      get delivered() {
+        return delivered;
+      },
       send: (callerSignal) => {
         if (ended) return Promise.reject(new Error('This upload ticket was already sent or withdrawn.'));
         ended = true;
+        sent = true;
+        if (waiter.taken) {
+          // A request cut off for other batches' time, not this one's: the rows' fate is unknown and this
+          // batch may still learn it, sending them again itself (a retry would send them again too).
+          return outcome.catch(() =>
+            waiter.carrierGaveUp
+              ? this.submit(tenantId, target, stream, rows, callerSignal, bytes, own)
+              : outcome,
+          );
+        }
         const current = this.lanes.get(key);
-        if (waiter.taken || !current || !current.waiting.includes(waiter)) return outcome;
+        if (!current || !current.waiting.includes(waiter)) return outcome;
         // Not carried yet: from now on the caller's signal bounds the rows' wait (in their place in
         // the lane), and the lane starts if no drain is under way.
         waiter.stopWaiting?.();
@@ -300,8 +329,8 @@ export class UploadCoalescer implements SharedIngestion {
         return outcome;
       },
       withdraw: () => {
-        // Carried already: the ticket stays open, so send() can tell the outcome.
-        if (waiter.taken) return false;
+        // Carried already (or handed to send()): the ticket stays open, so send() can tell the outcome.
+        if (waiter.taken || sent) return false;
         if (ended) return true;
         ended = true;
         waiter.stopWaiting?.();
@@ -396,7 +425,11 @@ export class UploadCoalescer implements SharedIngestion {
           ),
         );
       } else {
-        for (const waiter of group) waiter.reject(error);
+        for (const waiter of group) {
+          if (waiter.announced && cutOff.signal?.aborted && !waiter.signal?.aborted)
+            waiter.carrierGaveUp = true;
+          waiter.reject(error);
+        }
       }
     } finally {
       cutOff.dispose();

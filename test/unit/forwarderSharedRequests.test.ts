@@ -2,7 +2,7 @@ import { InvocationContext } from '@azure/functions';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { contextLogger } from '../../src/contextLogger';
 import { Forwarder, type ReceivedAuditMessage } from '../../src/domain/forwarder';
-import type { TenantConnectionStore } from '../../src/domain/ports';
+import type { IngestionSink, TenantConnectionStore } from '../../src/domain/ports';
 import { CA_TABLE, CERTIFICATE_TABLE } from '../../src/domain/tableSchema';
 import type { TenantConnection, Versioned } from '../../src/domain/tenantConnection';
 import { UploadCoalescer } from '../../src/domain/uploadCoalescer';
@@ -136,6 +136,95 @@ describe('Forwarder: requests shared by batches handed over together', () => {
     // One request per tenant, with the row of each of the four batches.
     expect(fakes.sink.calls).toBe(12);
     for (const upload of fakes.sink.delivered) expect(upload.rows).toHaveLength(4);
+  });
+
+  it('counts rows another batch delivered for it as delivered when its own time ran out before its slot', async () => {
+    // Batch 2's four upload slots hang on tenants whose workspace never answers; its row for tenant A
+    // rides batch 1's request, which succeeds. Then batch 2's time runs out before a slot frees.
+    const hanging = Array.from(
+      { length: 4 },
+      (_, index) => `44444444-4444-4444-8444-${String(index).padStart(12, '0')}`,
+    );
+    for (const tenantId of hanging) {
+      await fakes.connections.create(savedConnection(tenantId));
+      fakes.sink.faults.set(tenantId, { kind: 'hang' });
+    }
+    const forwarder = forwarderWith();
+    const shutdown = new AbortController();
+    const context = new InvocationContext({ invocationId: 'inv-2', functionName: 'forwardAuditEvents' });
+    const second = forwarder.forwardBatch(
+      [...hanging.map((tenantId) => received(auditEvent(tenantId))), received(auditEvent(TENANT_A))],
+      { invocationId: 'inv-2', logger: contextLogger(context), signal: shutdown.signal },
+    );
+    const first = await forward(forwarder, [received(auditEvent(TENANT_A))], 'inv-1');
+    expect(first.delivered).toBe(1);
+    const ofA = fakes.sink.delivered.filter((upload) => upload.tenantId === TENANT_A);
+    expect(ofA.map((upload) => upload.rows.length)).toEqual([2]);
+
+    shutdown.abort();
+    const outcome = await second;
+    // Delivered by batch 1's request: counted, not retried (a copy in the workspace) nor parked.
+    expect(outcome.tenants.find((tenant) => tenant.tenantId === TENANT_A)).toMatchObject({
+      delivered: 1,
+      retried: 0,
+    });
+    expect(outcome.retried).toBe(4);
+    expect(fakes.sink.deliveredRecords()).toHaveLength(2);
+  });
+
+  it("sends its rows itself when the request carrying them was cut off for another batch's time, not its own", async () => {
+    // Batch 2's slots wait on four tenants' uploads until the test lets them go; its row for tenant A
+    // rides batch 1's request, which hangs until batch 1's time runs out.
+    const hanging = Array.from(
+      { length: 4 },
+      (_, index) => `55555555-5555-4555-8555-${String(index).padStart(12, '0')}`,
+    );
+    for (const tenantId of hanging) await fakes.connections.create(savedConnection(tenantId));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const gated: IngestionSink = {
+      upload: async (tenantId, target, stream, rows, signal) => {
+        if (hanging.includes(tenantId)) await gate;
+        return fakes.sink.upload(tenantId, target, stream, rows, signal);
+      },
+    };
+    let callsOfA = 0;
+    fakes.sink.faults.set(TENANT_A, () => (++callsOfA === 1 ? { kind: 'hang' } : undefined));
+    const forwarder = new Forwarder(
+      {
+        connections: fakes.connections,
+        parked: fakes.parked,
+        ingestion: new UploadCoalescer(gated, undefined, NEVER_BY_TIMER_MS),
+        queue: fakes.queue,
+        clock: fakes.clock,
+        random: () => 1,
+      },
+      FORWARDER_TEST_SETTINGS,
+    );
+    const shutdown = new AbortController();
+    const context = new InvocationContext({ invocationId: 'inv-1', functionName: 'forwardAuditEvents' });
+    const first = forwarder.forwardBatch([received(auditEvent(TENANT_A))], {
+      invocationId: 'inv-1',
+      logger: contextLogger(context),
+      signal: shutdown.signal,
+    });
+    const second = forward(
+      forwarder,
+      [...hanging.map((tenantId) => received(auditEvent(tenantId))), received(auditEvent(TENANT_A))],
+      'inv-2',
+    );
+    while (callsOfA === 0) await nextTurn();
+    shutdown.abort();
+    expect((await first).retried).toBe(1);
+
+    release();
+    const outcome = await second;
+    // Batch 2's time has not run out and tenant A never failed: no outage, its row delivered.
+    expect(outcome.tenants.find((tenant) => tenant.tenantId === TENANT_A)).toMatchObject({
+      delivered: 1,
+      retried: 0,
+    });
+    expect(outcome.delivered).toBe(5);
   });
 
   it('holds a request only while another batch is being taken apart, then sends it with that batch rows', async () => {

@@ -419,6 +419,25 @@ describe('UploadCoalescer: rows announced before their batch has a slot', () => 
     await expect(tb.send(undefined)).rejects.toMatchObject({ kind: 'rejected' });
   });
 
+  it('does not claim rows taken back once send() has them waiting for a request', async () => {
+    const { sink, coalescer, announce } = announcing();
+    const [a, b] = [coalescer.beginBatch(), coalescer.beginBatch()];
+    const ticket = announce(a, 'sent');
+    a.intakeDone();
+    await nextTurn();
+    // b is still being taken apart: the request a's send() starts waits for it, holding a's rows.
+    const sent = track(ticket.send(undefined));
+    expect(ticket.withdraw()).toBe(false);
+    b.intakeDone();
+    // One turn for b's intake to end, one for the request waiting on it to go.
+    await nextTurn();
+    await nextTurn();
+    expect(sink.calls.map((call) => call.rows)).toEqual([rows('sent', 1)]);
+    sink.call(0).succeed();
+    await flush();
+    expect(sent.state.status).toBe('fulfilled');
+  });
+
   it('never sends rows taken back before a request carried them, and forgets an empty lane', async () => {
     const { sink, coalescer, announce } = announcing();
     const batch = coalescer.beginBatch();
@@ -475,8 +494,33 @@ describe('UploadCoalescer: rows announced before their batch has a slot', () => 
     await flush();
     expect(sink.call(0).signal?.aborted).toBe(true);
     expect(sent.state).toMatchObject({ status: 'rejected', reason: { name: 'AbortError' } });
-    await expect(tb.send(new AbortController().signal)).rejects.toMatchObject({ name: 'AbortError' });
     expect(batchBudget.signal.aborted).toBe(false);
+    // Batch b gave up nothing: cut off for a's time, its rows' fate is unknown, and b sends them again
+    // itself when its slot comes (an AbortError would read as an outage of b's tenant).
+    const resent = track(tb.send(new AbortController().signal));
+    await nextTurn();
+    expect(sink.calls.slice(1).map((call) => call.rows)).toEqual([rows('b', 1)]);
+    sink.call(1).succeed();
+    await flush();
+    expect(resent.state.status).toBe('fulfilled');
+  });
+
+  it('gives announced rows their own abort when their batch gave up too, without sending them again', async () => {
+    const { sink, coalescer, announce } = announcing();
+    const [a, b] = [coalescer.beginBatch(), coalescer.beginBatch()];
+    const budgetA = new AbortController();
+    const budgetB = new AbortController();
+    const [ta, tb] = [announce(a, 'a', budgetA.signal), announce(b, 'b', budgetB.signal)];
+    a.intakeDone();
+    b.intakeDone();
+    await nextTurn();
+    void ta.send(budgetA.signal).catch(() => undefined);
+    await nextTurn();
+    budgetB.abort();
+    budgetA.abort();
+    await flush();
+    await expect(tb.send(budgetB.signal)).rejects.toMatchObject({ name: 'AbortError' });
+    expect(sink.calls).toHaveLength(1);
   });
 
   it('announces nothing with sharing off (a wait bound of 0) or for half a request or more', () => {

@@ -264,7 +264,9 @@ export class TenantDelivery {
         const { rows, bytes } = rowsToSend(events, target);
         sent = batch.ingestion.upload(run.tenantId, target, stream, rows, upload.signal, bytes);
       }
-      await untilAborted(sent, upload.signal);
+      // A known delivery counts even when this batch's time ran out before its slot came: retried,
+      // the rows would reach the workspace twice (or be parked though delivered).
+      await (ticket?.delivered ? sent : untilAborted(sent, upload.signal));
       run.delivered += events.length;
       for (const event of events) {
         this.deps.delivered.set(deliveredKey(event), true);
