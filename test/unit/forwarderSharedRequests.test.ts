@@ -208,6 +208,10 @@ describe('Forwarder: requests shared by batches handed over together', () => {
       logger: contextLogger(context),
       signal: shutdown.signal,
     });
+    // Batch 2 arrives later and reads tenant A itself (a read started before it arrived is not shared),
+    // so it reaches tenant A after its four other tenants, as their uploads hold its slots.
+    await nextTurn();
+    fakes.clock.advance(1);
     const second = forward(
       forwarder,
       [...hanging.map((tenantId) => received(auditEvent(tenantId))), received(auditEvent(TENANT_A))],

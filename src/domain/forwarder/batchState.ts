@@ -77,6 +77,8 @@ export class TenantRun {
 
 export interface BatchContext {
   signal: AbortSignal;
+  /** When the batch was handed over (clock ms): its events were enqueued before. */
+  receivedAtMs: number;
   limit: pLimit.Limit;
   settlement: Settlement;
   /** This batch's uploads (its share of the instance's request sharing, when there is one). */

@@ -114,14 +114,15 @@ export class Forwarder {
     const signal = options.signal ? AbortSignal.any([timeBudget, options.signal]) : timeBudget;
     // Every upload in flight listens to it (ours and the SDK's): dozens are expected, not a leak.
     setMaxListeners(0, signal);
+    const now = this.deps.clock.now();
     const batch: BatchContext = {
       signal,
+      receivedAtMs: now.getTime(),
       limit: pLimit(this.settings.maxConcurrentUploads),
       settlement: new Settlement(),
       ingestion: uploads.sink,
       ...(uploads.announce ? { announce: uploads.announce } : {}),
     };
-    const now = this.deps.clock.now();
 
     const { byTenant, invalidIds, duplicates, parks } = takeBatchApart(messages, now, this.delivered);
     for (const park of parks) batch.settlement.parks.push(park);

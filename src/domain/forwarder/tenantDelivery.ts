@@ -107,7 +107,10 @@ export class TenantDelivery {
 
     let connection: Versioned<TenantConnection> | undefined;
     try {
-      connection = await untilAborted(this.deps.connections.lookup(tenantId), batch.signal);
+      connection = await untilAborted(
+        this.deps.connections.lookup(tenantId, batch.receivedAtMs),
+        batch.signal,
+      );
     } catch (error) {
       outcomes.retry(run, events, batch, {
         kind: 'storeUnavailable',
