@@ -191,7 +191,10 @@ export class PauseCoordinator {
         probing: false,
       });
     } else if (evidence.delivered) {
-      this.local.delete(tenantId);
+      // As in the store (endPause): a delivery ends a pause that has run out, i.e. a probe's. A batch
+      // whose rows were delivered before a newer outage, settling after it, says nothing of it.
+      const local = this.local.get(tenantId);
+      if (!local || local.untilMs <= now) this.local.delete(tenantId);
     } else {
       const local = this.local.get(tenantId);
       if (local) local.probing = false;

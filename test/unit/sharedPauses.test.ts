@@ -175,7 +175,7 @@ describe('shared pauses after an adversarial review', () => {
   const T2 = '0b7c2a3e-0000-4000-8000-0000000000a2';
 
   function coordinator(
-    store: SharedPauseStore,
+    store: SharedPauseStore | undefined,
     clock: { nowMs: number },
     instanceId: string,
     options: { cacheMs?: number; maxPauseMs?: number } = {},
@@ -290,6 +290,32 @@ describe('shared pauses after an adversarial review', () => {
     await pauses.settle(T2, { outage: undefined, delivered: true }, { paused: false, probe: 'none' });
     expect(calls).toBe(2);
   });
+
+  it.each([
+    ['without a shared store', undefined],
+    ['with a shared store', new InMemoryPauseStore()],
+  ])(
+    'keeps a fresh pause when a batch that delivered before it settles after it (%s); a probe ends it',
+    async (_label, store) => {
+      const clock = { nowMs: T0 };
+      const instance = coordinator(store, clock, 'instance-a');
+      const inFlight = await instance.check(TENANT);
+      expect(inFlight).toEqual({ paused: false, probe: 'none' });
+      // Another batch's upload just failed: the tenant pauses at once ...
+      instance.noteOutage(TENANT, OUTAGE);
+      await instance.settle(TENANT, { outage: OUTAGE, delivered: false }, inFlight);
+      // ... and a batch whose rows a request delivered earlier settles only now.
+      clock.nowMs += 10;
+      await instance.settle(TENANT, { outage: undefined, delivered: true }, inFlight);
+      expect(await instance.check(TENANT)).toMatchObject({ paused: true });
+
+      clock.nowMs += 60_000;
+      const probe = await instance.check(TENANT);
+      expect(probe).toMatchObject({ paused: false });
+      await instance.settle(TENANT, { outage: undefined, delivered: true }, probe);
+      expect(await instance.check(TENANT)).toEqual({ paused: false, probe: 'none' });
+    },
+  );
 
   it('caps a huge Retry-After at the longest pause, in the store and locally', async () => {
     const store = new InMemoryPauseStore();
