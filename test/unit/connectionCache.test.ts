@@ -13,9 +13,11 @@ function heldStore() {
   const store: Pick<TenantConnectionStore, 'get'> = {
     get: (tenantId) =>
       new Promise<Versioned<TenantConnection> | undefined>((resolve) => {
+        // Each read sees the version current when it was made: W/"1", W/"2", ...
+        const etag = `W/"${held.length + 1}"`;
         held.push({
           tenantId,
-          answer: () => resolve({ etag: 'W/"1"', value: savedConnection(tenantId) }),
+          answer: () => resolve({ etag, value: savedConnection(tenantId) }),
         });
       }),
   };
@@ -44,6 +46,24 @@ describe('ConnectionCache reads', () => {
     for (const read of held) read.answer();
     const results = await Promise.all([first, second, later]);
     expect(results.map((entry) => entry?.value.tenantId)).toEqual([tenant(1), tenant(1), tenant(1)]);
+  });
+
+  it('keeps the newer of two reads that answer out of order', async () => {
+    const clock = new FakeClock();
+    const { store, held } = heldStore();
+    const cache = new ConnectionCache(store, clock, { connectionCacheMs: 30_000 }, limits);
+    const older = cache.lookup(tenant(1), clock.now().getTime());
+    await settle();
+    clock.advance(1);
+    const newer = cache.lookup(tenant(1), clock.now().getTime());
+    await settle();
+    held[1]?.answer();
+    held[0]?.answer();
+    expect((await newer)?.etag).toBe('W/"2"');
+    expect((await older)?.etag).toBe('W/"1"');
+    // Served from the cache now: the newer read's version, not the one that answered last.
+    expect((await cache.lookup(tenant(1), clock.now().getTime()))?.etag).toBe('W/"2"');
+    expect(held).toHaveLength(2);
   });
 
   it(`has at most ${CONNECTION_READS_IN_FLIGHT} reads under way; the others start as reads finish`, async () => {

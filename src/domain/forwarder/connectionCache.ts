@@ -42,7 +42,8 @@ export class ConnectionCache {
 
   /**
    * `notBeforeMs`: when the caller's batch was received. Its events were enqueued before that, so a
-   * save they follow is older: a read started since (or not started yet) sees it, an older one may not.
+   * save they follow is older: a read started later (or not started yet) sees it, an older one, or
+   * one of the same millisecond, may not.
    */
   async lookup(
     tenantId: string,
@@ -62,7 +63,7 @@ export class ConnectionCache {
       return cached.entry;
     }
     const shared = this.reading.get(tenantId);
-    if (shared && (shared.startedAtMs === undefined || shared.startedAtMs >= notBeforeMs))
+    if (shared && (shared.startedAtMs === undefined || shared.startedAtMs > notBeforeMs))
       return shared.result;
     const read: { result: Promise<Versioned<TenantConnection> | undefined>; startedAtMs?: number } = {
       result: Promise.resolve(undefined),
@@ -71,7 +72,10 @@ export class ConnectionCache {
       const readAtMs = this.clock.now().getTime();
       read.startedAtMs = readAtMs;
       const entry = await this.connections.get(tenantId);
-      this.cache.set(tenantId, { entry, readAtMs });
+      // A read that started earlier but answers later must not replace what a newer read or a write
+      // of this instance (remember) put there.
+      const newer = this.cache.get(tenantId);
+      if (!newer || newer.readAtMs <= readAtMs) this.cache.set(tenantId, { entry, readAtMs });
       return entry;
     }).finally(() => {
       if (this.reading.get(tenantId) === read) this.reading.delete(tenantId);
