@@ -186,17 +186,18 @@ export class TenantDelivery {
       list.push(event);
       byTable.set(event.table, list);
     }
+    // In the lane before a slot: the next request for it, of any batch, carries these rows too. Not a
+    // probe's: a workspace still failing should cost it one request of its own rows.
+    const announce = !decision.paused && decision.probe === 'none' ? batch.announce : undefined;
     const sends: Array<Promise<void>> = [];
     for (const [table, tableEvents] of byTable) {
       const stream = target.streams[table];
       for (const chunk of chunkBySize(tableEvents, (event) => event.bytes)) {
-        // In the lane before a slot: the next request for it, of any batch, carries these rows too. Not a
-        // probe's: a workspace still failing should cost it one request of its own rows.
-        const { rows, bytes } = rowsToSend(chunk, target);
-        const ticket =
-          !decision.paused && decision.probe === 'none'
-            ? batch.announce?.(run.tenantId, target, stream, rows, batch.signal, bytes)
-            : undefined;
+        let ticket: UploadTicket | undefined;
+        if (announce) {
+          const { rows, bytes } = rowsToSend(chunk, target);
+          ticket = announce(run.tenantId, target, stream, rows, batch.signal, bytes);
+        }
         sends.push(this.sendChunk(run, limit, target, stream, chunk, batch, ticket));
       }
     }
