@@ -327,12 +327,17 @@ describe('infra/azuredeploy.json app settings', () => {
           "require('node:v8').getHeapStatistics().heap_size_limit",
         ]).toString(),
       );
-    const limit = heapLimit(nodeWorkerArguments(template));
     const mb = 1024 * 1024;
-    // The old generation is capped at 512 MB; the young generation comes on top (tens of MB).
-    expect(limit).toBeGreaterThanOrEqual(512 * mb);
-    expect(limit).toBeLessThan(640 * mb);
-    expect(heapLimit([])).not.toBe(limit);
+    // The old generation is capped at a quarter of the instance; the young generation comes on top
+    // (tens of MB). Two sizes, so a machine whose own default happens to match one cannot pass both.
+    for (const [instanceMemoryMB, oldSpaceMb] of [
+      [2048, 512],
+      [4096, 1024],
+    ] as const) {
+      const limit = heapLimit(nodeWorkerArguments(template, instanceMemoryMB));
+      expect(limit, `${instanceMemoryMB} MB instance`).toBeGreaterThanOrEqual(oldSpaceMb * mb);
+      expect(limit, `${instanceMemoryMB} MB instance`).toBeLessThan((oldSpaceMb + 128) * mb);
+    }
   });
 
   it('set nothing Flex Consumption deprecates and no connection-string form of a connection', () => {
