@@ -57,6 +57,16 @@ interface Intake {
   finish: () => void;
 }
 
+/** What a batch tells of rows it announces: tenant, target, stream, rows, its signal, their bytes. */
+type AnnounceArguments = [
+  tenantId: string,
+  target: IngestionTarget,
+  stream: string,
+  rows: readonly Row[],
+  signal: AbortSignal,
+  bytes: number | undefined,
+];
+
 /** One batch's part in request sharing: its uploads, and the signal that it has handed them over. */
 export interface BatchUploads {
   /** The batch's uploads: a request of an idle lane never waits for this batch's own intake. */
@@ -72,14 +82,7 @@ export interface BatchUploads {
    * Undefined when the rows go alone anyway (half a request or more) or sharing is off. `signal`
    * (the batch's) drops them from the lane if it aborts before a request takes them.
    */
-  announce?: (
-    tenantId: string,
-    target: IngestionTarget,
-    stream: string,
-    rows: readonly Row[],
-    signal: AbortSignal,
-    bytes: number | undefined,
-  ) => UploadTicket | undefined;
+  announce?: (...args: AnnounceArguments) => UploadTicket | undefined;
 }
 
 /** An ingestion sink that shares requests among the batches an instance runs at once. */
@@ -155,8 +158,7 @@ export class UploadCoalescer implements SharedIngestion {
         upload: (tenantId, target, stream, rows, signal, bytes) =>
           this.submit(tenantId, target, stream, rows, signal, bytes, intake),
       },
-      announce: (tenantId, target, stream, rows, signal, bytes) =>
-        this.announce(tenantId, target, stream, rows, signal, bytes, intake),
+      announce: (...args) => this.announce(intake, ...args),
       intakeDone: () => {
         if (intake.done) return;
         intake.done = true;
@@ -258,13 +260,8 @@ export class UploadCoalescer implements SharedIngestion {
   }
 
   private announce(
-    tenantId: string,
-    target: IngestionTarget,
-    stream: string,
-    rows: readonly Row[],
-    signal: AbortSignal,
-    bytes: number | undefined,
     own: Intake,
+    ...[tenantId, target, stream, rows, signal, bytes]: AnnounceArguments
   ): UploadTicket | undefined {
     if (this.maxWaitMs <= 0 || signal.aborted) return undefined;
     if (bytes !== undefined && bytes >= this.maxRequestBytes / 2) return undefined;

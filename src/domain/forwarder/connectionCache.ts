@@ -65,21 +65,22 @@ export class ConnectionCache {
     const shared = this.reading.get(tenantId);
     if (shared && (shared.startedAtMs === undefined || shared.startedAtMs > notBeforeMs))
       return shared.result;
-    const read: { result: Promise<Versioned<TenantConnection> | undefined>; startedAtMs?: number } = {
-      result: Promise.resolve(undefined),
+    type Read = { result: Promise<Versioned<TenantConnection> | undefined>; startedAtMs?: number };
+    const read: Read = {
+      // Runs once the limit lets it, never synchronously: `read` is assigned by then.
+      result: this.reads(async () => {
+        const readAtMs = this.clock.now().getTime();
+        read.startedAtMs = readAtMs;
+        const entry = await this.connections.get(tenantId);
+        // A read that started earlier but answers later must not replace what a newer read or a write
+        // of this instance (remember) put there.
+        const newer = this.cache.get(tenantId);
+        if (!newer || newer.readAtMs <= readAtMs) this.cache.set(tenantId, { entry, readAtMs });
+        return entry;
+      }).finally(() => {
+        if (this.reading.get(tenantId) === read) this.reading.delete(tenantId);
+      }),
     };
-    read.result = this.reads(async () => {
-      const readAtMs = this.clock.now().getTime();
-      read.startedAtMs = readAtMs;
-      const entry = await this.connections.get(tenantId);
-      // A read that started earlier but answers later must not replace what a newer read or a write
-      // of this instance (remember) put there.
-      const newer = this.cache.get(tenantId);
-      if (!newer || newer.readAtMs <= readAtMs) this.cache.set(tenantId, { entry, readAtMs });
-      return entry;
-    }).finally(() => {
-      if (this.reading.get(tenantId) === read) this.reading.delete(tenantId);
-    });
     this.reading.set(tenantId, read);
     return read.result;
   }
